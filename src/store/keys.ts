@@ -1,0 +1,37 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Every store key the bridge uses, built in one place so the layout is visible and no secret ends up in a key.
+ * The store adds its prefix (e.g. `bridge:`). Components come from the platform (`open_kfid`, `external_userid`)
+ * and never contain whitespace.
+ */
+export const keys = {
+  /** sync_msg cursor of one kf account (`_all` when callbacks carry no OpenKfId) */
+  kfCursor: (openKfid: string) => `kf:cursor:${openKfid}`,
+  /** the newest callback Token for sync_msg (valid 10 minutes) */
+  kfSyncToken: (openKfid: string) => `kf:synctoken:${openKfid}`,
+  /** one puller per kf account across processes */
+  kfPullLock: (openKfid: string) => `kf:pull-lock:${openKfid}`,
+  /** set of kf accounts with unserved callbacks */
+  kfPullsWanted: () => 'kf:pulls-wanted',
+  /** cached access_token; the secret only enters as a short hash so a key never reveals it */
+  accessToken: (api: string, appId: string, secret: string) => `token:${api}:${appId}:${secretTag(secret)}`,
+  accessTokenLock: (api: string, appId: string, secret: string) => `token-lock:${api}:${appId}:${secretTag(secret)}`,
+  /** a durable job record (hash): state, owner, lease, attempts, payload, progress */
+  job: (id: string) => `job:${id}`,
+  /** sorted set of job ids not done, scored by the time (ms) their lease or hand-off grace ends */
+  jobsDue: () => 'jobs:due',
+  /** opaque conversation state (history or provider conversation id) of one customer with one agent */
+  conversation: (agent: string, customer: string) => `conv:${agent}:${customer}`,
+  /** the rest of a long answer, sent when the customer asks to continue */
+  pendingRest: (customer: string) => `rest:${customer}`,
+};
+
+function secretTag(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex').slice(0, 12);
+}
+
+/** Identifies a customer of one account on one channel, e.g. `kf:<open_kfid>:<external_userid>`. */
+export function customerKey(channel: string, account: string, user: string): string {
+  return `${channel}:${account}:${user}`;
+}
