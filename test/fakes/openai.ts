@@ -1,0 +1,310 @@
+/**
+ * Protocol-faithful fake of an OpenAI-compatible `POST /v1/chat/completions` endpoint (OpenAI, DeepSeek), served
+ * over real loopback HTTP with real SSE framing (node:http, so every socket write is under our control).
+ * Protocol: shared/docs/llm-providers.md §3 and §7.
+ *
+ * Stream shape: `: keep-alive` comment → role chunk → `reasoning_content` deltas → content deltas (the first one is
+ * written in two socket writes, split mid-bytes) → finish chunk (CRLF-framed) → usage chunk (`choices: []`, only
+ * with `stream_options.include_usage`) → `data: [DONE]`. Units: every delay is milliseconds, `retryAfterS` seconds,
+ * `receivedAt` epoch ms, `chunkSize` Unicode code points, token counts are character counts.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** What the fake does with one accepted chat-completions request. */
+export type FakeOpenAIBehavior =
+  /** Normal reply. `text` defaults to `AI:` + the last user message; `chunkSize` (code points, default 4) per delta,
+   *  `delayMs` between deltas, `firstByteDelayMs` before the headers, `reasoning` as DeepSeek `reasoning_content`
+   *  deltas before the content, `finishReason` default `stop`. */
+  | { kind: 'answer'; text?: string; chunkSize?: number; delayMs?: number; firstByteDelayMs?: number; reasoning?: string; finishReason?: string }
+  /** That HTTP status with `body` (JSON unless a string; default an OpenAI error object), `retry-after` when given. */
+  | { kind: 'status'; status: number; body?: unknown; retryAfterS?: number }
+  /** Stream: 200 + SSE headers, then silence until the client goes away. Non-stream: no response at all. */
+  | { kind: 'hang' }
+  /** `afterDeltas` content deltas, then the body ends cleanly: no finish_reason, no [DONE]. */
+  | { kind: 'truncate'; afterDeltas: number }
+  /** `afterDeltas` content deltas, then the socket is destroyed. */
+  | { kind: 'drop'; afterDeltas: number }
+  /** `afterDeltas` content deltas, then `data: {"error":{…,"type":"server_error"}}` and the body ends. */
+  | { kind: 'error-frame'; afterDeltas: number }
+  /** `afterDeltas` content deltas, then one frame of broken JSON, then the rest of a normal stream. */
+  | { kind: 'invalid-json'; afterDeltas: number };
+
+/** One recorded HTTP request (every request, rejected ones too, in arrival order). */
+export interface FakeOpenAIRequest {
+  /** Lower-cased Node request headers. */
+  headers: Record<string, string | string[] | undefined>;
+  /** Parsed JSON body; the raw text when it is not JSON (`''` when empty). */
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Arrival time, epoch milliseconds. */
+  receivedAt: number;
+  /** True once the client closed the connection before the server finished its response. */
+  closedByClient: boolean;
+}
+
+/** A running fake; see {@link startFakeOpenAI}. */
+export interface FakeOpenAI {
+  /** e.g. `http://127.0.0.1:PORT/v1` — the adapter appends `/chat/completions`. */
+  baseUrl: string;
+  requests: FakeOpenAIRequest[];
+  /** Queues behaviours, consumed one per accepted request (one that passed path/auth/body checks), in order. */
+  script(...behaviors: FakeOpenAIBehavior[]): void;
+  /** Behaviour used when the queue is empty; initially `{kind:'answer'}`. */
+  setDefault(b: FakeOpenAIBehavior): void;
+  /** Resolves once `n` requests were recorded with their bodies read; rejects after `timeoutMs` (default 2000). */
+  waitForRequests(n: number, timeoutMs?: number): Promise<void>;
+  /** Stops listening, destroys every open socket and cancels every timer. */
+  close(): Promise<void>;
+}
+
+type Json = Record<string, unknown>;
+const id = (prefix: string, bytes = 12): string => prefix + randomBytes(bytes).toString('hex');
+
+function partsText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .map((p: unknown) => (p && typeof p === 'object' && (p as Json).type === 'text' ? String((p as Json).text ?? '') : ''))
+    .join('');
+}
+
+function chunkText(text: string, size: number): string[] {
+  const cps = Array.from(text);
+  const out: string[] = [];
+  for (let i = 0; i < cps.length; i += Math.max(1, size)) out.push(cps.slice(i, i + Math.max(1, size)).join(''));
+  return out;
+}
+
+function defaultErrorBody(status: number): Json {
+  const [type, code, message] =
+    status === 401 ? ['invalid_request_error', 'invalid_api_key', 'Incorrect API key provided']
+    : status === 429 ? ['requests', 'rate_limit_exceeded', 'Rate limit reached for requests']
+    : status < 500 ? ['invalid_request_error', null, `Fake error with status ${status}`]
+    : ['server_error', null, 'The server had an error while processing your request. Sorry about that!'];
+  return { error: { message, type, param: null, code } };
+}
+
+/** Starts the fake on 127.0.0.1 (random port). `apiKey`: require `Authorization: Bearer <apiKey>` (else 401).
+ *  `model`: require this request `model` (else 404 model_not_found); responses echo the request's model. */
+export async function startFakeOpenAI(opts: { apiKey?: string; model?: string } = {}): Promise<FakeOpenAI> {
+  const requests: FakeOpenAIRequest[] = [];
+  const pending = new WeakSet<FakeOpenAIRequest>();
+  const queue: FakeOpenAIBehavior[] = [];
+  let fallback: FakeOpenAIBehavior = { kind: 'answer' };
+  let closing = false;
+  const sockets = new Set<Socket>();
+  const timers = new Map<NodeJS.Timeout, () => void>();
+  const waiters = new Set<{ check: () => boolean; resolve: () => void; reject: (e: Error) => void }>();
+
+  /** A timer that close() cancels (the promise then resolves early; callers re-check liveness). */
+  const sleep = (ms: number): Promise<void> =>
+    ms <= 0 || closing
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          const t = setTimeout(() => (timers.delete(t), resolve()), ms);
+          timers.set(t, resolve);
+        });
+  const notify = (): void => {
+    for (const w of waiters) {
+      if (!w.check()) continue;
+      waiters.delete(w);
+      w.resolve();
+    }
+  };
+
+  const server = createServer((req, res) => {
+    const rec: FakeOpenAIRequest = { headers: { ...req.headers }, body: undefined, receivedAt: Date.now(), closedByClient: false };
+    requests.push(rec);
+    pending.add(rec);
+    let serverDestroyed = false;
+    res.on('error', () => undefined);
+    res.on('close', () => {
+      if (!res.writableFinished && !serverDestroyed && !closing) rec.closedByClient = true;
+    });
+    const destroy = (): void => {
+      serverDestroyed = true;
+      res.destroy();
+    };
+    handle(req, res, rec, destroy).catch(() => (res.headersSent ? destroy() : sendJson(res, 500, defaultErrorBody(500))));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse, rec: FakeOpenAIRequest, destroy: () => void): Promise<void> {
+    const parts: Buffer[] = [];
+    for await (const c of req) parts.push(c as Buffer);
+    const raw = Buffer.concat(parts).toString('utf8');
+    try {
+      rec.body = JSON.parse(raw);
+    } catch {
+      rec.body = raw;
+    }
+    pending.delete(rec);
+    notify();
+
+    const path = new URL(req.url ?? '/', 'http://fake').pathname;
+    if (req.method !== 'POST' || path !== '/v1/chat/completions') {
+      const message = `Invalid URL (${req.method} ${path})`;
+      return sendJson(res, 404, { error: { message, type: 'invalid_request_error', param: null, code: null } });
+    }
+    if (opts.apiKey !== undefined && req.headers.authorization !== `Bearer ${opts.apiKey}`) return sendJson(res, 401, defaultErrorBody(401));
+    const body = rec.body as Json;
+    if (typeof body !== 'object' || body === null || !Array.isArray(body.messages)) {
+      const message = typeof body === 'object' && body !== null ? "Missing required parameter: 'messages'." : 'We could not parse the JSON body of your request.';
+      return sendJson(res, 400, { error: { message, type: 'invalid_request_error', param: null, code: null } });
+    }
+    if (opts.model !== undefined && body.model !== opts.model) {
+      const message = `The model \`${String(body.model)}\` does not exist or you do not have access to it.`;
+      return sendJson(res, 404, { error: { message, type: 'invalid_request_error', param: null, code: 'model_not_found' } });
+    }
+    const b = queue.shift() ?? fallback;
+    const messages = body.messages as Json[];
+    const lastUser = [...messages].reverse().find((m) => m?.role === 'user');
+    const text = (b.kind === 'answer' ? b.text : undefined) ?? `AI:${partsText(lastUser?.content)}`;
+    const reasoning = b.kind === 'answer' ? (b.reasoning ?? '') : '';
+    const usage = (() => {
+      const prompt = messages.reduce((n, m) => n + Array.from(partsText(m?.content)).length, 0);
+      const completion = Array.from(text).length + Array.from(reasoning).length;
+      return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+    })();
+    const model = typeof body.model === 'string' ? body.model : 'gpt-4o-mini';
+    const cmplId = id('chatcmpl-');
+    const created = Math.floor(Date.now() / 1000);
+    const head = (object: string): Json => ({ id: cmplId, object, created, model, system_fingerprint: 'fp_fake' });
+    const alive = (): boolean => !closing && !res.destroyed;
+    const requestId = id('req_', 16);
+
+    if (b.kind === 'status') {
+      const headers: Record<string, string> = { 'x-request-id': requestId };
+      if (b.retryAfterS !== undefined) headers['retry-after'] = String(b.retryAfterS);
+      if (typeof b.body === 'string') return void res.writeHead(b.status, { ...headers, 'content-type': 'text/plain; charset=utf-8' }).end(b.body);
+      return sendJson(res, b.status, b.body ?? defaultErrorBody(b.status), headers);
+    }
+    if (b.kind === 'answer') await sleep(b.firstByteDelayMs ?? 0);
+    if (!alive()) return;
+
+    if (!body.stream) {
+      if (b.kind === 'hang') return; // no headers at all, like a stuck upstream
+      if (b.kind === 'error-frame') return sendJson(res, 500, defaultErrorBody(500), { 'x-request-id': requestId });
+      const finish = b.kind === 'answer' ? (b.finishReason ?? 'stop') : 'stop';
+      const message: Json = { role: 'assistant', content: text, refusal: null };
+      if (reasoning) message.reasoning_content = reasoning;
+      const full = JSON.stringify({ ...head('chat.completion'), choices: [{ index: 0, message, logprobs: null, finish_reason: finish }], usage });
+      if (b.kind === 'answer') return sendJson(res, 200, JSON.parse(full), { 'x-request-id': requestId });
+      res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': requestId });
+      await write(res, full.slice(0, Math.floor(full.length / 2))); // truncate / drop / invalid-json: half a body
+      return b.kind === 'drop' ? destroy() : void res.end();
+    }
+
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': requestId });
+    res.flushHeaders();
+    if (b.kind === 'hang') return; // silence; the 'close' listener records the client going away
+
+    const includeUsage = (body.stream_options as Json | undefined)?.include_usage === true;
+    const chunk = (delta: Json, finish: string | null = null): string =>
+      JSON.stringify({ ...head('chat.completion.chunk'), choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...(includeUsage ? { usage: null } : {}) });
+    const size = b.kind === 'answer' ? (b.chunkSize ?? 4) : 4;
+    const delay = b.kind === 'answer' ? (b.delayMs ?? 0) : 0;
+    const deltas = chunkText(text, size);
+    const limit = b.kind === 'answer' ? Infinity : b.afterDeltas;
+    let splitDone = false;
+    /** Writes one `data:` frame; the first content delta (or the finish chunk if none) goes out in two writes. */
+    const frame = async (data: string, opt: { split?: boolean; crlf?: boolean } = {}): Promise<void> => {
+      if (!alive()) return;
+      const bytes = Buffer.from(`data: ${data}${opt.crlf ? '\r\n\r\n' : '\n\n'}`, 'utf8');
+      if (!opt.split || splitDone) return write(res, bytes);
+      splitDone = true;
+      const half = Math.floor(bytes.length / 2); // may cut a multi-byte character: the client must decode as a stream
+      await write(res, bytes.subarray(0, half));
+      await sleep(15);
+      if (alive()) await write(res, bytes.subarray(half));
+    };
+
+    await write(res, ': keep-alive\n\n');
+    await frame(chunk({ role: 'assistant', content: '' }));
+    for (const [i, piece] of chunkText(reasoning, size).entries()) {
+      if (i > 0) await sleep(delay);
+      await frame(chunk({ content: null, reasoning_content: piece }));
+    }
+    for (const [i, piece] of deltas.entries()) {
+      if (i >= limit) break;
+      if (i > 0 || reasoning) await sleep(delay);
+      await frame(chunk(reasoning ? { content: piece, reasoning_content: null } : { content: piece }), { split: true });
+    }
+    if (!alive()) return;
+    if (b.kind === 'truncate') return void res.end();
+    if (b.kind === 'drop') return destroy();
+    if (b.kind === 'error-frame') {
+      const err = { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null };
+      await frame(JSON.stringify({ error: err }));
+      return void res.end();
+    }
+    if (b.kind === 'invalid-json') {
+      await frame(chunk({ content: 'x' }).slice(0, 40)); // a cut-off JSON object, then the rest of a normal stream
+      for (const piece of deltas.slice(b.afterDeltas)) await frame(chunk({ content: piece }));
+    }
+    await frame(chunk({}, b.kind === 'answer' ? (b.finishReason ?? 'stop') : 'stop'), { split: true, crlf: true });
+    if (includeUsage) await frame(JSON.stringify({ ...head('chat.completion.chunk'), choices: [], usage }));
+    await frame('[DONE]');
+    if (alive()) res.end();
+  }
+
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    requests,
+    script: (...behaviors) => void queue.push(...behaviors),
+    setDefault: (b) => void (fallback = b),
+    waitForRequests(n, timeoutMs = 2000) {
+      const check = (): boolean => requests.length >= n && requests.slice(0, n).every((r) => !pending.has(r));
+      if (check()) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const w = {
+          check,
+          resolve: () => (clearTimeout(t), timers.delete(t), resolve()),
+          reject: (e: Error) => (clearTimeout(t), timers.delete(t), reject(e)),
+        };
+        const t = setTimeout(() => (waiters.delete(w), w.reject(new Error(`fake openai: ${requests.length}/${n} requests after ${timeoutMs} ms`))), timeoutMs);
+        timers.set(t, () => undefined);
+        waiters.add(w);
+      });
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      for (const [t, wake] of timers) {
+        clearTimeout(t);
+        wake();
+      }
+      timers.clear();
+      for (const w of waiters) w.reject(new Error('fake openai closed'));
+      waiters.clear();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
+}
+
+function write(res: ServerResponse, data: string | Buffer): Promise<void> {
+  if (res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => (res.off('close', done), resolve());
+    res.once('close', done);
+    res.write(data, done);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+}

@@ -1,0 +1,346 @@
+/**
+ * A strict fake of the WeCom kf API over real HTTP (127.0.0.1, random port) plus helpers that build and post
+ * kf callbacks exactly as WeCom sends them. Protocol: shared/docs/wecom-kf-protocol.md (§2 pull, §3 send, §5.4
+ * tokens, §7 errcodes). Point the server's `WECOM_API_BASE_URL` at `fake.url`.
+ *
+ * Answers are HTTP 200 JSON `{errcode, errmsg, ...}` like WeCom; unknown paths get HTTP 404. Error codes, checked
+ * in this order (those marked "unconfirmed" are our pick where WeCom publishes none; decide on errcode, never
+ * on errmsg):
+ *  - gettoken: 41002 corpid missing, 41004 corpsecret missing, 40013 wrong corpid, 40001 wrong secret.
+ *  - any API: 41001 access_token missing, 40014 unknown, 42001 expired; 47001 body not a JSON object;
+ *    43002 wrong HTTP method (unconfirmed).
+ *  - sync_msg: 40058 "invalid limit" for limit not an integer in 0..1000 (0/absent = 1000) and for a bad
+ *    voice_format (unconfirmed); 95007 Token never issued or expired; 95000 "invalid cursor" for a cursor this
+ *    fake did not issue for this same open_kfid scope (unconfirmed); 95000 for an empty/non-string open_kfid.
+ *  - send_msg: 40003 touser missing (unconfirmed); 95000 open_kfid missing; 40058 msgid over 32 bytes ("msgid
+ *    exceed max length"), outside [0-9A-Za-z_-] ("invalid msgid") or already used on this open_kfid ("invalid
+ *    msgid: duplicate msgid" — WeCom's code for a repeat is unpublished); 40008 unknown msgtype; 40058 body
+ *    object for the msgtype missing; 44004 empty text; 45002 text over 2048 UTF-8 bytes; 40096 touser never
+ *    wrote to this open_kfid; 95002 customer's last message older than 48 h (unconfirmed); 95001 sixth send since
+ *    the customer's last message.
+ *  - send_msg_on_event: same msgid/text rules (msgid scoped to the code's open_kfid); msgtype only text|msgmenu
+ *    (else 40008); 95016 code missing, never issued, used, or older than 20 s (unconfirmed). Welcome sends do
+ *    not spend the customer's 5-message budget.
+ * failNext answers come before everything (even auth). holdSends holds only send_msg calls that passed auth and
+ * JSON parsing.
+ * State changes happen when a request arrives; `setDelay` only holds back the answer (so a client that times
+ * out on an accepted send and retries with the same msgid gets 40058 duplicate, as WeCom would).
+ */
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { computeSignature, encrypt, parseEncodingAesKey } from '../../src/crypto/wxbizmsgcrypt.js';
+import { KfState, err, isObj, nonEmpty, type Answer, type SentMessage } from './wecom-kf-state.js';
+
+export type { SentMessage } from './wecom-kf-state.js';
+
+export interface FakeWecomOptions {
+  corpId: string;
+  kfSecret: string;
+  /** access_token `expires_in` in seconds; default 7200. A token is refused with 42001 after that. */
+  tokenTtlS?: number;
+  /** Max items per sync_msg page (also capped by the request's limit); default 1000. */
+  pageSize?: number;
+}
+
+export type FakeApi = 'gettoken' | 'sync_msg' | 'send_msg' | 'send_msg_on_event';
+
+export interface FakeWecom {
+  /** `http://127.0.0.1:PORT`, no trailing slash. */
+  url: string;
+  /** Adds a customer text (origin 3 unless given; send_time unix SECONDS, default now). Returns the 44-char msgid. */
+  addCustomerText(p: {
+    open_kfid: string;
+    external_userid: string;
+    content: string;
+    send_time?: number;
+    origin?: number;
+  }): string;
+  /** Adds any msg_list item as is; fills msgid (if absent) and send_time (now, seconds). origin 3 resets the budget. */
+  addMessage(item: Record<string, unknown>): string;
+  /** Adds an enter_session event (origin 4); with a welcome_code (single use, 20 s) when asked. */
+  enterSession(p: {
+    open_kfid: string;
+    external_userid: string;
+    withWelcomeCode: boolean;
+    send_time?: number;
+    scene?: string;
+    scene_param?: string;
+  }): { msgid: string; welcome_code?: string };
+  /** A callback Token accepted by sync_msg for 10 minutes. */
+  issueSyncToken(): string;
+  /** Every sync Token issued so far now answers 95007. */
+  expireSyncTokens(): void;
+  /** Every access_token issued so far now answers 42001 (new gettoken calls give working ones). */
+  expireAccessTokens(): void;
+  /** The next valid sync_msg call (for that open_kfid, or any when omitted) gets an empty page with has_more 1. */
+  insertEmptyPage(open_kfid?: string): void;
+  /** Holds every later answer of that API for `ms` milliseconds (0 turns it off). */
+  setDelay(api: FakeApi, ms: number): void;
+  /** The next `times` (default 1) calls of `api` answer `errcode` before any other processing. */
+  failNext(api: string, errcode: number, times?: number): void;
+  /** While on, send_msg requests are recorded in `held` and never answered (not in `sent`, not in `calls`). */
+  holdSends(on: boolean): void;
+  /** Accepted outbound messages, in order. */
+  sent: SentMessage[];
+  /** send_msg requests received while holdSends was on. `at` is epoch ms. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- raw request bodies, read freely by tests
+  held: Array<{ body: any; at: number }>;
+  /**
+   * Every answered request: api is 'gettoken' | 'sync_msg' | 'send_msg' | 'send_msg_on_event', or the raw path
+   * for unknown paths (errcode -404, answered with HTTP 404). body is the parsed JSON (raw text if invalid,
+   * null for GET). `at` is arrival time in epoch ms.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- raw request bodies, read freely by tests
+  calls: Array<{ api: string; query: Record<string, string>; body: any; errcode: number; at: number }>;
+  gettokenCount(): number;
+  /** Polls `predicate` every 10 ms; rejects after `timeoutMs` (default 5000) with a message naming the wait. */
+  waitFor(predicate: () => boolean, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const ROUTES: Record<string, { api: FakeApi; method: 'GET' | 'POST' }> = {
+  '/cgi-bin/gettoken': { api: 'gettoken', method: 'GET' },
+  '/cgi-bin/kf/sync_msg': { api: 'sync_msg', method: 'POST' },
+  '/cgi-bin/kf/send_msg': { api: 'send_msg', method: 'POST' },
+  '/cgi-bin/kf/send_msg_on_event': { api: 'send_msg_on_event', method: 'POST' },
+};
+const MAX_BODY = 1024 * 1024;
+
+/** Starts the fake on 127.0.0.1 with a random port. */
+export async function startFakeWecom(opts: FakeWecomOptions): Promise<FakeWecom> {
+  const ttlMs = (opts.tokenTtlS ?? 7200) * 1000;
+  const pageSize = opts.pageSize ?? 1000;
+  const state = new KfState();
+  const accessTokens = new Map<string, number>(); // token -> expiry (ms)
+  const delays = new Map<string, number>();
+  const failures = new Map<string, Array<number>>();
+  const openHeld = new Set<http.ServerResponse>();
+  let holding = false;
+  let tokenCount = 0;
+  const held: FakeWecom['held'] = [];
+  const calls: FakeWecom['calls'] = [];
+
+  function gettoken(q: Record<string, string>): Answer {
+    if (!nonEmpty(q.corpid)) return err(41002, 'corpid missing');
+    if (!nonEmpty(q.corpsecret)) return err(41004, 'corpsecret missing');
+    if (q.corpid !== opts.corpId) return err(40013, 'invalid corpid');
+    if (q.corpsecret !== opts.kfSecret) return err(40001, 'invalid credential');
+    const token = randomBytes(75).toString('base64url');
+    accessTokens.set(token, Date.now() + ttlMs);
+    return { errcode: 0, errmsg: 'ok', access_token: token, expires_in: opts.tokenTtlS ?? 7200 };
+  }
+
+  function authorize(q: Record<string, string>): Answer | null {
+    if (!nonEmpty(q.access_token)) return err(41001, 'access_token missing');
+    const exp = accessTokens.get(q.access_token);
+    if (exp === undefined) return err(40014, 'invalid access_token');
+    if (exp <= Date.now()) return err(42001, 'access_token expired');
+    return null;
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const at = Date.now();
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const query = Object.fromEntries(url.searchParams);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req as AsyncIterable<Buffer>) {
+      size += c.length;
+      if (size > MAX_BODY) return void res.writeHead(413).end();
+      chunks.push(c);
+    }
+    const raw = Buffer.concat(chunks).toString('utf8');
+    const route = ROUTES[url.pathname];
+    if (!route) {
+      calls.push({ api: url.pathname, query, body: raw === '' ? null : raw, errcode: -404, at });
+      return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+    }
+    const { api } = route;
+    if (api === 'gettoken') tokenCount += 1;
+    let body: unknown = req.method === 'GET' ? null : raw;
+    let parsed: Record<string, unknown> | null = null;
+    if (route.method === 'POST' && raw !== '') {
+      try {
+        body = JSON.parse(raw) as unknown;
+        if (isObj(body)) parsed = body;
+      } catch {
+        /* stays raw */
+      }
+    }
+    let answer: Answer | null;
+    const scripted = failures.get(api);
+    if (scripted && scripted.length > 0) answer = err(scripted.shift()!, 'scripted failure');
+    else if (req.method !== route.method) answer = err(43002, `require ${route.method} method`);
+    else if (api === 'gettoken') answer = gettoken(query);
+    else answer = authorize(query) ?? (parsed === null ? err(47001, 'data format error') : null);
+    if (answer === null && api === 'send_msg' && holding) {
+      held.push({ body, at });
+      openHeld.add(res);
+      res.on('close', () => openHeld.delete(res));
+      return;
+    }
+    if (answer === null && parsed !== null) {
+      if (api === 'sync_msg') answer = state.syncMsg(parsed, pageSize);
+      else if (api === 'send_msg') answer = state.sendMsg(parsed, at);
+      else answer = state.sendMsgOnEvent(parsed, at);
+    }
+    const final = answer ?? err(-1, 'system error');
+    calls.push({ api, query, body, errcode: final.errcode, at });
+    const delay = delays.get(api) ?? 0;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    if (res.destroyed) return;
+    res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' }).end(JSON.stringify(final));
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      console.error('fake wecom: handler crashed', e);
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    addCustomerText: (p) =>
+      state.add({
+        msgid: undefined,
+        open_kfid: p.open_kfid,
+        external_userid: p.external_userid,
+        send_time: p.send_time,
+        origin: p.origin ?? 3,
+        msgtype: 'text',
+        text: { content: p.content },
+      }),
+    addMessage: (item) => state.add(item),
+    enterSession: (p) => {
+      const welcome_code = p.withWelcomeCode ? state.issueWelcomeCode(p.open_kfid, p.external_userid) : undefined;
+      const event: Record<string, unknown> = {
+        event_type: 'enter_session',
+        open_kfid: p.open_kfid,
+        external_userid: p.external_userid,
+        scene: p.scene ?? '',
+        scene_param: p.scene_param ?? '',
+        ...(welcome_code !== undefined && { welcome_code }),
+      };
+      const msgid = state.add({ send_time: p.send_time, origin: 4, msgtype: 'event', event });
+      return welcome_code !== undefined ? { msgid, welcome_code } : { msgid };
+    },
+    issueSyncToken: () => state.issueSyncToken(),
+    expireSyncTokens: () => state.expireSyncTokens(),
+    expireAccessTokens: () => {
+      for (const t of accessTokens.keys()) accessTokens.set(t, 0);
+    },
+    insertEmptyPage: (k) => state.insertEmptyPage(k),
+    setDelay: (api, ms) => void delays.set(api, ms),
+    failNext: (api, errcode, times = 1) => {
+      failures.set(api, [...(failures.get(api) ?? []), ...Array<number>(times).fill(errcode)]);
+    },
+    holdSends: (on) => {
+      holding = on;
+    },
+    sent: state.sent,
+    held,
+    calls,
+    gettokenCount: () => tokenCount,
+    waitFor: async (predicate, timeoutMs = 5000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!predicate()) {
+        if (Date.now() > deadline) {
+          throw new Error(`fake wecom waitFor timed out after ${timeoutMs} ms: ${predicate.toString().slice(0, 200)}`);
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    close: async () => {
+      for (const res of openHeld) res.destroy();
+      openHeld.clear();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+// ---------------------------------------------------------------- callbacks (WeCom → our server)
+
+/** The kf callback configuration: Token, EncodingAESKey (43 chars) and the CorpID used as receiveid. */
+export interface CallbackCreds {
+  token: string;
+  encodingAesKey: string;
+  corpId: string;
+}
+
+const nonce = (): string => String(1_000_000_000 + Math.floor(Math.random() * 9_000_000_000));
+const cdata = (v: string): string => `<![CDATA[${v}]]>`;
+
+function signedQuery(creds: CallbackCreds, encrypted: string, timestamp: number, extra = ''): string {
+  const n = nonce();
+  const sig = computeSignature(creds.token, String(timestamp), n, encrypted);
+  const e = encodeURIComponent;
+  return `msg_signature=${e(sig)}&timestamp=${e(String(timestamp))}&nonce=${e(n)}${extra}`;
+}
+
+/**
+ * An encrypted kf callback as WeCom posts it. `timestamp` is unix SECONDS (default now) and is both the query
+ * timestamp and the inner CreateTime. `<Token>` / `<OpenKfId>` are omitted when `syncToken` / `open_kfid` are not
+ * given (old setups; the server must then pull without a token). Returns the query string (no leading `?`) and
+ * the XML body.
+ */
+export function buildKfCallback(
+  creds: CallbackCreds,
+  p: { open_kfid?: string; syncToken?: string; timestamp?: number },
+): { query: string; body: string } {
+  const ts = p.timestamp ?? Math.floor(Date.now() / 1000);
+  const inner =
+    `<xml><ToUserName>${cdata(creds.corpId)}</ToUserName><CreateTime>${ts}</CreateTime>` +
+    `<MsgType>${cdata('event')}</MsgType><Event>${cdata('kf_msg_or_event')}</Event>` +
+    (p.syncToken !== undefined ? `<Token>${cdata(p.syncToken)}</Token>` : '') +
+    (p.open_kfid !== undefined ? `<OpenKfId>${cdata(p.open_kfid)}</OpenKfId>` : '') +
+    `</xml>`;
+  const enc = encrypt(parseEncodingAesKey(creds.encodingAesKey), inner, creds.corpId);
+  const body =
+    `<xml><ToUserName>${cdata(creds.corpId)}</ToUserName><Encrypt>${cdata(enc)}</Encrypt>` +
+    `<AgentID>${cdata('')}</AgentID></xml>`;
+  return { query: signedQuery(creds, enc, ts), body };
+}
+
+/** The query of WeCom's URL-verification GET: msg_signature, timestamp, nonce and the encrypted echostr. */
+export function buildVerifyUrlQuery(creds: CallbackCreds, echoPlain: string): { query: string } {
+  const ts = Math.floor(Date.now() / 1000);
+  const echostr = encrypt(parseEncodingAesKey(creds.encodingAesKey), echoPlain, creds.corpId);
+  return { query: signedQuery(creds, echostr, ts, `&echostr=${encodeURIComponent(echostr)}`) };
+}
+
+/**
+ * POSTs a callback over real HTTP (node:http, no keep-alive) to `serverUrl + path + '?' + query`.
+ * `ms` is wall time around the whole request/response (performance.now()).
+ */
+export function postCallback(
+  serverUrl: string,
+  path: string,
+  cb: { query: string; body: string },
+  contentType = 'text/xml',
+): Promise<{ status: number; body: string; ms: number }> {
+  const target = new URL(`${serverUrl}${path}${path.includes('?') ? '&' : '?'}${cb.query}`);
+  const payload = Buffer.from(cb.body, 'utf8');
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      target,
+      { method: 'POST', agent: false, headers: { 'content-type': contentType, 'content-length': payload.length } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const ms = performance.now() - started;
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ms });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
