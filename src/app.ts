@@ -1,0 +1,75 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { registerKfRoutes, type KfRouteDeps } from './channels/wecom-kf/routes.js';
+import { HttpError } from './http/http-error.js';
+import { parseQuery } from './http/querystring.js';
+import type { Metrics } from './metrics.js';
+
+/** Everything the HTTP app needs, built elsewhere (deps.ts, or a test with fakes). */
+export interface AppDeps {
+  log: Logger;
+  metrics: Metrics;
+  /** MAX_BODY_BYTES */
+  maxBodyBytes: number;
+  /** resolves when every configured backing service answers (for /readyz); rejects otherwise */
+  checkReady: () => Promise<void>;
+  /** the kf channel, or null when it is not configured (its routes then answer 404) */
+  kf: KfRouteDeps | null;
+}
+
+const OUTCOMES: Record<number, string> = { 400: 'bad_request', 401: 'unauthorized', 413: 'too_large', 503: 'unavailable' };
+
+/**
+ * Builds the Fastify app: no I/O of its own, no listening (main.ts does that). Callback bodies are read as raw
+ * text whatever their Content-Type (WeChat sends text/xml, others send none), query values keep a raw `+`, and
+ * every refusal is a short plain-text body with no stack trace.
+ */
+export function buildApp(d: AppDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: d.log as FastifyBaseLogger,
+    // One line per meaningful event, not two per request: refusals and failures are logged by the handlers.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: d.maxBodyBytes,
+    routerOptions: { querystringParser: parseQuery },
+    return503OnClosing: true,
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err: FastifyError | HttpError, request, reply) => {
+    const status = err instanceof HttpError ? err.status : (err.statusCode ?? 500);
+    const reason = err instanceof HttpError ? err.reason : (err.code ?? 'error');
+    if (status >= 500 && !(err instanceof HttpError)) request.log.error({ err }, 'request failed');
+    else request.log.warn({ status, reason, url: request.routeOptions.url }, 'request refused');
+    const text = status >= 500 ? 'temporarily unavailable' : status === 413 ? 'payload too large' : err.message;
+    return reply.code(status).type('text/plain; charset=utf-8').send(text);
+  });
+  app.setNotFoundHandler((_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('not found'));
+
+  app.addHook('onResponse', async (request, reply) => {
+    const channel = (request.routeOptions.config as { channel?: string } | undefined)?.channel;
+    if (!channel) return;
+    const status = reply.statusCode;
+    const outcome = status === 200 ? (request.method === 'GET' ? 'verified' : 'accepted') : (OUTCOMES[status] ?? `http_${status}`);
+    d.metrics.callbacks.inc({ channel, outcome });
+    if (request.method === 'POST') d.metrics.ackDuration.observe({ channel }, reply.elapsedTime / 1000);
+  });
+
+  app.get('/healthz', async (_req, reply) => reply.type('text/plain; charset=utf-8').send('ok'));
+  app.get('/readyz', async (request, reply) => {
+    try {
+      await d.checkReady();
+      return reply.type('text/plain; charset=utf-8').send('ready');
+    } catch (e) {
+      request.log.warn({ err: e }, 'not ready');
+      return reply.code(503).type('text/plain; charset=utf-8').send('not ready');
+    }
+  });
+  app.get('/metrics', async (_req, reply) =>
+    reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()),
+  );
+
+  if (d.kf) registerKfRoutes(app, d.kf);
+  return app;
+}

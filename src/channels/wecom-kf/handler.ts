@@ -1,0 +1,113 @@
+import type { Logger } from 'pino';
+import type { Replies } from '../../config.js';
+import { WechatApiError } from '../../errors.js';
+import { KF_MAX_PARTS, KF_TEXT_MAX_BYTES } from '../../format/split.js';
+import type { Metrics } from '../../metrics.js';
+import type { Answerer, PlannedReply } from '../../pipeline/answer.js';
+import type { JobProgress, KfTextJob, KfUnsupportedJob, KfWelcomeJob } from '../../pipeline/jobs.js';
+import type { JobContext } from '../../pipeline/runner.js';
+import { customerKey } from '../../store/keys.js';
+import type { WecomApi } from '../../wechat-api/wecom-api.js';
+import { outboundMsgid, sendKfOnEvent, sendKfText } from './send.js';
+import { WELCOME_CODE_MAX_AGE_S } from './sync-select.js';
+
+/** After this many claims a job stops trying: it ends as `failed` rather than looping for its whole TTL. */
+export const MAX_JOB_ATTEMPTS = 6;
+
+export interface KfHandlerDeps {
+  api: WecomApi;
+  answerer: Answerer;
+  replies: Replies;
+  metrics: Metrics;
+}
+
+/**
+ * Handles one kf job: plans the reply once (LLM, command or fallback) and stores the plan, then sends the
+ * parts in order with deterministic msgids, recording each accepted part, so a re-run after a crash sends
+ * only what is missing and never asks the LLM twice. Refusals (95001, 95018, 45002 …) end the job as
+ * `failed` (logged, counted); transient failures are thrown for the runner to retry with backoff.
+ */
+export function createKfJobHandler(d: KfHandlerDeps): (ctx: JobContext) => Promise<void> {
+  return async (ctx) => {
+    const p = ctx.payload;
+    if (p.type === 'kf.welcome') return sendWelcome(d, ctx, p);
+    if (ctx.attempts > MAX_JOB_ATTEMPTS) {
+      d.metrics.replies.inc({ channel: 'kf', kind: 'failed' });
+      ctx.log.error({ attempts: ctx.attempts }, 'giving up on this message after repeated failures');
+      return;
+    }
+    const progress = ctx.progress ?? (await planReply(d, ctx, p));
+    await sendParts(d, ctx, p, progress);
+  };
+}
+
+async function planReply(d: KfHandlerDeps, ctx: JobContext, p: KfTextJob | KfUnsupportedJob): Promise<JobProgress> {
+  const limits = { maxBytes: KF_TEXT_MAX_BYTES, maxParts: KF_MAX_PARTS };
+  let plan: PlannedReply;
+  if (p.type === 'kf.unsupported') {
+    ctx.log.info({ msgtype: p.msgtype }, 'unsupported kf message type');
+    plan = { parts: [d.replies.unsupported], kind: 'fallback' };
+  } else {
+    const customer = customerKey('kf', p.open_kfid, p.external_userid);
+    plan = await d.answerer.answer({ customer, text: p.content, traceId: p.msgid, signal: ctx.signal, limits });
+  }
+  const progress: JobProgress = { parts: plan.parts, kind: plan.kind, sent: 0 };
+  await ctx.saveProgress(progress);
+  return progress;
+}
+
+async function sendParts(d: KfHandlerDeps, ctx: JobContext, p: KfTextJob | KfUnsupportedJob, progress: JobProgress) {
+  const first = progress.sent;
+  for (let i = first; i < progress.parts.length; i++) {
+    ctx.signal.throwIfAborted();
+    const msgid = outboundMsgid(p.open_kfid, p.msgid, i);
+    try {
+      const outcome = await sendKfText(
+        d.api,
+        { open_kfid: p.open_kfid, touser: p.external_userid, msgid, content: progress.parts[i] as string },
+        // A re-run may have crashed right after WeCom accepted this part but before we recorded it.
+        { signal: ctx.signal, mayHaveBeenSent: i === first && ctx.attempts > 1 },
+      );
+      if (outcome === 'already_sent') ctx.log.info({ part: i, outMsgid: msgid }, 'part was already delivered');
+    } catch (e) {
+      if (ctx.signal.aborted) throw e;
+      if (isRefusal(e)) return refused(d, ctx.log, e, i, progress.parts.length);
+      throw e;
+    }
+    progress.sent = i + 1;
+    await ctx.saveProgress(progress);
+  }
+  d.metrics.replies.inc({ channel: 'kf', kind: progress.kind });
+  ctx.log.info({ parts: progress.parts.length, kind: progress.kind }, 'kf reply sent');
+}
+
+async function sendWelcome(d: KfHandlerDeps, ctx: JobContext, p: KfWelcomeJob): Promise<void> {
+  const text = d.replies.welcome;
+  const age = Date.now() / 1000 - p.send_time;
+  if (!text || age > WELCOME_CODE_MAX_AGE_S) {
+    ctx.log.info({ ageS: Math.round(age) }, 'welcome not sent (no text or welcome_code too old)');
+    return;
+  }
+  try {
+    await sendKfOnEvent(
+      d.api,
+      { code: p.welcome_code, msgid: outboundMsgid(p.open_kfid, p.msgid, 'w'), content: text },
+      { signal: ctx.signal, mayHaveBeenSent: ctx.attempts > 1, retries: 1 },
+    );
+    d.metrics.replies.inc({ channel: 'kf', kind: 'welcome' });
+    ctx.log.info('kf welcome sent');
+  } catch (e) {
+    if (ctx.signal.aborted || !(e instanceof WechatApiError)) throw e;
+    // The code lives 20 s and works once: any refusal or lasting failure is final.
+    refused(d, ctx.log, e, 0, 1);
+  }
+}
+
+function isRefusal(e: unknown): e is WechatApiError {
+  return e instanceof WechatApiError && !e.retryable;
+}
+
+function refused(d: KfHandlerDeps, log: Logger, e: WechatApiError, part: number, parts: number): void {
+  d.metrics.replies.inc({ channel: 'kf', kind: 'failed' });
+  log.warn({ api: e.api, errcode: e.errcode, part, parts }, 'WeCom refused the reply; not retrying');
+}

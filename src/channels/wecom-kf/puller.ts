@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import { keys } from '../../store/keys.js';
+import { pullAccount, SYNC_TOKEN_TTL_MS, type SyncDeps } from './sync.js';
+
+/** The pull lock's lifetime, renewed every third of it while a pull runs. */
+const PULL_LOCK_TTL_MS = 30_000;
+
+export interface KfPuller {
+  /**
+   * Records durably that `account` has news (and the callback's sync Token), then starts a pull in the
+   * background. This is the kf callback's hand-off: once it resolves, the callback may answer `success`.
+   * @throws when the store is unreachable (the route answers 503 and WeCom retries)
+   */
+  request(account: string, syncToken: string | null): Promise<void>;
+  /** Pulls every account that still has an unserved mark (after a crash or a failed pull). */
+  sweep(): Promise<void>;
+  /** Stops starting pulls and waits (≤ graceMs) for running ones; their marks stay for the next process. */
+  stop(graceMs: number): Promise<void>;
+}
+
+/**
+ * One puller per kf account at a time across every process (wecom-kf-protocol.md §2.3): a store lock with an
+ * owner value, acquired atomically with expiry, renewed while pulling, released by owner. Callbacks that arrive
+ * during a pull only bump the account's "wanted" generation; the puller sees the bump when it tries to clear
+ * the mark and goes round once more, so a message that lands after the last page is still answered.
+ */
+export function createKfPuller(d: SyncDeps): KfPuller {
+  const owner = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  const running = new Map<string, Promise<void>>();
+  const stopping = new AbortController();
+  const wanted = keys.kfPullsWanted();
+
+  const pullUnderLock = async (account: string, lockKey: string): Promise<void> => {
+    const lost = new AbortController();
+    const signal = AbortSignal.any([lost.signal, stopping.signal]);
+    const renew = setInterval(() => {
+      d.store.renewLock(lockKey, owner, PULL_LOCK_TTL_MS).then(
+        (held) => held || lost.abort(),
+        () => lost.abort(),
+      );
+    }, PULL_LOCK_TTL_MS / 3);
+    try {
+      for (;;) {
+        const generation = await d.store.wantedGeneration(wanted, account);
+        await pullAccount(d, account, signal);
+        if (signal.aborted) return;
+        // Cleared only if no callback bumped the mark during the pull; otherwise go round again.
+        if (generation === 0 || (await d.store.clearWanted(wanted, account, generation))) return;
+      }
+    } finally {
+      clearInterval(renew);
+      await d.store.releaseLock(lockKey, owner);
+    }
+  };
+
+  const loop = async (account: string) => {
+    const lockKey = keys.kfPullLock(account);
+    for (;;) {
+      if (stopping.signal.aborted) return;
+      if (!(await d.store.acquireLock(lockKey, owner, PULL_LOCK_TTL_MS))) return; // the holder will see our mark
+      await pullUnderLock(account, lockKey);
+      // A mark set between our clear and our release found the lock still held: look once more.
+      if ((await d.store.wantedGeneration(wanted, account)) === 0) return;
+    }
+  };
+
+  const kick = (account: string) => {
+    if (running.has(account) || stopping.signal.aborted) return;
+    const p = loop(account)
+      .catch((e: unknown) => d.log.error({ err: e, open_kfid: account }, 'kf pull failed; will retry on the next sweep'))
+      .finally(() => running.delete(account));
+    running.set(account, p);
+  };
+
+  return {
+    request: async (account, syncToken) => {
+      await Promise.all([
+        d.store.markWanted(wanted, account),
+        syncToken ? d.store.set(keys.kfSyncToken(account), syncToken, SYNC_TOKEN_TTL_MS) : undefined,
+      ]);
+      kick(account);
+    },
+    sweep: async () => {
+      for (const account of await d.store.listWanted(wanted)) kick(account);
+    },
+    stop: async (graceMs) => {
+      stopping.abort();
+      const all = Promise.allSettled([...running.values()]);
+      await Promise.race([all, new Promise((r) => setTimeout(r, graceMs).unref())]);
+    },
+  };
+}

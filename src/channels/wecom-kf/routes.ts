@@ -1,0 +1,72 @@
+import type { FastifyInstance } from 'fastify';
+import { HttpError } from '../../http/http-error.js';
+import { extractEncrypt, openEncrypted, requireParams, type CallbackSecrets } from '../../http/secure-callback.js';
+import { XmlError, parseXml, xmlText } from '../../xml/parse.js';
+import type { KfPuller } from './puller.js';
+import { ALL_ACCOUNTS } from './sync.js';
+
+export const KF_CALLBACK_PATH = '/wecom/kf/callback';
+
+export interface KfRouteDeps {
+  secrets: CallbackSecrets;
+  puller: KfPuller;
+  /** CALLBACK_MAX_SKEW_S; 0 = off */
+  maxSkewS: number;
+}
+
+/**
+ * `GET /wecom/kf/callback` (URL verification: the decrypted echostr as text/plain) and `POST /wecom/kf/callback`
+ * (an encrypted `kf_msg_or_event` notice: recorded durably, pulled in the background, answered `success` at
+ * once). Checks run in interface.md's order; failures throw HttpError, which the app's error handler turns
+ * into a plain-text 4xx/503 (wecom-kf-protocol.md §1.2, §2.1, §6).
+ */
+export function registerKfRoutes(app: FastifyInstance, d: KfRouteDeps): void {
+  const config = { channel: 'kf' };
+
+  app.get(KF_CALLBACK_PATH, { config }, async (request, reply) => {
+    const q = requireParams(request.query as Record<string, string>, ['msg_signature', 'timestamp', 'nonce', 'echostr']);
+    const plain = openEncrypted({
+      secrets: d.secrets,
+      signature: q.msg_signature,
+      timestamp: q.timestamp,
+      nonce: q.nonce,
+      encrypt: q.echostr,
+      maxSkewS: 0,
+      nowS: Math.floor(Date.now() / 1000),
+    });
+    return reply.type('text/plain; charset=utf-8').send(plain);
+  });
+
+  app.post(KF_CALLBACK_PATH, { config }, async (request, reply) => {
+    const q = requireParams(request.query as Record<string, string>, ['msg_signature', 'timestamp', 'nonce']);
+    const encrypt = extractEncrypt(typeof request.body === 'string' ? request.body : '');
+    const plain = openEncrypted({
+      secrets: d.secrets,
+      signature: q.msg_signature,
+      timestamp: q.timestamp,
+      nonce: q.nonce,
+      encrypt,
+      maxSkewS: d.maxSkewS,
+      nowS: Math.floor(Date.now() / 1000),
+    });
+    let event;
+    try {
+      event = parseXml(plain);
+    } catch (e) {
+      if (e instanceof XmlError) throw new HttpError(400, 'bad_inner_xml', 'decrypted message is not valid XML');
+      throw e;
+    }
+    if (xmlText(event, 'MsgType') !== 'event' || xmlText(event, 'Event') !== 'kf_msg_or_event') {
+      request.log.info({ channel: 'kf', event: xmlText(event, 'Event') }, 'callback is not a kf message notice; ignored');
+      return reply.type('text/plain; charset=utf-8').send('success');
+    }
+    const account = xmlText(event, 'OpenKfId') || ALL_ACCOUNTS;
+    try {
+      await d.puller.request(account, xmlText(event, 'Token') || null);
+    } catch (e) {
+      request.log.error({ err: e, channel: 'kf' }, 'cannot record the callback (store unavailable)');
+      throw new HttpError(503, 'store_unavailable', 'temporarily unavailable');
+    }
+    return reply.type('text/plain; charset=utf-8').send('success');
+  });
+}

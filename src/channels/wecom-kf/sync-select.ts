@@ -1,0 +1,89 @@
+import { jobId, type JobPayload } from '../../pipeline/jobs.js';
+
+/** One `msg_list` item of `kf/sync_msg` (wecom-kf-protocol.md §2.4–2.5); only the fields we read. */
+export interface SyncItem {
+  msgid?: string;
+  open_kfid?: string;
+  external_userid?: string;
+  /** unix seconds */
+  send_time?: number;
+  /** 3 customer, 4 system event, 5 servicer via the WeCom client */
+  origin?: number;
+  msgtype?: string;
+  text?: { content?: string; menu_id?: string };
+  event?: { event_type?: string; open_kfid?: string; external_userid?: string; welcome_code?: string };
+}
+
+/** A welcome_code is valid for 20 s and single use (§3.2). */
+export const WELCOME_CODE_MAX_AGE_S = 20;
+
+export interface SelectContext {
+  /** unix seconds */
+  nowS: number;
+  /** no stored cursor: answer only messages younger than `coldStartMaxAgeS` */
+  coldStart: boolean;
+  coldStartMaxAgeS: number;
+  maxMessageAgeS: number;
+  /** a welcome text is configured */
+  welcomeEnabled: boolean;
+}
+
+export type Selection =
+  | { action: 'job'; id: string; payload: JobPayload }
+  | { action: 'skip'; reason: string; msgid: string; detail?: string };
+
+/**
+ * Decides what to do with one pulled item: customer messages (origin 3) within the age limits become jobs
+ * (text → LLM; other types → REPLY_UNSUPPORTED); `enter_session` with a fresh `welcome_code` becomes a welcome
+ * job when a welcome is configured; servicer messages (origin 5) and other events are never answered.
+ * Ages follow interface.md "Ages": age = now − send_time; skipped when age > the limit; events are not
+ * skipped for age but a welcome_code older than 20 s is not used.
+ */
+export function selectItem(item: SyncItem, ctx: SelectContext): Selection {
+  const msgid = typeof item.msgid === 'string' ? item.msgid : '';
+  if (!msgid) return { action: 'skip', reason: 'malformed', msgid, detail: 'no msgid' };
+  const sendTime = typeof item.send_time === 'number' ? item.send_time : Number(item.send_time ?? NaN);
+  const age = ctx.nowS - sendTime;
+
+  if (item.msgtype === 'event') return selectEvent(item, msgid, sendTime, age, ctx);
+  if (item.origin !== 3) return { action: 'skip', reason: item.origin === 5 ? 'servicer' : 'not_customer', msgid };
+
+  const open_kfid = item.open_kfid ?? '';
+  const external_userid = item.external_userid ?? '';
+  if (!open_kfid || !external_userid || !Number.isFinite(sendTime)) {
+    return { action: 'skip', reason: 'malformed', msgid, detail: 'missing open_kfid, external_userid or send_time' };
+  }
+  const limit = ctx.coldStart ? ctx.coldStartMaxAgeS : ctx.maxMessageAgeS;
+  if (age > limit) return { action: 'skip', reason: ctx.coldStart ? 'cold_start_old' : 'too_old', msgid };
+
+  const base = { channel: 'kf' as const, open_kfid, external_userid, msgid, send_time: sendTime };
+  const id = jobId('kf', open_kfid, external_userid, msgid);
+  if (item.msgtype === 'text' && typeof item.text?.content === 'string') {
+    return { action: 'job', id, payload: { ...base, type: 'kf.text', content: item.text.content } };
+  }
+  return { action: 'job', id, payload: { ...base, type: 'kf.unsupported', msgtype: String(item.msgtype ?? 'unknown') } };
+}
+
+function selectEvent(item: SyncItem, msgid: string, sendTime: number, age: number, ctx: SelectContext): Selection {
+  const ev = item.event ?? {};
+  const type = ev.event_type ?? 'unknown';
+  if (type !== 'enter_session' || !ev.welcome_code) return { action: 'skip', reason: 'event', msgid, detail: type };
+  if (!ctx.welcomeEnabled) return { action: 'skip', reason: 'event', msgid, detail: 'enter_session (no welcome configured)' };
+  if (!(age <= WELCOME_CODE_MAX_AGE_S)) return { action: 'skip', reason: 'welcome_code_expired', msgid };
+  const open_kfid = ev.open_kfid ?? item.open_kfid ?? '';
+  const external_userid = ev.external_userid ?? item.external_userid ?? '';
+  if (!open_kfid || !external_userid) return { action: 'skip', reason: 'malformed', msgid, detail: 'event without ids' };
+  return {
+    action: 'job',
+    id: jobId('kf', open_kfid, external_userid, msgid),
+    payload: {
+      channel: 'kf',
+      type: 'kf.welcome',
+      open_kfid,
+      external_userid,
+      msgid,
+      send_time: sendTime,
+      welcome_code: ev.welcome_code,
+    },
+  };
+}

@@ -1,0 +1,117 @@
+import pRetry from 'p-retry';
+import type { Logger } from 'pino';
+import type { KfConfig } from '../../config.js';
+import { WechatApiError } from '../../errors.js';
+import type { Metrics } from '../../metrics.js';
+import { keys } from '../../store/keys.js';
+import type { Store } from '../../store/types.js';
+import type { WechatEnvelope } from '../../wechat-api/http.js';
+import type { WecomApi } from '../../wechat-api/wecom-api.js';
+import { selectItem, type SyncItem } from './sync-select.js';
+
+/** The account key used when a callback carries no OpenKfId (old setups): pull every account at once. */
+export const ALL_ACCOUNTS = '_all';
+/** sync_msg's maximum page size (§2.2). */
+const PAGE_LIMIT = 1000;
+/** A guard against a platform that keeps answering has_more with the same cursor. */
+const MAX_PAGES_PER_PULL = 10_000;
+/** How long the newest callback Token is worth keeping: WeCom says 10 minutes. */
+export const SYNC_TOKEN_TTL_MS = 10 * 60_000;
+const EXPIRED_SYNC_TOKEN = 95007;
+
+interface SyncResponse extends WechatEnvelope {
+  next_cursor?: string;
+  has_more?: number;
+  msg_list?: SyncItem[];
+}
+
+export interface SyncDeps {
+  api: WecomApi;
+  store: Store;
+  config: KfConfig;
+  log: Logger;
+  metrics: Metrics;
+  welcomeEnabled: boolean;
+  /** job lease and hand-off grace, ms */
+  leaseMs: number;
+  /** how long a job record (and so the msgid dedup) lives, ms; beyond WeCom's 3-day replay window */
+  dedupTtlMs: number;
+  /** runs the jobs a page handed off (they are durable by then; the cursor is saved right after) */
+  submit: (ids: string[]) => void;
+}
+
+/**
+ * Pulls one kf account to the end (wecom-kf-protocol.md §2.2–2.3): from the stored cursor, page by page while
+ * `has_more` is 1 (an empty page is not the end), handing every selected message off durably before the
+ * cursor advances, so a crash re-reads the page and the msgid dedup absorbs it. The caller holds the account's
+ * pull lock. With no stored cursor (cold start) only messages younger than KF_COLD_START_MAX_AGE_S are answered.
+ * @param isCurrent checked before each page; false (lock lost, shutdown) ends the pull early
+ * @returns how many new jobs were handed off
+ * @throws WechatApiError when sync_msg keeps failing (the pull-wanted mark stays; a later sweep retries)
+ */
+export async function pullAccount(d: SyncDeps, account: string, signal: AbortSignal): Promise<number> {
+  let cursor = await d.store.get(keys.kfCursor(account));
+  const coldStart = cursor === null;
+  let syncToken = await d.store.get(keys.kfSyncToken(account));
+  let handedOff = 0;
+  for (let page = 0; page < MAX_PAGES_PER_PULL && !signal.aborted; page++) {
+    const body: Record<string, unknown> = { limit: PAGE_LIMIT };
+    if (cursor) body.cursor = cursor;
+    if (account !== ALL_ACCOUNTS) body.open_kfid = account;
+    let res: SyncResponse;
+    try {
+      res = await syncPage(d.api, { ...body, ...(syncToken ? { token: syncToken } : {}) }, signal);
+    } catch (e) {
+      if (!(syncToken && e instanceof WechatApiError && e.errcode === EXPIRED_SYNC_TOKEN)) throw e;
+      // The callback Token lives 10 minutes; without it the pull is rate-limited harder but still works.
+      d.log.info({ open_kfid: account }, 'sync Token expired; pulling without it');
+      await d.store.delIfEquals(keys.kfSyncToken(account), syncToken);
+      syncToken = null;
+      res = await syncPage(d.api, body, signal);
+    }
+    handedOff += await handOffPage(d, res.msg_list ?? [], coldStart, account);
+    if (res.next_cursor) {
+      cursor = res.next_cursor;
+      await d.store.set(keys.kfCursor(account), cursor);
+    }
+    if (res.has_more !== 1) return handedOff;
+    if (!res.next_cursor) {
+      d.log.warn({ open_kfid: account }, 'sync_msg said has_more without a next_cursor; stopping this pull');
+      return handedOff;
+    }
+  }
+  return handedOff;
+}
+
+async function syncPage(api: WecomApi, body: Record<string, unknown>, signal: AbortSignal): Promise<SyncResponse> {
+  return pRetry(() => api.post<SyncResponse>('kf/sync_msg', '/cgi-bin/kf/sync_msg', body, signal), {
+    retries: 3,
+    minTimeout: 300,
+    factor: 3,
+    signal,
+    shouldRetry: ({ error }) => error instanceof WechatApiError && error.retryable,
+  });
+}
+
+async function handOffPage(d: SyncDeps, items: SyncItem[], coldStart: boolean, account: string): Promise<number> {
+  const ctx = {
+    nowS: Math.floor(Date.now() / 1000),
+    coldStart,
+    coldStartMaxAgeS: d.config.coldStartMaxAgeS,
+    maxMessageAgeS: d.config.maxMessageAgeS,
+    welcomeEnabled: d.welcomeEnabled,
+  };
+  const jobs: { id: string; payload: string }[] = [];
+  for (const item of items) {
+    const s = selectItem(item, ctx);
+    if (s.action === 'job') jobs.push({ id: s.id, payload: JSON.stringify(s.payload) });
+    else d.log[s.reason === 'malformed' ? 'warn' : 'debug']({ open_kfid: account, msgid: s.msgid, reason: s.reason, detail: s.detail }, 'kf item not answered');
+  }
+  const created = await d.store.handOff(jobs, d.leaseMs, d.dedupTtlMs);
+  const fresh = jobs.filter((_, i) => created[i]).map((j) => j.id);
+  const dupes = jobs.length - fresh.length;
+  if (dupes > 0) d.metrics.dedupHits.inc({ channel: 'kf' }, dupes);
+  if (items.length > 0) d.log.info({ open_kfid: account, items: items.length, handedOff: fresh.length, dupes, coldStart }, 'kf page pulled');
+  d.submit(fresh);
+  return fresh.length;
+}

@@ -1,0 +1,223 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/**
+ * Configuration from the environment, validated once at boot. Names and defaults are fixed by
+ * shared/docs/interface.md ("Environment"); only the variables the built features use are read here.
+ */
+
+const SECRET_NAMES = new Set(['WECOM_KF_SECRET', 'WECOM_TOKEN', 'WECOM_ENCODING_AES_KEY', 'OPENAI_API_KEY', 'REDIS_URL']);
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no']))
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const list = z
+  .string()
+  .transform((v) =>
+    v
+      .split(/[,，]/)
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+const httpUrl = z
+  .string()
+  .trim()
+  .pipe(z.url({ protocol: /^https?$/ }))
+  .transform((v) => v.replace(/\/+$/, ''));
+
+const text = (fallback: string) => z.string().default(fallback);
+
+const schema = z.object({
+  PORT: int(0, 65535).default(3000),
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ROLE: z.enum(['all']).default('all'),
+
+  WECOM_CORP_ID: z.string().trim().min(1).optional(),
+  WECOM_KF_SECRET: z.string().trim().min(1).optional(),
+  WECOM_TOKEN: z.string().trim().min(1).optional(),
+  WECOM_ENCODING_AES_KEY: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9]{43}$/, 'must be exactly 43 letters or digits')
+    .optional(),
+  WECOM_API_BASE_URL: httpUrl.default('https://qyapi.weixin.qq.com'),
+  KF_COLD_START_MAX_AGE_S: int(0).default(300),
+  KF_MAX_MESSAGE_AGE_S: int(1).default(172800),
+
+  LLM_PROVIDER: z.enum(['echo', 'openai', 'dify', 'coze', 'ollama']).default('echo'),
+  LLM_SYSTEM_PROMPT: z.string().optional(),
+  LLM_TIMEOUT_MS: int(100).default(60000),
+  OPENAI_BASE_URL: httpUrl.default('https://api.openai.com/v1'),
+  OPENAI_API_KEY: z.string().trim().min(1).optional(),
+  OPENAI_MODEL: z.string().trim().min(1).default('gpt-4o-mini'),
+  OPENAI_VISION: bool.default(true),
+
+  WELCOME_MESSAGE: z.string().optional(),
+  RESET_KEYWORDS: list.default(['重置', 'reset', '重新开始', '清空对话']),
+  CONTINUE_KEYWORDS: list.default(['继续']),
+  REPLY_ON_TIMEOUT: text('抱歉，回答超时了，请稍后再试。'),
+  REPLY_ON_ERROR: text('抱歉，服务暂时不可用，请稍后再试。'),
+  REPLY_ON_RESET: text('好的，我们重新开始吧。'),
+  REPLY_UNSUPPORTED: text('抱歉，暂时还不支持这种消息类型，请发送文字或图片。'),
+
+  MAX_BODY_BYTES: int(256, 16 * 1024 * 1024).default(65536),
+  CALLBACK_MAX_SKEW_S: int(0).default(300),
+  REDIS_URL: z
+    .string()
+    .trim()
+    .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+    .optional(),
+});
+
+type Env = z.infer<typeof schema>;
+
+/** The kf channel's settings; present only when all four required variables are set. */
+export interface KfConfig {
+  corpId: string;
+  kfSecret: string;
+  token: string;
+  encodingAesKey: string;
+  apiBaseUrl: string;
+  /** seconds */
+  coldStartMaxAgeS: number;
+  /** seconds */
+  maxMessageAgeS: number;
+}
+
+/** The default agent (LLM_PROVIDER and its variables). */
+export interface LlmConfig {
+  provider: 'echo' | 'openai';
+  systemPrompt: string | null;
+  /** One deadline per customer message, covering every attempt and backoff (ms). */
+  timeoutMs: number;
+  openai: { baseUrl: string; apiKey: string | null; model: string; vision: boolean };
+}
+
+/** Texts the customer may see. */
+export interface Replies {
+  onTimeout: string;
+  onError: string;
+  onReset: string;
+  unsupported: string;
+  welcome: string | null;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  logLevel: Env['LOG_LEVEL'];
+  role: Env['ROLE'];
+  kf: KfConfig | null;
+  llm: LlmConfig;
+  replies: Replies;
+  keywords: { reset: string[]; continue: string[] };
+  /** bytes */
+  maxBodyBytes: number;
+  /** seconds; 0 turns the check off */
+  callbackMaxSkewS: number;
+  redisUrl: string | null;
+}
+
+const KF_VARS = ['WECOM_CORP_ID', 'WECOM_KF_SECRET', 'WECOM_TOKEN', 'WECOM_ENCODING_AES_KEY'] as const;
+
+/**
+ * Reads and validates the configuration.
+ * @param env usually `process.env` (after dotenv); values are strings, empty strings count as unset.
+ * @throws ConfigError listing every problem by variable name; secret values are never included.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const parsed = schema.safeParse(cleaned);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? '?');
+      const shown = SECRET_NAMES.has(name) ? '' : describeValue(cleaned[name]);
+      problems.push(`${name}: ${issue.message}${shown}`);
+    }
+  }
+  const e = parsed.success ? parsed.data : null;
+  if (e) problems.push(...crossChecks(e));
+  if (problems.length > 0 || !e) throw new ConfigError(problems);
+  return toConfig(e);
+}
+
+function describeValue(v: string | undefined): string {
+  if (v === undefined) return '';
+  const short = v.length > 40 ? `${v.slice(0, 40)}…` : v;
+  return ` (got ${JSON.stringify(short)})`;
+}
+
+function crossChecks(e: Env): string[] {
+  const problems: string[] = [];
+  const kfSet = KF_VARS.filter((n) => e[n] !== undefined);
+  if (kfSet.length > 0 && kfSet.length < KF_VARS.length) {
+    const missing = KF_VARS.filter((n) => e[n] === undefined);
+    problems.push(`kf channel is partly configured: missing ${missing.join(', ')}`);
+  }
+  if (e.LLM_PROVIDER === 'openai' && !e.OPENAI_API_KEY) {
+    problems.push('OPENAI_API_KEY: required when LLM_PROVIDER=openai');
+  }
+  if (e.LLM_PROVIDER === 'dify' || e.LLM_PROVIDER === 'coze' || e.LLM_PROVIDER === 'ollama') {
+    problems.push(`LLM_PROVIDER: "${e.LLM_PROVIDER}" is not available in this version yet (use echo or openai)`);
+  }
+  return problems;
+}
+
+function toConfig(e: Env): Config {
+  const kf: KfConfig | null =
+    e.WECOM_CORP_ID && e.WECOM_KF_SECRET && e.WECOM_TOKEN && e.WECOM_ENCODING_AES_KEY
+      ? {
+          corpId: e.WECOM_CORP_ID,
+          kfSecret: e.WECOM_KF_SECRET,
+          token: e.WECOM_TOKEN,
+          encodingAesKey: e.WECOM_ENCODING_AES_KEY,
+          apiBaseUrl: e.WECOM_API_BASE_URL,
+          coldStartMaxAgeS: e.KF_COLD_START_MAX_AGE_S,
+          maxMessageAgeS: e.KF_MAX_MESSAGE_AGE_S,
+        }
+      : null;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    logLevel: e.LOG_LEVEL,
+    role: e.ROLE,
+    kf,
+    llm: {
+      provider: e.LLM_PROVIDER as LlmConfig['provider'],
+      systemPrompt: e.LLM_SYSTEM_PROMPT ?? null,
+      timeoutMs: e.LLM_TIMEOUT_MS,
+      openai: {
+        baseUrl: e.OPENAI_BASE_URL,
+        apiKey: e.OPENAI_API_KEY ?? null,
+        model: e.OPENAI_MODEL,
+        vision: e.OPENAI_VISION,
+      },
+    },
+    replies: {
+      onTimeout: e.REPLY_ON_TIMEOUT,
+      onError: e.REPLY_ON_ERROR,
+      onReset: e.REPLY_ON_RESET,
+      unsupported: e.REPLY_UNSUPPORTED,
+      welcome: e.WELCOME_MESSAGE ?? null,
+    },
+    keywords: { reset: e.RESET_KEYWORDS, continue: e.CONTINUE_KEYWORDS },
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    callbackMaxSkewS: e.CALLBACK_MAX_SKEW_S,
+    redisUrl: e.REDIS_URL ?? null,
+  };
+}

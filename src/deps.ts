@@ -1,0 +1,173 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { AppDeps } from './app.js';
+import { createKfJobHandler } from './channels/wecom-kf/handler.js';
+import { createKfPuller, type KfPuller } from './channels/wecom-kf/puller.js';
+import type { Config } from './config.js';
+import { parseEncodingAesKey } from './crypto/wxbizmsgcrypt.js';
+import { createEchoAdapter } from './llm/echo.js';
+import { createOpenAiAdapter } from './llm/openai.js';
+import type { LlmAdapter } from './llm/types.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createAnswerer } from './pipeline/answer.js';
+import { createRunner, type Runner } from './pipeline/runner.js';
+import { createMemoryStore } from './store/memory.js';
+import { createRedisStore } from './store/redis.js';
+import type { Store } from './store/types.js';
+import { createApiHttp } from './wechat-api/http.js';
+import { createTokenProvider } from './wechat-api/token.js';
+import { createWecomApi, fetchWecomToken } from './wechat-api/wecom-api.js';
+import axios from 'axios';
+
+/** msgid dedup lives this long: beyond WeCom's 3-day replay window (sync_msg keeps 3 days). */
+export const DEDUP_TTL_MS = 4 * 24 * 3600_000;
+/** Lease margin over LLM_TIMEOUT_MS (issue #2: lease = LLM_TIMEOUT_MS + 30 s, renewed while working). */
+export const LEASE_MARGIN_MS = 30_000;
+
+export interface Deps {
+  store: Store;
+  metrics: Metrics;
+  runner: Runner;
+  kfPuller: KfPuller | null;
+  app: AppDeps;
+  /** Periodic work: pulls still wanted and jobs whose lease expired. */
+  sweep(): Promise<void>;
+  /** Stops the background work (running jobs get `graceMs` to finish, then are released) and closes connections. */
+  close(graceMs: number): Promise<void>;
+}
+
+export interface DepsOverrides {
+  /** an adapter to use instead of the configured one (tests) */
+  adapter?: LlmAdapter;
+  /** Redis key prefix (tests use a unique one); default `bridge:` */
+  redisPrefix?: string;
+  /** first LLM retry backoff, ms */
+  llmMinBackoffMs?: number;
+  defaultMetrics?: boolean;
+}
+
+/**
+ * Opens connections and wires the pipeline. Only main.ts and tests call it.
+ * @throws when Redis is configured but cannot be reached at start
+ */
+export async function createDeps(config: Config, log: Logger, o: DepsOverrides = {}): Promise<Deps> {
+  const metrics = createMetrics({ defaultMetrics: o.defaultMetrics ?? true });
+  const store = config.redisUrl ? await connectRedisStore(config.redisUrl, o.redisPrefix, log) : createMemoryStore();
+  const adapter = o.adapter ?? createAdapter(config);
+  const leaseMs = config.llm.timeoutMs + LEASE_MARGIN_MS;
+  const answerer = createAnswerer({
+    store,
+    adapter,
+    agent: 'default',
+    timeoutMs: config.llm.timeoutMs,
+    replies: config.replies,
+    keywords: config.keywords,
+    metrics,
+    log: log.child({ component: 'answer' }),
+    minBackoffMs: o.llmMinBackoffMs,
+  });
+
+  let kfPuller: KfPuller | null = null;
+  let handle: Parameters<typeof createRunner>[0]['handle'] = async (ctx) => {
+    ctx.log.error('no handler for this job (channel not configured); dropping it');
+  };
+  const runnerRef: { current: Runner | null } = { current: null };
+  if (config.kf) {
+    const kf = config.kf;
+    const http = createApiHttp(kf.apiBaseUrl);
+    const tokens = createTokenProvider({
+      store,
+      log,
+      metrics,
+      api: 'wecom',
+      appId: kf.corpId,
+      secret: kf.kfSecret,
+      fetchToken: () => fetchWecomToken(http, kf.corpId, kf.kfSecret),
+    });
+    const api = createWecomApi({ http, tokens, metrics });
+    handle = createKfJobHandler({ api, answerer, replies: config.replies, metrics });
+    kfPuller = createKfPuller({
+      api,
+      store,
+      config: kf,
+      log: log.child({ channel: 'kf' }),
+      metrics,
+      welcomeEnabled: config.replies.welcome !== null,
+      leaseMs,
+      dedupTtlMs: DEDUP_TTL_MS,
+      submit: (ids) => runnerRef.current?.submit(ids),
+    });
+  }
+  const runner = createRunner({ store, log, metrics, handle, leaseMs, concurrency: 64 });
+  runnerRef.current = runner;
+
+  return {
+    store,
+    metrics,
+    runner,
+    kfPuller,
+    app: {
+      log,
+      metrics,
+      maxBodyBytes: config.maxBodyBytes,
+      checkReady: () => withTimeout(store.ping(), 1000),
+      kf:
+        config.kf && kfPuller
+          ? {
+              puller: kfPuller,
+              maxSkewS: config.callbackMaxSkewS,
+              secrets: {
+                token: config.kf.token,
+                aesKey: parseEncodingAesKey(config.kf.encodingAesKey),
+                receiveid: config.kf.corpId,
+              },
+            }
+          : null,
+    },
+    sweep: async () => {
+      await kfPuller?.sweep();
+      await runner.sweep();
+    },
+    close: async (graceMs) => {
+      await kfPuller?.stop(Math.min(graceMs, 5000));
+      await runner.stop(graceMs);
+      await store.close();
+    },
+  };
+}
+
+function createAdapter(config: Config): LlmAdapter {
+  if (config.llm.provider === 'openai') {
+    return createOpenAiAdapter({
+      http: axios.create({ baseURL: config.llm.openai.baseUrl }),
+      apiKey: config.llm.openai.apiKey ?? '',
+      model: config.llm.openai.model,
+      systemPrompt: config.llm.systemPrompt,
+    });
+  }
+  return createEchoAdapter();
+}
+
+async function connectRedisStore(url: string, prefix: string | undefined, log: Logger): Promise<Store> {
+  // Fail fast while Redis is away (callbacks answer 503 and WeChat retries) instead of queueing in memory.
+  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3000 });
+  redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
+  await redis.connect();
+  return createRedisStore(redis, prefix ?? 'bridge:');
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}

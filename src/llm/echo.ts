@@ -1,0 +1,12 @@
+import type { LlmAdapter } from './types.js';
+
+/**
+ * The `echo` provider: answers a text message with exactly its text (interface.md "echo"). The demo and
+ * black-box checks rely on it; it needs no network and keeps no state.
+ */
+export function createEchoAdapter(): LlmAdapter {
+  return {
+    provider: 'echo',
+    reply: async (req) => ({ text: req.text, state: null, usage: null, finishReason: 'stop' }),
+  };
+}

@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { AxiosInstance } from 'axios';
+import { LlmError } from '../errors.js';
+import { appendTurn, historyOf, type HistoryLimits } from './history.js';
+import { llmErrorFromHttp, llmErrorFromStream, llmErrorFromTransport } from './http-errors.js';
+import { readCapped, readSse } from './stream.js';
+import type { LlmAdapter, ReplyResult, Usage } from './types.js';
+
+export interface OpenAiOptions {
+  /** axios instance whose baseURL is the API base, e.g. https://api.openai.com/v1 or https://api.deepseek.com */
+  http: AxiosInstance;
+  apiKey: string;
+  model: string;
+  systemPrompt: string | null;
+  history?: HistoryLimits;
+  /** longest silence between two stream chunks, ms (default 30 s) */
+  idleMs?: number;
+}
+
+interface Chunk {
+  choices?: { delta?: { content?: string | null; reasoning_content?: string | null }; finish_reason?: string | null }[];
+  usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number } | null;
+  error?: { message?: string; code?: string | number } | string;
+}
+
+const FINISH: Record<string, ReplyResult['finishReason']> = { stop: 'stop', length: 'length', content_filter: 'filtered' };
+
+/**
+ * Any OpenAI-compatible chat-completions API (OpenAI, DeepSeek, vLLM, Ollama's /v1): `POST {base}/chat/completions`
+ * with `stream: true` and `stream_options.include_usage` (llm-providers.md §3). The bridge keeps the history
+ * (state `{history}`) capped by turns and characters; DeepSeek's `reasoning_content` is neither shown nor stored.
+ * Success needs a `finish_reason` and `data: [DONE]`; anything less is `truncated`.
+ */
+export function createOpenAiAdapter(o: OpenAiOptions): LlmAdapter {
+  const provider = 'openai';
+  return {
+    provider,
+    reply: async (req, signal) => {
+      const messages = [
+        ...(o.systemPrompt ? [{ role: 'system', content: o.systemPrompt }] : []),
+        ...historyOf(req.state),
+        { role: 'user', content: req.text },
+      ];
+      const body = {
+        model: o.model,
+        messages,
+        stream: true,
+        stream_options: { include_usage: true },
+        // A stable pseudonym lets the provider attribute abuse without learning the WeChat id.
+        user: createHash('sha256').update(req.userId).digest('hex').slice(0, 32),
+      };
+      let res;
+      try {
+        res = await o.http.post<Readable>('/chat/completions', body, {
+          responseType: 'stream',
+          signal,
+          timeout: 0,
+          validateStatus: () => true,
+          headers: { authorization: `Bearer ${o.apiKey}`, accept: 'text/event-stream', 'content-type': 'application/json' },
+        });
+      } catch (e) {
+        throw llmErrorFromTransport(provider, e, signal);
+      }
+      if (res.status >= 400) {
+        const retryAfter = res.headers['retry-after'] as string | undefined;
+        throw llmErrorFromHttp(provider, res.status, await readCapped(res.data), retryAfter);
+      }
+      const parsed = String(res.headers['content-type'] ?? '').includes('application/json')
+        ? parseWhole(await readCapped(res.data, 4 * 1024 * 1024))
+        : await readStream(res.data, signal, o.idleMs ?? 30_000);
+      return { ...parsed, state: appendTurn(req.state, req.text, parsed.text, o.history) };
+    },
+  };
+}
+
+async function readStream(body: Readable, signal: AbortSignal, idleMs: number): Promise<Omit<ReplyResult, 'state'>> {
+  let text = '';
+  let finish: string | null = null;
+  let usage: Usage | null = null;
+  let done = false;
+  try {
+    await readSse(body, {
+      signal,
+      idleMs,
+      onEvent: (ev) => {
+        if (done) return;
+        if (ev.data.trim() === '[DONE]') {
+          done = true;
+          return;
+        }
+        const chunk = parseChunk(ev.data, text);
+        if (chunk.error) {
+          const msg = typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'error frame');
+          throw new LlmError('upstream', `openai: ${msg}`, { retryable: true });
+        }
+        const choice = chunk.choices?.[0];
+        if (choice?.delta?.content) text += choice.delta.content;
+        if (choice?.finish_reason) finish = choice.finish_reason;
+        if (chunk.usage) usage = toUsage(chunk.usage);
+      },
+    });
+  } catch (e) {
+    throw llmErrorFromStream('openai', e, signal, text);
+  }
+  if (!done || !finish) {
+    throw new LlmError('truncated', 'openai: stream ended without finish_reason and [DONE]', {
+      retryable: text === '',
+      partialText: text,
+    });
+  }
+  return { text, usage, finishReason: FINISH[finish] ?? 'other' };
+}
+
+function parseChunk(data: string, partialText: string): Chunk {
+  try {
+    const v: unknown = JSON.parse(data);
+    if (v && typeof v === 'object') return v as Chunk;
+  } catch {
+    // fall through
+  }
+  throw new LlmError('protocol', 'openai: a stream frame is not JSON', { partialText });
+}
+
+/** Some compatible servers ignore `stream: true` and answer one JSON document. */
+function parseWhole(bodyText: string): Omit<ReplyResult, 'state'> {
+  let v: { choices?: { message?: { content?: string }; finish_reason?: string }[]; usage?: Chunk['usage'] };
+  try {
+    v = JSON.parse(bodyText) as typeof v;
+  } catch {
+    throw new LlmError('protocol', 'openai: answer is not JSON');
+  }
+  const choice = v.choices?.[0];
+  if (typeof choice?.message?.content !== 'string') throw new LlmError('protocol', 'openai: answer has no message');
+  return {
+    text: choice.message.content,
+    usage: v.usage ? toUsage(v.usage) : null,
+    finishReason: FINISH[choice.finish_reason ?? 'stop'] ?? 'other',
+  };
+}
+
+function toUsage(u: NonNullable<Chunk['usage']>): Usage {
+  return {
+    inputTokens: u.prompt_tokens ?? null,
+    outputTokens: u.completion_tokens ?? null,
+    totalTokens: u.total_tokens ?? null,
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * The LLM adapter port (shared/docs/llm-providers.md §6). An adapter turns one customer message plus the
+ * conversation state it returned last time into an answer. It never sends anything to the customer and never
+ * retries: the caller (`llm/run.ts`) owns retries, the deadline and the fallback texts.
+ */
+
+/** Opaque per-customer state an adapter keeps between turns (history for OpenAI-style APIs). JSON-serialisable. */
+export type ConversationState = Record<string, unknown>;
+
+export interface ReplyRequest {
+  /** stable id of the end user on one account, e.g. `kf:<open_kfid>:<external_userid>` */
+  userId: string;
+  /** the customer's text */
+  text: string;
+  /** what this adapter returned as `state` last time, or null for a new conversation */
+  state: ConversationState | null;
+  /** for logs and provider request ids, e.g. the inbound msgid */
+  traceId: string;
+}
+
+export interface Usage {
+  inputTokens: number | null;
+  outputTokens: number | null;
+  totalTokens: number | null;
+}
+
+export interface ReplyResult {
+  /** the complete answer (markdown allowed; formatting happens later) */
+  text: string;
+  /** state to store for the next turn (null: nothing to keep) */
+  state: ConversationState | null;
+  usage: Usage | null;
+  finishReason: 'stop' | 'length' | 'filtered' | 'other';
+}
+
+export interface LlmAdapter {
+  /** provider name for logs and metrics, e.g. `openai` */
+  readonly provider: string;
+  /**
+   * @param signal aborts the call (deadline or shutdown); the adapter must stop reading and close the socket
+   * @throws LlmError (see errors.ts); a stream that ends without its terminal event is `truncated`
+   */
+  reply(req: ReplyRequest, signal: AbortSignal): Promise<ReplyResult>;
+}

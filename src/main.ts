@@ -1,0 +1,70 @@
+import dotenv from 'dotenv';
+import { buildApp } from './app.js';
+import { loadConfig, type Config } from './config.js';
+import { createDeps } from './deps.js';
+import { ConfigError } from './errors.js';
+import { createLogger } from './logger.js';
+
+/** How often pulls still wanted and jobs whose lease expired are picked up (ms). */
+const SWEEP_INTERVAL_MS = 5000;
+/** Running jobs get this long to finish on SIGTERM; the rest are released for the next process (ms). */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/**
+ * The process entry: the only place that reads the environment, opens connections, listens and shuts down.
+ * Exit codes: 0 after a clean shutdown, 1 on a configuration or start-up error.
+ */
+async function main(): Promise<void> {
+  dotenv.config({ quiet: true });
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      process.exit(1);
+    }
+    throw e;
+  }
+  const log = createLogger(config.logLevel);
+  const deps = await createDeps(config, log);
+  const app = buildApp(deps.app);
+  if (!config.kf) log.warn('no channel is configured: set WECOM_CORP_ID, WECOM_KF_SECRET, WECOM_TOKEN, WECOM_ENCODING_AES_KEY');
+
+  const sweep = () => deps.sweep().catch((e: unknown) => log.warn({ err: e }, 'sweep failed'));
+  const timer = setInterval(() => void sweep(), SWEEP_INTERVAL_MS);
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, 'shutting down');
+    clearInterval(timer);
+    const force = setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS + 10_000);
+    force.unref();
+    try {
+      await app.close();
+      await deps.close(SHUTDOWN_GRACE_MS);
+      log.info('stopped');
+      process.exit(0);
+    } catch (e) {
+      log.error({ err: e }, 'unclean shutdown');
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  await app.listen({ port: config.port, host: config.host });
+  log.info(
+    { port: config.port, store: deps.store.kind, kf: config.kf !== null, llm: config.llm.provider },
+    'wechat-ai-bridge listening',
+  );
+  // Work left by a previous process (crash or restart) starts now, not after the first interval.
+  void sweep();
+}
+
+main().catch((e: unknown) => {
+  console.error('start-up failed:', e instanceof Error ? e.message : e);
+  process.exit(1);
+});

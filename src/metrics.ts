@@ -1,0 +1,83 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The app's Prometheus metrics on an app-owned registry (never prom-client's global one, so two apps in one
+ * test process do not share counters). Names and labels follow shared/docs/interface.md ("Metrics").
+ */
+export interface Metrics {
+  registry: Registry;
+  /** channel: `kf`; outcome: `accepted`, `verified` (GET), `bad_request`, `unauthorized`, `too_large`, `unavailable`, `ignored` */
+  callbacks: Counter<'channel' | 'outcome'>;
+  /** seconds from request start to the response being written, callback routes only */
+  ackDuration: Histogram<'channel'>;
+  /** kind: answer | fallback | command | welcome | failed */
+  replies: Counter<'channel' | 'kind'>;
+  /** seconds per customer message (all attempts); outcome: ok | timeout | error */
+  llmDuration: Histogram<'agent' | 'outcome'>;
+  dedupHits: Counter<'channel'>;
+  tokenRefreshes: Counter<'api'>;
+  wechatErrors: Counter<'api' | 'errcode'>;
+  /** jobs handed off to this process and not yet started */
+  jobsWaiting: Gauge;
+}
+
+/**
+ * @param opts.defaultMetrics also collect Node process metrics (event loop lag, heap, RSS); off in tests.
+ */
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    callbacks: new Counter({
+      name: 'bridge_callbacks_total',
+      help: 'Callbacks received, by channel and outcome',
+      labelNames: ['channel', 'outcome'],
+      registers,
+    }),
+    ackDuration: new Histogram({
+      name: 'bridge_ack_duration_seconds',
+      help: 'Time to acknowledge a callback',
+      labelNames: ['channel'],
+      buckets: [0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    }),
+    replies: new Counter({
+      name: 'bridge_replies_total',
+      help: 'Replies to customers, by kind (answer, fallback, command, welcome, failed)',
+      labelNames: ['channel', 'kind'],
+      registers,
+    }),
+    llmDuration: new Histogram({
+      name: 'bridge_llm_duration_seconds',
+      help: 'LLM time per customer message including retries',
+      labelNames: ['agent', 'outcome'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120],
+      registers,
+    }),
+    dedupHits: new Counter({
+      name: 'bridge_dedup_hits_total',
+      help: 'Messages already handed off or answered, seen again',
+      labelNames: ['channel'],
+      registers,
+    }),
+    tokenRefreshes: new Counter({
+      name: 'bridge_token_refreshes_total',
+      help: 'access_token fetches from the platform',
+      labelNames: ['api'],
+      registers,
+    }),
+    wechatErrors: new Counter({
+      name: 'bridge_wechat_errors_total',
+      help: 'Non-zero errcodes and transport failures from WeChat/WeCom APIs',
+      labelNames: ['api', 'errcode'],
+      registers,
+    }),
+    jobsWaiting: new Gauge({
+      name: 'bridge_jobs_waiting',
+      help: 'Jobs handed off to this process and not yet started',
+      registers,
+    }),
+  };
+}

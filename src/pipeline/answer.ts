@@ -1,0 +1,120 @@
+import type { Logger } from 'pino';
+import type { Replies } from '../config.js';
+import { markdownToText } from '../format/markdown-to-text.js';
+import { planParts } from '../format/split.js';
+import { runLlm } from '../llm/run.js';
+import type { ConversationState, LlmAdapter } from '../llm/types.js';
+import type { Metrics } from '../metrics.js';
+import { keys } from '../store/keys.js';
+import type { Store } from '../store/types.js';
+import type { ReplyKind } from './jobs.js';
+import { matchesKeyword } from './keywords.js';
+
+/** The customer-visible limits of one channel. */
+export interface PartLimits {
+  /** UTF-8 bytes per text message (kf 2048, OA 2000) */
+  maxBytes: number;
+  /** messages per customer message, the continue hint's part included (kf 5) */
+  maxParts: number;
+}
+
+export interface AnswerRequest {
+  /** `customerKey(channel, account, user)` */
+  customer: string;
+  text: string;
+  /** the inbound msgid, for logs */
+  traceId: string;
+  signal: AbortSignal;
+  limits: PartLimits;
+}
+
+/** A reply fixed before anything is sent. */
+export interface PlannedReply {
+  parts: string[];
+  kind: ReplyKind;
+}
+
+export interface Answerer {
+  /**
+   * Decides the reply to one customer text: a keyword command (never sent to the LLM), the rest of a long
+   * answer, or the LLM's answer formatted for WeChat; LLM failures become the exact fallback texts.
+   * @throws the signal's reason when aborted (shutdown, lost lease): the job is re-run later, nothing is sent
+   */
+  answer(req: AnswerRequest): Promise<PlannedReply>;
+}
+
+export interface AnswererOptions {
+  store: Store;
+  adapter: LlmAdapter;
+  /** agent name for state keys and metrics (`default` for the LLM_PROVIDER agent) */
+  agent: string;
+  /** LLM_TIMEOUT_MS */
+  timeoutMs: number;
+  replies: Replies;
+  keywords: { reset: string[]; continue: string[] };
+  metrics: Metrics;
+  log: Logger;
+  /** first LLM retry backoff, ms (tests shorten it) */
+  minBackoffMs?: number;
+}
+
+const CONVERSATION_TTL_MS = 7 * 24 * 3600_000;
+/** kf's sending window: after 48 h without a customer message nothing can be sent anyway. */
+const REST_TTL_MS = 48 * 3600_000;
+
+export function createAnswerer(o: AnswererOptions): Answerer {
+  const hint = `（内容较长，回复“${o.keywords.continue[0] ?? '继续'}”查看剩余部分）`;
+  const convKey = (customer: string) => keys.conversation(o.agent, customer);
+
+  /** Splits `text` into parts and keeps (or clears) what did not fit for the continue keyword. */
+  const plan = async (customer: string, text: string, limits: PartLimits): Promise<string[]> => {
+    const { parts, rest } = planParts(text, { ...limits, hint });
+    if (rest) await o.store.set(keys.pendingRest(customer), rest, REST_TTL_MS);
+    else await o.store.del(keys.pendingRest(customer));
+    return parts;
+  };
+
+  const askLlm = async (req: AnswerRequest): Promise<PlannedReply> => {
+    const stored = await o.store.get(convKey(req.customer));
+    const state = stored ? (JSON.parse(stored) as ConversationState) : null;
+    const started = performance.now();
+    const outcome = await runLlm(
+      o.adapter,
+      { userId: req.customer, text: req.text, state, traceId: req.traceId },
+      { timeoutMs: o.timeoutMs, signal: req.signal, minBackoffMs: o.minBackoffMs },
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const label = outcome.ok ? 'ok' : outcome.reason;
+    o.metrics.llmDuration.observe({ agent: o.agent, outcome: label }, seconds);
+    if (!outcome.ok) {
+      if (outcome.reason === 'aborted') throw req.signal.reason ?? new Error('aborted');
+      o.log.warn({ err: outcome.error, reason: outcome.reason, attempts: outcome.attempts }, 'LLM failed; sending fallback');
+      const fallback = outcome.reason === 'timeout' ? o.replies.onTimeout : o.replies.onError;
+      return { parts: await plan(req.customer, fallback, req.limits), kind: 'fallback' };
+    }
+    const text = markdownToText(outcome.result.text).trim();
+    if (!text) {
+      o.log.warn('LLM answered with no visible text; sending fallback');
+      return { parts: await plan(req.customer, o.replies.onError, req.limits), kind: 'fallback' };
+    }
+    if (outcome.result.state) {
+      await o.store.set(convKey(req.customer), JSON.stringify(outcome.result.state), CONVERSATION_TTL_MS);
+    }
+    o.log.info({ attempts: outcome.attempts, ms: Math.round(seconds * 1000), usage: outcome.result.usage }, 'LLM answered');
+    return { parts: await plan(req.customer, text, req.limits), kind: 'answer' };
+  };
+
+  return {
+    answer: async (req) => {
+      if (matchesKeyword(req.text, o.keywords.reset)) {
+        await Promise.all([o.store.del(convKey(req.customer)), o.store.del(keys.pendingRest(req.customer))]);
+        return { parts: [o.replies.onReset], kind: 'command' };
+      }
+      if (matchesKeyword(req.text, o.keywords.continue)) {
+        const rest = await o.store.get(keys.pendingRest(req.customer));
+        if (rest) return { parts: await plan(req.customer, rest, req.limits), kind: 'answer' };
+      }
+      return askLlm(req);
+    },
+  };
+}
