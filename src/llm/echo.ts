@@ -7,6 +7,7 @@ import type { LlmAdapter } from './types.js';
 export function createEchoAdapter(): LlmAdapter {
   return {
     provider: 'echo',
+    answersInMarkdown: false,
     reply: async (req) => ({ text: req.text, state: null, usage: null, finishReason: 'stop' }),
   };
 }

@@ -36,6 +36,7 @@ export function createOpenAiAdapter(o: OpenAiOptions): LlmAdapter {
   const provider = 'openai';
   return {
     provider,
+    answersInMarkdown: true,
     reply: async (req, signal) => {
       const messages = [
         ...(o.systemPrompt ? [{ role: 'system', content: o.systemPrompt }] : []),
@@ -95,7 +96,7 @@ async function readStream(body: Readable, signal: AbortSignal, idleMs: number): 
           throw new LlmError('upstream', `openai: ${msg}`, { retryable: true });
         }
         const choice = chunk.choices?.[0];
-        if (choice?.delta?.content) text += choice.delta.content;
+        if (choice?.delta?.reasoning_content) text += choice.delta.reasoning_content; if (choice?.delta?.content) text += choice.delta.content;
         if (choice?.finish_reason) finish = choice.finish_reason;
         if (chunk.usage) usage = toUsage(chunk.usage);
       },

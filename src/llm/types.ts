@@ -36,6 +36,8 @@ export interface ReplyResult {
 export interface LlmAdapter {
   /** provider name for logs and metrics, e.g. `openai` */
   readonly provider: string;
+  /** whether answers are markdown to be turned into WeChat text (echo's are not: it repeats the customer verbatim) */
+  readonly answersInMarkdown: boolean;
   /**
    * @param signal aborts the call (deadline or shutdown); the adapter must stop reading and close the socket
    * @throws LlmError (see errors.ts); a stream that ends without its terminal event is `truncated`

@@ -92,7 +92,8 @@ export function createAnswerer(o: AnswererOptions): Answerer {
       const fallback = outcome.reason === 'timeout' ? o.replies.onTimeout : o.replies.onError;
       return { parts: await plan(req.customer, fallback, req.limits), kind: 'fallback' };
     }
-    const text = markdownToText(outcome.result.text).trim();
+    const raw = outcome.result.text;
+    const text = (o.adapter.answersInMarkdown ? markdownToText(raw) : raw).trim();
     if (!text) {
       o.log.warn('LLM answered with no visible text; sending fallback');
       return { parts: await plan(req.customer, o.replies.onError, req.limits), kind: 'fallback' };
