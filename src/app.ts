@@ -17,6 +17,13 @@ export interface AppDeps {
   kf: KfRouteDeps | null;
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** set by a callback route when the outcome is not told by the status (e.g. `ignored`) */
+    callbackOutcome: string | null;
+  }
+}
+
 const OUTCOMES: Record<number, string> = { 400: 'bad_request', 401: 'unauthorized', 413: 'too_large', 503: 'unavailable' };
 
 /**
@@ -32,8 +39,12 @@ export function buildApp(d: AppDeps): FastifyInstance {
     bodyLimit: d.maxBodyBytes,
     routerOptions: { querystringParser: parseQuery },
     return503OnClosing: true,
+    // pino builds a child (with redaction compiled) per call; a per-request child costs more than the whole
+    // signature check at thousands of callbacks a second. Handlers bind what matters (channel, msgid) themselves.
+    childLoggerFactory: (logger) => logger,
   });
 
+  app.decorateRequest('callbackOutcome', null);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
@@ -51,7 +62,9 @@ export function buildApp(d: AppDeps): FastifyInstance {
     const channel = (request.routeOptions.config as { channel?: string } | undefined)?.channel;
     if (!channel) return;
     const status = reply.statusCode;
-    const outcome = status === 200 ? (request.method === 'GET' ? 'verified' : 'accepted') : (OUTCOMES[status] ?? `http_${status}`);
+    const outcome =
+      request.callbackOutcome ??
+      (status === 200 ? (request.method === 'GET' ? 'verified' : 'accepted') : (OUTCOMES[status] ?? `http_${status}`));
     d.metrics.callbacks.inc({ channel, outcome });
     if (request.method === 'POST') d.metrics.ackDuration.observe({ channel }, reply.elapsedTime / 1000);
   });

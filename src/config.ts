@@ -150,19 +150,24 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       problems.push(`${name}: ${issue.message}${shown}`);
     }
   }
+  // Cross-variable checks look at presence in the raw values, so they are reported together with the value
+  // problems above (one start-up shows every problem, not one batch per restart).
+  problems.push(...crossChecks(cleaned));
   const e = parsed.success ? parsed.data : null;
-  if (e) problems.push(...crossChecks(e));
   if (problems.length > 0 || !e) throw new ConfigError(problems);
   return toConfig(e);
 }
 
 function describeValue(v: string | undefined): string {
   if (v === undefined) return '';
-  const short = v.length > 40 ? `${v.slice(0, 40)}…` : v;
+  // A URL may carry credentials (https://user:pass@host): never echo them.
+  const shown = v.replace(/\/\/[^/@\s]*@/, '//***@');
+  const short = shown.length > 40 ? `${shown.slice(0, 40)}…` : shown;
   return ` (got ${JSON.stringify(short)})`;
 }
 
-function crossChecks(e: Env): string[] {
+/** @param e the non-empty raw values (a set but invalid value counts as set: its own problem is listed already) */
+function crossChecks(e: Record<string, string | undefined>): string[] {
   const problems: string[] = [];
   const kfSet = KF_VARS.filter((n) => e[n] !== undefined);
   if (kfSet.length > 0 && kfSet.length < KF_VARS.length) {

@@ -84,6 +84,7 @@ async function readStream(body: Readable, signal: AbortSignal, idleMs: number): 
     await readSse(body, {
       signal,
       idleMs,
+      isFinished: () => done,
       onEvent: (ev) => {
         if (done) return;
         if (ev.data.trim() === '[DONE]') {
@@ -96,7 +97,7 @@ async function readStream(body: Readable, signal: AbortSignal, idleMs: number): 
           throw new LlmError('upstream', `openai: ${msg}`, { retryable: true });
         }
         const choice = chunk.choices?.[0];
-        if (choice?.delta?.reasoning_content) text += choice.delta.reasoning_content; if (choice?.delta?.content) text += choice.delta.content;
+        if (choice?.delta?.content) text += choice.delta.content;
         if (choice?.finish_reason) finish = choice.finish_reason;
         if (chunk.usage) usage = toUsage(chunk.usage);
       },

@@ -26,6 +26,8 @@ export interface RunLlmOptions {
  */
 export async function runLlm(adapter: LlmAdapter, req: ReplyRequest, o: RunLlmOptions): Promise<LlmOutcome> {
   const deadline = AbortSignal.timeout(o.timeoutMs);
+  const endsAt = performance.now() + o.timeoutMs;
+  const minBackoffMs = o.minBackoffMs ?? 500;
   const signal = AbortSignal.any([o.signal, deadline]);
   let attempts = 0;
   try {
@@ -36,15 +38,19 @@ export async function runLlm(adapter: LlmAdapter, req: ReplyRequest, o: RunLlmOp
       },
       {
         retries: o.retries ?? 2,
-        minTimeout: o.minBackoffMs ?? 500,
+        minTimeout: minBackoffMs,
         factor: 2,
         signal,
         shouldRetry: ({ error }) =>
           !signal.aborted && error instanceof LlmError && error.retryable && error.partialText === '',
-        onFailedAttempt: async ({ error, retriesLeft }) => {
-          // Honour a provider's retry-after when it is longer than our backoff and fits the deadline.
-          const wait = error instanceof LlmError ? (error.options.retryAfterMs ?? 0) : 0;
-          if (retriesLeft > 0 && wait > 0 && !signal.aborted) await sleep(Math.min(wait, 10_000), signal);
+        onFailedAttempt: async ({ error, retriesLeft, attemptNumber }) => {
+          const retryAfterMs = error instanceof LlmError ? (error.options.retryAfterMs ?? 0) : 0;
+          if (retriesLeft === 0 || retryAfterMs === 0 || signal.aborted) return;
+          // A provider's retry-after that cannot fit the deadline: fail now (REPLY_ON_ERROR at once) rather than
+          // wait out the deadline for nothing. Otherwise wait what it asks beyond p-retry's own backoff.
+          if (performance.now() + retryAfterMs >= endsAt) throw error;
+          const backoffMs = minBackoffMs * 2 ** (attemptNumber - 1);
+          if (retryAfterMs > backoffMs) await sleep(retryAfterMs - backoffMs, signal);
         },
       },
     );

@@ -5,13 +5,14 @@ import { LlmError } from '../errors.js';
 /**
  * Reads an HTTP body chunk by chunk with an idle timer: if no byte arrives for `idleMs`, the body is destroyed
  * with a retryable `upstream` LlmError. Aborting `signal` destroys it too (the socket closes, the provider sees
- * the client go away). Errors thrown by `onChunk` stop the read and propagate.
+ * the client go away). Errors thrown by `onChunk` stop the read and propagate; `isFinished` returning true after
+ * a chunk ends the read early (the provider's terminal event arrived).
  * @param idleMs longest silence between two chunks, ms
  * @throws whatever destroyed the stream: LlmError (idle), the signal's reason, or a socket error
  */
 export async function readBody(
   body: Readable,
-  opts: { signal: AbortSignal; idleMs: number; onChunk: (text: string) => void },
+  opts: { signal: AbortSignal; idleMs: number; onChunk: (text: string) => void; isFinished?: () => boolean },
 ): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const arm = () => {
@@ -29,6 +30,9 @@ export async function readBody(
     for await (const chunk of body) {
       arm();
       opts.onChunk(chunk as string);
+      // A provider that keeps the connection open after its terminal event must not turn a complete answer into
+      // an idle timeout; leaving the loop closes the body.
+      if (opts.isFinished?.()) break;
     }
   } catch (e) {
     body.destroy();
@@ -45,10 +49,10 @@ export async function readBody(
  */
 export async function readSse(
   body: Readable,
-  opts: { signal: AbortSignal; idleMs: number; onEvent: (event: EventSourceMessage) => void },
+  opts: { signal: AbortSignal; idleMs: number; onEvent: (event: EventSourceMessage) => void; isFinished?: () => boolean },
 ): Promise<void> {
   const parser = createParser({ onEvent: opts.onEvent });
-  await readBody(body, { signal: opts.signal, idleMs: opts.idleMs, onChunk: (t) => parser.feed(t) });
+  await readBody(body, { ...opts, onChunk: (t) => parser.feed(t) });
 }
 
 /** Reads at most `maxBytes` of a (usually error) body as text; the rest is discarded. */

@@ -140,7 +140,7 @@ export async function startFakeWecom(opts: FakeWecomOptions): Promise<FakeWecom>
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const at = Date.now();
+    const at = performance.timeOrigin + performance.now(); // epoch ms with sub-ms precision (latency figures)
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const query = Object.fromEntries(url.searchParams);
     const chunks: Buffer[] = [];

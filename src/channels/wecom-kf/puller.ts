@@ -67,7 +67,10 @@ export function createKfPuller(d: SyncDeps): KfPuller {
   const kick = (account: string) => {
     if (running.has(account) || stopping.signal.aborted) return;
     const p = loop(account)
-      .catch((e: unknown) => d.log.error({ err: e, open_kfid: account }, 'kf pull failed; will retry on the next sweep'))
+      .catch((e: unknown) => {
+        if (stopping.signal.aborted) d.log.info({ open_kfid: account }, 'kf pull cut short by shutdown; its mark stays for the next process');
+        else d.log.error({ err: e, open_kfid: account }, 'kf pull failed; will retry on the next sweep');
+      })
       .finally(() => running.delete(account));
     running.set(account, p);
   };

@@ -58,6 +58,7 @@ export function registerKfRoutes(app: FastifyInstance, d: KfRouteDeps): void {
     }
     if (xmlText(event, 'MsgType') !== 'event' || xmlText(event, 'Event') !== 'kf_msg_or_event') {
       request.log.info({ channel: 'kf', event: xmlText(event, 'Event') }, 'callback is not a kf message notice; ignored');
+      request.callbackOutcome = 'ignored';
       return reply.type('text/plain; charset=utf-8').send('success');
     }
     const account = xmlText(event, 'OpenKfId') || ALL_ACCOUNTS;

@@ -1,0 +1,277 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+
+/** Config values a real deployment would hold secret; distinctive so that a leak is unmistakable. */
+const SECRETS = {
+  WECOM_KF_SECRET: 'kfSecretValue-9f3a1c77e2',
+  WECOM_TOKEN: 'TokenValue7Qz',
+  // 42 characters: invalid, and must still not be echoed
+  WECOM_ENCODING_AES_KEY: 'AesKeyValue0123456789abcdefghijABCDEFGHIJ4',
+  OPENAI_API_KEY: 'sk-openaiKeyValue-5d2e8b',
+  REDIS_PASSWORD: 'redisPw-h7k2x9',
+};
+
+const KF_ALL = {
+  WECOM_CORP_ID: 'ww0123456789abcdef',
+  WECOM_KF_SECRET: SECRETS.WECOM_KF_SECRET,
+  WECOM_TOKEN: SECRETS.WECOM_TOKEN,
+  WECOM_ENCODING_AES_KEY: 'jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C',
+};
+
+/** Runs loadConfig and returns the ConfigError it must throw. */
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return e as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(Object.keys(env))}`);
+}
+
+function expectNoSecret(text: string): void {
+  for (const v of Object.values(SECRETS)) expect(text).not.toContain(v);
+  // nor a recognisable part of the 42-character key
+  expect(text).not.toContain(SECRETS.WECOM_ENCODING_AES_KEY.slice(0, 16));
+}
+
+describe('loadConfig: defaults (interface.md "Environment")', () => {
+  it('an empty environment gives every documented default and no channel', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(3000);
+    expect(c.host).toBe('0.0.0.0');
+    expect(c.logLevel).toBe('info');
+    expect(c.kf).toBeNull();
+    expect(c.llm.provider).toBe('echo');
+    expect(c.llm.timeoutMs).toBe(60000);
+    expect(c.llm.systemPrompt).toBeNull();
+    expect(c.llm.openai).toEqual({
+      baseUrl: 'https://api.openai.com/v1',
+      apiKey: null,
+      model: 'gpt-4o-mini',
+      vision: true,
+    });
+    expect(c.keywords.reset).toEqual(['重置', 'reset', '重新开始', '清空对话']);
+    expect(c.keywords.continue).toEqual(['继续']);
+    expect(c.replies).toEqual({
+      onTimeout: '抱歉，回答超时了，请稍后再试。',
+      onError: '抱歉，服务暂时不可用，请稍后再试。',
+      onReset: '好的，我们重新开始吧。',
+      unsupported: '抱歉，暂时还不支持这种消息类型，请发送文字或图片。',
+      welcome: null,
+    });
+    expect(c.maxBodyBytes).toBe(65536);
+    expect(c.callbackMaxSkewS).toBe(300);
+    expect(c.redisUrl).toBeNull();
+  });
+
+  it('kf defaults: WeCom origin and both message-age limits', () => {
+    const c = loadConfig(KF_ALL);
+    expect(c.kf).toEqual({
+      corpId: KF_ALL.WECOM_CORP_ID,
+      kfSecret: KF_ALL.WECOM_KF_SECRET,
+      token: KF_ALL.WECOM_TOKEN,
+      encodingAesKey: KF_ALL.WECOM_ENCODING_AES_KEY,
+      apiBaseUrl: 'https://qyapi.weixin.qq.com',
+      coldStartMaxAgeS: 300,
+      maxMessageAgeS: 172800,
+    });
+  });
+
+  it('reads explicit values (numbers trimmed, trailing slashes dropped, 0 turns the skew check off)', () => {
+    const c = loadConfig({
+      ...KF_ALL,
+      PORT: ' 8080 ',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'debug',
+      WECOM_API_BASE_URL: 'http://127.0.0.1:9999/',
+      KF_COLD_START_MAX_AGE_S: '0',
+      KF_MAX_MESSAGE_AGE_S: '3600',
+      LLM_TIMEOUT_MS: '1500',
+      MAX_BODY_BYTES: '1024',
+      CALLBACK_MAX_SKEW_S: '0',
+      REDIS_URL: `redis://:${SECRETS.REDIS_PASSWORD}@127.0.0.1:6379/2`,
+      WELCOME_MESSAGE: '欢迎',
+    });
+    expect(c.port).toBe(8080);
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.logLevel).toBe('debug');
+    expect(c.kf?.apiBaseUrl).toBe('http://127.0.0.1:9999');
+    expect(c.kf?.coldStartMaxAgeS).toBe(0);
+    expect(c.kf?.maxMessageAgeS).toBe(3600);
+    expect(c.llm.timeoutMs).toBe(1500);
+    expect(c.maxBodyBytes).toBe(1024);
+    expect(c.callbackMaxSkewS).toBe(0);
+    expect(c.redisUrl).toBe(`redis://:${SECRETS.REDIS_PASSWORD}@127.0.0.1:6379/2`);
+    expect(c.replies.welcome).toBe('欢迎');
+  });
+
+  it('empty and blank strings count as unset', () => {
+    const blank = {
+      PORT: '',
+      HOST: '  ',
+      LOG_LEVEL: '',
+      LLM_PROVIDER: '',
+      LLM_TIMEOUT_MS: ' ',
+      OPENAI_MODEL: '',
+      RESET_KEYWORDS: '',
+      REPLY_ON_RESET: '',
+      MAX_BODY_BYTES: '',
+      CALLBACK_MAX_SKEW_S: '',
+      REDIS_URL: '',
+      WECOM_CORP_ID: '',
+      WECOM_KF_SECRET: '',
+      WECOM_TOKEN: '',
+      WECOM_ENCODING_AES_KEY: '',
+    };
+    expect(loadConfig(blank)).toEqual(loadConfig({}));
+    // one blank kf variable among three set ones is "missing", not "set"
+    const e = configError({ ...KF_ALL, WECOM_TOKEN: '' });
+    expect(e.problems.join('\n')).toContain('WECOM_TOKEN');
+  });
+
+  it('comma lists accept full-width commas, trim entries and drop empty ones', () => {
+    const c = loadConfig({ RESET_KEYWORDS: ' 重置 ，reset,, 清空 ,', CONTINUE_KEYWORDS: '继续，more ， 下一页' });
+    expect(c.keywords.reset).toEqual(['重置', 'reset', '清空']);
+    expect(c.keywords.continue).toEqual(['继续', 'more', '下一页']);
+  });
+
+  it('LLM_PROVIDER=openai works with a key and is an error without one', () => {
+    const ok = loadConfig({ LLM_PROVIDER: 'openai', OPENAI_API_KEY: SECRETS.OPENAI_API_KEY });
+    expect(ok.llm.provider).toBe('openai');
+    expect(ok.llm.openai.apiKey).toBe(SECRETS.OPENAI_API_KEY);
+    const e = configError({ LLM_PROVIDER: 'openai' });
+    expect(e.problems).toHaveLength(1);
+    expect(e.problems[0]).toContain('OPENAI_API_KEY');
+    expect(e.problems[0]).toContain('LLM_PROVIDER=openai');
+  });
+});
+
+describe('loadConfig: problems', () => {
+  it('several bad values give ONE ConfigError naming every variable, without secret values', () => {
+    const e = configError({
+      PORT: 'abc',
+      LLM_TIMEOUT_MS: '-5',
+      WECOM_ENCODING_AES_KEY: SECRETS.WECOM_ENCODING_AES_KEY,
+      REDIS_URL: `http://user:${SECRETS.REDIS_PASSWORD}@x`,
+      LOG_LEVEL: 'loud',
+      MAX_BODY_BYTES: '1e6',
+      LLM_PROVIDER: 'gpt',
+    });
+    const named = ['PORT', 'LLM_TIMEOUT_MS', 'WECOM_ENCODING_AES_KEY', 'REDIS_URL', 'LOG_LEVEL', 'MAX_BODY_BYTES', 'LLM_PROVIDER'];
+    for (const name of named) expect(e.problems.some((p) => p.includes(name)), name).toBe(true);
+    for (const p of e.problems) expect(e.message).toContain(p);
+    expect(e.message).toContain('"abc"'); // non-secret values are shown to help the operator
+    expect(e.message).toContain('"loud"');
+    expectNoSecret(e.message);
+    expectNoSecret(e.problems.join('\n'));
+  });
+
+  it('numbers out of range or not whole are refused', () => {
+    for (const [name, value] of [
+      ['PORT', '65536'],
+      ['PORT', '80.5'],
+      ['PORT', '-1'],
+      ['LLM_TIMEOUT_MS', '0x10'],
+      ['CALLBACK_MAX_SKEW_S', '-1'],
+      ['KF_MAX_MESSAGE_AGE_S', 'forever'],
+    ] as const) {
+      const e = configError({ [name]: value });
+      expect(e.problems, `${name}=${value}`).toHaveLength(1);
+      expect(e.problems[0]).toContain(name);
+    }
+  });
+
+  it('a partly configured kf channel lists the missing names (and only those)', () => {
+    const e = configError({ WECOM_CORP_ID: KF_ALL.WECOM_CORP_ID, WECOM_TOKEN: SECRETS.WECOM_TOKEN });
+    const text = e.problems.join('\n');
+    expect(text).toContain('WECOM_KF_SECRET');
+    expect(text).toContain('WECOM_ENCODING_AES_KEY');
+    expect(text).not.toMatch(/missing[^\n]*WECOM_CORP_ID/);
+    expect(text).not.toMatch(/missing[^\n]*WECOM_TOKEN/);
+    expectNoSecret(e.message);
+  });
+
+  it('cross-variable problems are reported together with value problems', () => {
+    const e = configError({
+      PORT: 'abc',
+      WECOM_TOKEN: SECRETS.WECOM_TOKEN,
+      LLM_PROVIDER: 'openai',
+    });
+    const text = e.problems.join('\n');
+    expect(text).toContain('PORT');
+    expect(text).toMatch(/WECOM_CORP_ID/);
+    expect(text).toMatch(/WECOM_KF_SECRET/);
+    expect(text).toMatch(/WECOM_ENCODING_AES_KEY/);
+    expect(text).toContain('OPENAI_API_KEY');
+    expectNoSecret(e.message);
+  });
+
+  it('secret values never appear, even when they are the invalid ones', () => {
+    const cases: Array<[string, Record<string, string>]> = [
+      ['WECOM_ENCODING_AES_KEY', { ...KF_ALL, WECOM_ENCODING_AES_KEY: SECRETS.WECOM_ENCODING_AES_KEY }],
+      ['WECOM_ENCODING_AES_KEY', { ...KF_ALL, WECOM_ENCODING_AES_KEY: `${SECRETS.WECOM_ENCODING_AES_KEY}!` }],
+      ['WECOM_ENCODING_AES_KEY', { ...KF_ALL, WECOM_ENCODING_AES_KEY: `${SECRETS.WECOM_ENCODING_AES_KEY}xy` }],
+      ['REDIS_URL', { REDIS_URL: `http://:${SECRETS.REDIS_PASSWORD}@127.0.0.1:6379` }],
+      ['REDIS_URL', { REDIS_URL: `${SECRETS.REDIS_PASSWORD}` }],
+      ['WECOM_CORP_ID', { WECOM_KF_SECRET: SECRETS.WECOM_KF_SECRET, WECOM_TOKEN: SECRETS.WECOM_TOKEN }],
+      ['OPENAI_API_KEY', { OPENAI_API_KEY: SECRETS.OPENAI_API_KEY, LLM_PROVIDER: 'nonsense' }],
+    ];
+    for (const [name, env] of cases) {
+      const e = configError(env);
+      expect(e.message, JSON.stringify(env)).toContain(name === 'OPENAI_API_KEY' ? 'LLM_PROVIDER' : name);
+      expectNoSecret(e.message);
+      expectNoSecret(String(e.stack));
+    }
+  });
+});
+
+describe('the real entry (src/main.ts) with a bad environment', () => {
+  it('exits 1 and prints every bad variable to stderr without secret values', async () => {
+    const repo = resolve(import.meta.dirname, '..');
+    // A throw-away cwd: no .env file there can add or override variables (dotenv reads ./.env).
+    const cwd = mkdtempSync(join(tmpdir(), 'bridge-config-'));
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      PORT: 'abc',
+      LLM_TIMEOUT_MS: '-5',
+      LOG_LEVEL: 'loud',
+      REDIS_URL: `http://user:${SECRETS.REDIS_PASSWORD}@x`,
+      WECOM_CORP_ID: KF_ALL.WECOM_CORP_ID,
+      WECOM_KF_SECRET: SECRETS.WECOM_KF_SECRET,
+      WECOM_TOKEN: SECRETS.WECOM_TOKEN,
+      WECOM_ENCODING_AES_KEY: SECRETS.WECOM_ENCODING_AES_KEY,
+      LLM_PROVIDER: 'openai',
+    };
+    try {
+      const tsx = import.meta.resolve('tsx');
+      const child = spawn(process.execPath, ['--import', tsx, join(repo, 'src/main.ts')], {
+        cwd,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      clearTimeout(timer);
+      expect(code, stderr).toBe(1);
+      for (const name of ['PORT', 'LLM_TIMEOUT_MS', 'LOG_LEVEL', 'REDIS_URL', 'WECOM_ENCODING_AES_KEY', 'OPENAI_API_KEY']) {
+        expect(stderr, name).toContain(name);
+      }
+      expect(stderr).not.toMatch(/^\s+at /m); // a problem list, not a stack trace
+      expectNoSecret(stderr);
+      expectNoSecret(stdout);
+      expect(stdout).not.toContain('listening');
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  }, 20_000);
+});
