@@ -1,0 +1,224 @@
+/**
+ * `npm run bench`: performance figures of the built server beside a bare Fastify route measured in the same run.
+ * Processes: this one (autocannon), the server (dist/main.js, echo provider), the bare route, and the WeCom side
+ * (fake API + end-to-end driver). Each figure is the median of RUNS runs. Run once with the memory store, then
+ * with Redis when redis-server is on PATH (or REDIS_URL is set).
+ *
+ * Figures: unpaced ack throughput (req/s) and its ratio to the bare route; p50/p99 ack latency at a fixed
+ * 1,000 req/s (autocannon -R, coordinated-omission corrected); end-to-end callback → send_msg p50/p99 at
+ * 200 messages/s; the server's peak RSS (VmHWM). Targets (issue #2): ratio ≥ 0.5 memory / ≥ 0.35 Redis,
+ * p99 ack < 3 ms at 1,000/s, end-to-end p99 < 50 ms.
+ * Environment: BENCH_RUNS (3), BENCH_SECONDS (5) per unpaced/paced run.
+ */
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { buildKfCallback } from '../test/fakes/wecom-kf.js';
+import { freePort } from '../test/setup/services.js';
+import { BENCH_CREDS, BENCH_KF } from './bench/creds.js';
+import { pacedLoad } from './bench/paced.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
+
+interface Figures {
+  store: string;
+  bareRps: number;
+  serverRps: number;
+  ratio: number;
+  bareP99At1k: number;
+  ackP50At1k: number;
+  ackP99At1k: number;
+  /** measured from each request's scheduled time (coordinated omission corrected) */
+  ackP99At1kCo: number;
+  e2eP50: number;
+  e2eP99: number;
+  e2eLost: number;
+  peakRssMb: number;
+  errors: number;
+}
+
+function forkTs(file: string): Promise<{ child: ChildProcess; url: string; syncToken?: string }> {
+  const child = fork(join(ROOT, file), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m: { url: string; syncToken?: string }) => resolve({ child, url: m.url, syncToken: m.syncToken }));
+    child.once('exit', (code) => reject(new Error(`${file} exited (${code})`)));
+  });
+}
+
+async function startServer(wecomUrl: string, redisUrl: string): Promise<{ child: ChildProcess; url: string }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['dist/main.js'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      LLM_PROVIDER: 'echo',
+      WECOM_CORP_ID: BENCH_CREDS.corpId,
+      WECOM_KF_SECRET: BENCH_CREDS.kfSecret,
+      WECOM_TOKEN: BENCH_CREDS.token,
+      WECOM_ENCODING_AES_KEY: BENCH_CREDS.encodingAesKey,
+      WECOM_API_BASE_URL: wecomUrl,
+      REDIS_URL: redisUrl,
+    },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return { child, url };
+    } catch {
+      // starting
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('server did not start');
+}
+
+/** 500 distinct, freshly signed callbacks (autocannon cycles through them). */
+function callbackRequests(path: string, syncToken: string) {
+  return Array.from({ length: 500 }, () => {
+    const cb = buildKfCallback(BENCH_CREDS, { open_kfid: BENCH_KF, syncToken });
+    return { method: 'POST' as const, path: `${path}?${cb.query}`, body: cb.body, headers: { 'content-type': 'text/xml' } };
+  });
+}
+
+/** Unpaced maximum throughput (autocannon, 50 keep-alive connections). */
+async function cannon(url: string, path: string, syncToken: string) {
+  const r = await autocannon({ url, connections: 50, duration: SECONDS, requests: callbackRequests(path, syncToken) });
+  return { rps: r.requests.average, errors: r.errors + r.non2xx };
+}
+
+/** Latency at a fixed 1,000 req/s (open loop, see bench/paced.ts). */
+async function paced1k(url: string, path: string, syncToken: string) {
+  const r = await pacedLoad(url, callbackRequests(path, syncToken), 1000, SECONDS * 1000);
+  return { p50: pct(r.latencies, 50), p99: pct(r.latencies, 99), p99co: pct(r.fromSchedule, 99), errors: r.errors };
+}
+
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function measure(store: string, redisUrl: string): Promise<Figures> {
+  const wecom = await forkTs('scripts/bench/wecom-child.ts');
+  const bare = await forkTs('scripts/bench/bare-server.ts');
+  const server = await startServer(wecom.url, redisUrl);
+  const cb = '/wecom/kf/callback';
+  try {
+    const token = wecom.syncToken ?? '';
+    await cannon(server.url, cb, token); // warm-up (JIT, connections, token)
+    await cannon(bare.url, '/bare', token);
+    const unpaced = { bare: [] as number[], server: [] as number[] };
+    const paced = { bareP99: [] as number[], p50: [] as number[], p99: [] as number[], p99co: [] as number[] };
+    const e2e = { p50: [] as number[], p99: [] as number[], lost: 0 };
+    let errors = 0;
+    for (let run = 0; run < RUNS; run++) {
+      unpaced.bare.push((await cannon(bare.url, '/bare', token)).rps);
+      const s = await cannon(server.url, cb, token);
+      unpaced.server.push(s.rps);
+      paced.bareP99.push((await paced1k(bare.url, '/bare', token)).p99);
+      const p = await paced1k(server.url, cb, token);
+      paced.p50.push(p.p50);
+      paced.p99.push(p.p99);
+      paced.p99co.push(p.p99co);
+      errors += s.errors + p.errors;
+      const r = await e2eRun(wecom.child, server.url);
+      e2e.p50.push(pct(r.latencies, 50));
+      e2e.p99.push(pct(r.latencies, 99));
+      e2e.lost += r.lost;
+      process.stderr.write(`  [${store}] run ${run + 1}/${RUNS}: bare ${unpaced.bare.at(-1)?.toFixed(0)} req/s, server ${s.rps.toFixed(0)} req/s, p99@1k ${p.p99.toFixed(2)} ms, e2e p99 ${e2e.p99.at(-1)?.toFixed(1)} ms\n`);
+    }
+    const bareRps = median(unpaced.bare);
+    const serverRps = median(unpaced.server);
+    return {
+      store,
+      bareRps,
+      serverRps,
+      ratio: serverRps / bareRps,
+      bareP99At1k: median(paced.bareP99),
+      ackP50At1k: median(paced.p50),
+      ackP99At1k: median(paced.p99),
+      ackP99At1kCo: median(paced.p99co),
+      e2eP50: median(e2e.p50),
+      e2eP99: median(e2e.p99),
+      e2eLost: e2e.lost,
+      peakRssMb: peakRssMb(server.child.pid ?? 0),
+      errors,
+    };
+  } finally {
+    server.child.kill('SIGTERM');
+    bare.child.kill('SIGTERM');
+    wecom.child.send({ cmd: 'exit' });
+  }
+}
+
+function e2eRun(wecom: ChildProcess, serverUrl: string): Promise<{ latencies: number[]; lost: number }> {
+  return new Promise((resolve) => {
+    const onMessage = (m: { type: string; latencies: number[]; lost: number }) => {
+      if (m.type !== 'e2e') return;
+      wecom.off('message', onMessage);
+      resolve(m);
+    };
+    wecom.on('message', onMessage);
+    wecom.send({ cmd: 'e2e', serverUrl, rate: 200, durationMs: SECONDS * 1000 });
+  });
+}
+
+function startRedis(): { url: string; stop: () => void } | null {
+  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: () => undefined };
+  if (spawnSync('redis-server', ['--version']).status !== 0) return null;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  // The same persistence the compose file asks for: AOF with fsync on every write.
+  spawnSync('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'yes', '--save', '',
+    '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir, '--pidfile', join(dir, 'redis.pid')]);
+  spawnSync('sh', ['-c', `for i in $(seq 50); do redis-cli -p ${port} ping >/dev/null 2>&1 && exit 0; sleep 0.1; done`]);
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: () => {
+      spawnSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave']);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function report(all: Figures[]): void {
+  const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
+  console.log(`\nwechat-ai-bridge benchmark — median of ${RUNS} runs, ${SECONDS} s each, node ${process.version}, ${new Date().toISOString()}`);
+  console.log('store   | bare req/s | ack req/s | ratio | bare p99@1k | ack p50@1k | ack p99@1k | (from schedule) | e2e p50@200 | e2e p99@200 | lost | peak RSS');
+  for (const x of all) {
+    console.log(
+      `${x.store.padEnd(7)} | ${f(x.bareRps, 0).padStart(10)} | ${f(x.serverRps, 0).padStart(9)} | ${f(x.ratio, 2).padStart(5)} | ` +
+        `${f(x.bareP99At1k, 2).padStart(8)} ms | ${f(x.ackP50At1k, 2).padStart(7)} ms | ${f(x.ackP99At1k, 2).padStart(7)} ms | ${f(x.ackP99At1kCo, 2).padStart(12)} ms | ` +
+        `${f(x.e2eP50).padStart(8)} ms | ${f(x.e2eP99).padStart(8)} ms | ${String(x.e2eLost).padStart(4)} | ${f(x.peakRssMb)} MB`,
+    );
+  }
+  console.log('\ntargets: ratio ≥ 0.50 (memory) / ≥ 0.35 (redis); ack p99 < 3 ms at 1,000/s; e2e p99 < 50 ms at 200 msg/s');
+  for (const x of all) {
+    const target = x.store === 'memory' ? 0.5 : 0.35;
+    const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+    console.log(`${x.store}: ratio ${verdict(x.ratio >= target)}, ack p99 ${verdict(x.ackP99At1k < 3)}, e2e p99 ${verdict(x.e2eP99 < 50)}${x.errors ? `, ${x.errors} request errors` : ''}${x.e2eLost ? `, ${x.e2eLost} replies missing` : ''}`);
+  }
+}
+
+const results: Figures[] = [await measure('memory', '')];
+const redis = startRedis();
+if (redis) {
+  try {
+    results.push(await measure('redis', redis.url));
+  } finally {
+    redis.stop();
+  }
+} else {
+  console.error('redis-server not found and REDIS_URL unset: skipping the Redis figures');
+}
+report(results);
