@@ -48,7 +48,3 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
   return destination ? pino(options, destination) : pino(options);
 }
 
-/** Removes `access_token=…` (and other secret query values) from a URL before it is logged or put in an error. */
-export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:access_token|corpsecret|secret|key)=)[^&#]*/gi, '$1[redacted]');
-}

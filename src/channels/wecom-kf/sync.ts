@@ -19,6 +19,9 @@ const MAX_PAGES_PER_PULL = 10_000;
 export const SYNC_TOKEN_TTL_MS = 10 * 60_000;
 const EXPIRED_SYNC_TOKEN = 95007;
 
+/** Events are worth a line each (an operator wants to see sessions open and sends fail); old messages are not. */
+const LOG_LEVEL_BY_REASON: Record<string, 'warn' | 'info'> = { malformed: 'warn', event: 'info', welcome_code_expired: 'info' };
+
 interface SyncResponse extends WechatEnvelope {
   next_cursor?: string;
   has_more?: number;
@@ -105,7 +108,7 @@ async function handOffPage(d: SyncDeps, items: SyncItem[], coldStart: boolean, a
   for (const item of items) {
     const s = selectItem(item, ctx);
     if (s.action === 'job') jobs.push({ id: s.id, payload: JSON.stringify(s.payload) });
-    else d.log[s.reason === 'malformed' ? 'warn' : 'debug']({ open_kfid: account, msgid: s.msgid, reason: s.reason, detail: s.detail }, 'kf item not answered');
+    else d.log[LOG_LEVEL_BY_REASON[s.reason] ?? 'debug']({ open_kfid: account, msgid: s.msgid, reason: s.reason, detail: s.detail }, 'kf item not answered');
   }
   const created = await d.store.handOff(jobs, d.leaseMs, d.dedupTtlMs);
   const fresh = jobs.filter((_, i) => created[i]).map((j) => j.id);
