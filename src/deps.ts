@@ -1,9 +1,10 @@
+import axios from 'axios';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AppDeps } from './app.js';
 import { createKfJobHandler } from './channels/wecom-kf/handler.js';
 import { createKfPuller, type KfPuller } from './channels/wecom-kf/puller.js';
-import type { Config } from './config.js';
+import type { Config, KfConfig } from './config.js';
 import { parseEncodingAesKey } from './crypto/wxbizmsgcrypt.js';
 import { createEchoAdapter } from './llm/echo.js';
 import { createOpenAiAdapter } from './llm/openai.js';
@@ -16,8 +17,7 @@ import { createRedisStore } from './store/redis.js';
 import type { Store } from './store/types.js';
 import { createApiHttp } from './wechat-api/http.js';
 import { createTokenProvider } from './wechat-api/token.js';
-import { createWecomApi, fetchWecomToken } from './wechat-api/wecom-api.js';
-import axios from 'axios';
+import { createWecomApi, fetchWecomToken, type WecomApi } from './wechat-api/wecom-api.js';
 
 /** msgid dedup lives this long: beyond WeCom's 3-day replay window (sync_msg keeps 3 days). */
 export const DEDUP_TTL_MS = 4 * 24 * 3600_000;
@@ -67,39 +67,32 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
     minBackoffMs: o.llmMinBackoffMs,
   });
 
-  let kfPuller: KfPuller | null = null;
-  let handle: Parameters<typeof createRunner>[0]['handle'] = async (ctx) => {
-    ctx.log.error('no handler for this job (channel not configured); dropping it');
-  };
-  const runnerRef: { current: Runner | null } = { current: null };
-  if (config.kf) {
-    const kf = config.kf;
-    const http = createApiHttp(kf.apiBaseUrl);
-    const tokens = createTokenProvider({
-      store,
-      log,
-      metrics,
-      api: 'wecom',
-      appId: kf.corpId,
-      secret: kf.kfSecret,
-      fetchToken: () => fetchWecomToken(http, kf.corpId, kf.kfSecret),
-    });
-    const api = createWecomApi({ http, tokens, metrics });
-    handle = createKfJobHandler({ api, answerer, replies: config.replies, metrics });
-    kfPuller = createKfPuller({
-      api,
-      store,
-      config: kf,
-      log: log.child({ channel: 'kf' }),
-      metrics,
-      welcomeEnabled: config.replies.welcome !== null,
-      leaseMs,
-      dedupTtlMs: DEDUP_TTL_MS,
-      submit: (ids) => runnerRef.current?.submit(ids),
-    });
-  }
-  const runner = createRunner({ store, log, metrics, handle, leaseMs, concurrency: 64 });
-  runnerRef.current = runner;
+  const kf = config.kf;
+  const kfApi = kf ? createKfApi(kf, store, log, metrics) : null;
+  const runner = createRunner({
+    store,
+    log,
+    metrics,
+    leaseMs,
+    concurrency: 64,
+    handle: kfApi
+      ? createKfJobHandler({ api: kfApi, answerer, replies: config.replies, metrics })
+      : async (ctx) => ctx.log.error('no handler for this job (channel not configured); dropping it'),
+  });
+  const kfPuller: KfPuller | null =
+    kf && kfApi
+      ? createKfPuller({
+          api: kfApi,
+          store,
+          config: kf,
+          log: log.child({ channel: 'kf' }),
+          metrics,
+          welcomeEnabled: config.replies.welcome !== null,
+          leaseMs,
+          dedupTtlMs: DEDUP_TTL_MS,
+          submit: (ids) => runner.submit(ids),
+        })
+      : null;
 
   return {
     store,
@@ -134,6 +127,21 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
       await store.close();
     },
   };
+}
+
+/** The WeCom API client of the kf channel: its own axios instance and a shared access_token cache. */
+function createKfApi(kf: KfConfig, store: Store, log: Logger, metrics: Metrics): WecomApi {
+  const http = createApiHttp(kf.apiBaseUrl);
+  const tokens = createTokenProvider({
+    store,
+    log,
+    metrics,
+    api: 'wecom',
+    appId: kf.corpId,
+    secret: kf.kfSecret,
+    fetchToken: () => fetchWecomToken(http, kf.corpId, kf.kfSecret),
+  });
+  return createWecomApi({ http, tokens, metrics });
 }
 
 function createAdapter(config: Config): LlmAdapter {

@@ -75,8 +75,7 @@ export function createAnswerer(o: AnswererOptions): Answerer {
   };
 
   const askLlm = async (req: AnswerRequest): Promise<PlannedReply> => {
-    const stored = await o.store.get(convKey(req.customer));
-    const state = stored ? (JSON.parse(stored) as ConversationState) : null;
+    const state = parseState(await o.store.get(convKey(req.customer)));
     const started = performance.now();
     const outcome = await runLlm(
       o.adapter,
@@ -118,4 +117,15 @@ export function createAnswerer(o: AnswererOptions): Answerer {
       return askLlm(req);
     },
   };
+}
+
+/** A stored conversation state; anything unreadable starts a new conversation rather than failing the answer. */
+function parseState(stored: string | null): ConversationState | null {
+  if (!stored) return null;
+  try {
+    const v: unknown = JSON.parse(stored);
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as ConversationState) : null;
+  } catch {
+    return null;
+  }
 }

@@ -66,6 +66,15 @@ export function createRunner(o: RunnerOptions): Runner {
   const runOne = async (id: string) => {
     const claim = await o.store.claim(id, owner, o.leaseMs);
     if (claim.status !== 'claimed') return;
+    let payload: JobPayload;
+    try {
+      payload = JSON.parse(claim.job.payload) as JobPayload;
+    } catch {
+      // Unreadable (written by an incompatible version?): finishing it beats re-running it for 4 days.
+      o.log.error({ jobId: id }, 'job payload is not JSON; dropping the job');
+      await o.store.complete(id, owner);
+      return;
+    }
     const ctrl = new AbortController();
     running.set(id, ctrl);
     const renew = setInterval(() => {
@@ -74,7 +83,6 @@ export function createRunner(o: RunnerOptions): Runner {
         (e: unknown) => o.log.warn({ err: e, jobId: id }, 'lease renewal failed'),
       );
     }, Math.max(100, Math.floor(o.leaseMs / 3)));
-    const payload = JSON.parse(claim.job.payload) as JobPayload;
     const log = o.log.child({ jobId: id, channel: payload.channel, msgid: payload.msgid });
     try {
       await o.handle({

@@ -4,6 +4,12 @@ import { pullAccount, SYNC_TOKEN_TTL_MS, type SyncDeps } from './sync.js';
 
 /** The pull lock's lifetime, renewed every third of it while a pull runs. */
 const PULL_LOCK_TTL_MS = 30_000;
+/**
+ * Least time between the starts of two pull rounds of one account in this process. WeCom sends one callback per
+ * message; under a burst, a round per callback would call sync_msg hundreds of times a second (and meet 45009).
+ * Waiting this long lets one round take every message that arrived meanwhile; an idle account pulls at once.
+ */
+export const MIN_ROUND_GAP_MS = 10;
 
 export interface KfPuller {
   /**
@@ -27,6 +33,13 @@ export interface KfPuller {
 export function createKfPuller(d: SyncDeps): KfPuller {
   const owner = `${process.pid}-${randomBytes(6).toString('hex')}`;
   const running = new Map<string, Promise<void>>();
+  const lastRoundAt = new Map<string, number>();
+
+  const spaceRounds = async (account: string) => {
+    const wait = (lastRoundAt.get(account) ?? 0) + MIN_ROUND_GAP_MS - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    lastRoundAt.set(account, performance.now());
+  };
   const stopping = new AbortController();
   const wanted = keys.kfPullsWanted();
 
@@ -41,6 +54,7 @@ export function createKfPuller(d: SyncDeps): KfPuller {
     }, PULL_LOCK_TTL_MS / 3);
     try {
       for (;;) {
+        await spaceRounds(account);
         const generation = await d.store.wantedGeneration(wanted, account);
         await pullAccount(d, account, signal);
         if (signal.aborted) return;
@@ -71,7 +85,11 @@ export function createKfPuller(d: SyncDeps): KfPuller {
         if (stopping.signal.aborted) d.log.info({ open_kfid: account }, 'kf pull cut short by shutdown; its mark stays for the next process');
         else d.log.error({ err: e, open_kfid: account }, 'kf pull failed; will retry on the next sweep');
       })
-      .finally(() => running.delete(account));
+      .finally(() => {
+        running.delete(account);
+        // Only recent rounds matter for spacing; an idle account's entry goes.
+        if ((lastRoundAt.get(account) ?? 0) < performance.now() - MIN_ROUND_GAP_MS) lastRoundAt.delete(account);
+      });
     running.set(account, p);
   };
 
