@@ -44,7 +44,7 @@ const schema = z.object({
   PORT: int(0, 65535).default(3000),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  ROLE: z.enum(['all']).default('all'),
+  ROLE: z.enum(['all', 'web', 'worker']).default('all'),
 
   WECOM_CORP_ID: z.string().trim().min(1).optional(),
   WECOM_KF_SECRET: z.string().trim().min(1).optional(),
@@ -120,7 +120,7 @@ export interface Config {
   port: number;
   host: string;
   logLevel: Env['LOG_LEVEL'];
-  role: Env['ROLE'];
+  role: 'all';
   kf: KfConfig | null;
   llm: LlmConfig;
   replies: Replies;
@@ -177,6 +177,9 @@ function crossChecks(e: Record<string, string | undefined>): string[] {
   if (e.LLM_PROVIDER === 'openai' && !e.OPENAI_API_KEY) {
     problems.push('OPENAI_API_KEY: required when LLM_PROVIDER=openai');
   }
+  if (e.ROLE === 'web' || e.ROLE === 'worker') {
+    problems.push(`ROLE: "${e.ROLE}" is not available in this version yet (use all: web and worker in one process)`);
+  }
   if (e.LLM_PROVIDER === 'dify' || e.LLM_PROVIDER === 'coze' || e.LLM_PROVIDER === 'ollama') {
     problems.push(`LLM_PROVIDER: "${e.LLM_PROVIDER}" is not available in this version yet (use echo or openai)`);
   }
@@ -200,7 +203,7 @@ function toConfig(e: Env): Config {
     port: e.PORT,
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
-    role: e.ROLE,
+    role: 'all',
     kf,
     llm: {
       provider: e.LLM_PROVIDER as LlmConfig['provider'],

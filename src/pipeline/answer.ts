@@ -62,6 +62,12 @@ const CONVERSATION_TTL_MS = 7 * 24 * 3600_000;
 /** kf's sending window: after 48 h without a customer message nothing can be sent anyway. */
 const REST_TTL_MS = 48 * 3600_000;
 
+/**
+ * The channel-agnostic part of a reply: keywords (interface.md "Keywords"), conversation state in the store
+ * (`conv:<agent>:<customer>`, 7 days), the LLM through `runLlm` (retries and one deadline), markdown → WeChat
+ * text for adapters that answer in markdown, and the split into parts with the continue hint (the rest is kept
+ * 48 h under `rest:<customer>`). LLM failures become `fallback` replies with the exact configured texts.
+ */
 export function createAnswerer(o: AnswererOptions): Answerer {
   const hint = `（内容较长，回复“${o.keywords.continue[0] ?? '继续'}”查看剩余部分）`;
   const convKey = (customer: string) => keys.conversation(o.agent, customer);

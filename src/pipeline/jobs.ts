@@ -45,6 +45,7 @@ export interface JobProgress {
   sent: number;
 }
 
+/** `<channel>:<account>:<user>:<msgid>`, e.g. `kf:wkAbc:wmXyz:msg44chars`; none of the parts may contain `:`. */
 export function jobId(channel: string, account: string, user: string, msgid: string): string {
   return `${channel}:${account}:${user}:${msgid}`;
 }

@@ -23,6 +23,7 @@ export interface JobContext {
 /** Handles one job to the end (throws only for transient failures; the runner then retries with backoff). */
 export type JobHandler = (ctx: JobContext) => Promise<void>;
 
+/** Thrown when the store says another process now owns the job (our lease expired). */
 export class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
 }

@@ -18,6 +18,10 @@ export interface WecomApi {
   post<T extends WechatEnvelope>(api: string, path: string, body: unknown, signal?: AbortSignal): Promise<T>;
 }
 
+/**
+ * @param deps.http an instance from `createApiHttp(WECOM_API_BASE_URL)`
+ * @param deps.tokens the shared access_token of the app whose secret is used (the 微信客服 secret for kf)
+ */
 export function createWecomApi(deps: { http: AxiosInstance; tokens: TokenProvider; metrics: Metrics }): WecomApi {
   const once = async <T extends WechatEnvelope>(api: string, path: string, body: unknown, signal?: AbortSignal) => {
     const token = await deps.tokens.get();

@@ -3,6 +3,7 @@ import { SaxesParser } from 'saxes';
 /** Why a body was refused; every reason maps to HTTP 400. */
 export type XmlProblem = 'doctype' | 'malformed' | 'not_an_object';
 
+/** A body refused by `parseXml`; `problem` says why. */
 export class XmlError extends Error {
   override readonly name = 'XmlError';
   constructor(

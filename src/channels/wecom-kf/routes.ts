@@ -5,6 +5,7 @@ import { XmlError, parseXml, xmlText } from '../../xml/parse.js';
 import type { KfPuller } from './puller.js';
 import { ALL_ACCOUNTS } from './sync.js';
 
+/** The kf callback URL path to enter in the WeCom admin console (after the host). */
 export const KF_CALLBACK_PATH = '/wecom/kf/callback';
 
 export interface KfRouteDeps {
