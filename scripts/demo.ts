@@ -108,7 +108,7 @@ async function converse(fake: FakeWecom, url: string): Promise<string[]> {
     const replies = fake.sent.slice(before);
     for (const r of replies) console.log(`    [机器人 → ${step.who}] ${r.content ?? `(${r.msgtype})`}`);
     const note = deliveries > 1 ? `, WeCom delivered the callback ${deliveries}× at once` : '';
-    const replyMs = replies[0] ? replies[0].at - started : NaN;
+    const replyMs = replies[0] ? Math.round(replies[0].at - started) : NaN;
     console.log(`    ack ${slowest.toFixed(1)} ms (sync_msg answers 200 ms late), reply after ${replyMs} ms${note}\n`);
     if (replies.length > 1 && replies.every((r) => r.content === replies[0]?.content)) failures.push(`duplicate reply to ${step.who}`);
   }
