@@ -98,28 +98,26 @@ describe.skipIf(!redisUrl)('access_token provider across processes (Redis)', () 
     await Promise.all(stores.splice(0).map((s) => s.close()));
   });
 
-    it('two providers on one store (two processes): one fetch, shared token', async () => {
-      const { store } = await createTestRedisStore('token2');
-      stores.push(store);
-      const ep = endpoint(80);
-      const [a, b] = [provider(store, ep.fetch), provider(store, ep.fetch)];
-      const [ta, tb] = await Promise.all([a.get(), b.get()]);
-      expect([ta, tb]).toEqual(['AT-1', 'AT-1']);
-      expect(ep.calls).toBe(1);
-    });
+  it('two providers on one store (two processes): one fetch, shared token', async () => {
+    const { store } = await createTestRedisStore('token2');
+    stores.push(store);
+    const ep = endpoint(80);
+    const [a, b] = [provider(store, ep.fetch), provider(store, ep.fetch)];
+    const [ta, tb] = await Promise.all([a.get(), b.get()]);
+    expect([ta, tb]).toEqual(['AT-1', 'AT-1']);
+    expect(ep.calls).toBe(1);
+  });
 
-    it('the store key never contains the secret', async () => {
-      const { store } = await createTestRedisStore('token3');
-      stores.push(store);
-      const p = provider(store, endpoint(1).fetch, 'VERY-SECRET-VALUE');
-      await p.get();
-      {
-        const { Redis } = await import('ioredis');
-        const r = new Redis(redisUrl);
-        const all = await r.keys('*');
-        await r.quit();
-        expect(all.some((k) => k.includes('VERY-SECRET-VALUE'))).toBe(false);
-        expect(all.some((k) => k.includes(':token:wecom:ww1:'))).toBe(true);
-      }
-    });
+  it('the store key never contains the secret', async () => {
+    const { store } = await createTestRedisStore('token3');
+    stores.push(store);
+    const p = provider(store, endpoint(1).fetch, 'VERY-SECRET-VALUE');
+    await p.get();
+    const { Redis } = await import('ioredis');
+    const r = new Redis(redisUrl);
+    const all = await r.keys('*');
+    await r.quit();
+    expect(all.some((k) => k.includes('VERY-SECRET-VALUE'))).toBe(false);
+    expect(all.some((k) => k.includes(':token:wecom:ww1:'))).toBe(true);
+  });
 });
