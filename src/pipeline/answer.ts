@@ -28,19 +28,34 @@ export interface AnswerRequest {
   limits: PartLimits;
 }
 
+/**
+ * What a reply changes in the store, applied by `apply` only after the plan itself is saved with the job, so a
+ * re-run after a crash neither reads a half-updated state nor appends a turn twice. Absent = leave as is.
+ */
+export interface ReplyEffects {
+  /** the conversation state to keep (JSON); null deletes it */
+  conversation?: string | null;
+  /** the rest of a long answer for the continue keyword; null clears it */
+  rest?: string | null;
+}
+
 /** A reply fixed before anything is sent. */
 export interface PlannedReply {
   parts: string[];
   kind: ReplyKind;
+  effects: ReplyEffects;
 }
 
 export interface Answerer {
   /**
    * Decides the reply to one customer text: a keyword command (never sent to the LLM), the rest of a long
    * answer, or the LLM's answer formatted for WeChat; LLM failures become the exact fallback texts.
+   * Reads the store but writes nothing: the caller saves the plan, then calls `apply`.
    * @throws the signal's reason when aborted (shutdown, lost lease): the job is re-run later, nothing is sent
    */
   answer(req: AnswerRequest): Promise<PlannedReply>;
+  /** Writes a plan's effects for `customer` (idempotent: the same effects twice leave the same store). */
+  apply(customer: string, effects: ReplyEffects): Promise<void>;
 }
 
 export interface AnswererOptions {
@@ -72,13 +87,17 @@ export function createAnswerer(o: AnswererOptions): Answerer {
   const hint = `（内容较长，回复“${o.keywords.continue[0] ?? '继续'}”查看剩余部分）`;
   const convKey = (customer: string) => keys.conversation(o.agent, customer);
 
-  /** Splits `text` into parts and keeps (or clears) what did not fit for the continue keyword. */
-  const plan = async (customer: string, text: string, limits: PartLimits): Promise<string[]> => {
+  /** Splits an answer into parts; what did not fit is kept for the continue keyword (or an older rest cleared). */
+  const plan = (text: string, kind: ReplyKind, limits: PartLimits, conversation?: string): PlannedReply => {
     const { parts, rest } = planParts(text, { ...limits, hint });
-    if (rest) await o.store.set(keys.pendingRest(customer), rest, REST_TTL_MS);
-    else await o.store.del(keys.pendingRest(customer));
-    return parts;
+    return { parts, kind, effects: { rest, ...(conversation === undefined ? {} : { conversation }) } };
   };
+  /** A fallback touches nothing: the customer's conversation and any pending rest stay. */
+  const fallback = (text: string, limits: PartLimits): PlannedReply => ({
+    parts: planParts(text, { ...limits, hint }).parts,
+    kind: 'fallback',
+    effects: {},
+  });
 
   const askLlm = async (req: AnswerRequest): Promise<PlannedReply> => {
     const state = parseState(await o.store.get(convKey(req.customer)));
@@ -94,33 +113,39 @@ export function createAnswerer(o: AnswererOptions): Answerer {
     if (!outcome.ok) {
       if (outcome.reason === 'aborted') throw req.signal.reason ?? new Error('aborted');
       o.log.warn({ err: outcome.error, reason: outcome.reason, attempts: outcome.attempts }, 'LLM failed; sending fallback');
-      const fallback = outcome.reason === 'timeout' ? o.replies.onTimeout : o.replies.onError;
-      return { parts: await plan(req.customer, fallback, req.limits), kind: 'fallback' };
+      return fallback(outcome.reason === 'timeout' ? o.replies.onTimeout : o.replies.onError, req.limits);
     }
     const raw = outcome.result.text;
     const text = (o.adapter.answersInMarkdown ? markdownToText(raw) : raw).trim();
     if (!text) {
       o.log.warn('LLM answered with no visible text; sending fallback');
-      return { parts: await plan(req.customer, o.replies.onError, req.limits), kind: 'fallback' };
-    }
-    if (outcome.result.state) {
-      await o.store.set(convKey(req.customer), JSON.stringify(outcome.result.state), CONVERSATION_TTL_MS);
+      return fallback(o.replies.onError, req.limits);
     }
     o.log.info({ attempts: outcome.attempts, ms: Math.round(seconds * 1000), usage: outcome.result.usage }, 'LLM answered');
-    return { parts: await plan(req.customer, text, req.limits), kind: 'answer' };
+    const newState = outcome.result.state ? JSON.stringify(outcome.result.state) : undefined;
+    return plan(text, 'answer', req.limits, newState);
   };
 
   return {
     answer: async (req) => {
       if (matchesKeyword(req.text, o.keywords.reset)) {
-        await Promise.all([o.store.del(convKey(req.customer)), o.store.del(keys.pendingRest(req.customer))]);
-        return { parts: [o.replies.onReset], kind: 'command' };
+        return { parts: [o.replies.onReset], kind: 'command', effects: { conversation: null, rest: null } };
       }
       if (matchesKeyword(req.text, o.keywords.continue)) {
         const rest = await o.store.get(keys.pendingRest(req.customer));
-        if (rest) return { parts: await plan(req.customer, rest, req.limits), kind: 'answer' };
+        if (rest) return plan(rest, 'answer', req.limits);
       }
       return askLlm(req);
+    },
+    apply: async (customer, effects) => {
+      const writes: Promise<void>[] = [];
+      const put = (key: string, value: string | null | undefined, ttlMs: number) => {
+        if (value === null) writes.push(o.store.del(key));
+        else if (value !== undefined) writes.push(o.store.set(key, value, ttlMs));
+      };
+      put(convKey(customer), effects.conversation, CONVERSATION_TTL_MS);
+      put(keys.pendingRest(customer), effects.rest, REST_TTL_MS);
+      await Promise.all(writes);
     },
   };
 }

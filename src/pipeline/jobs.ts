@@ -1,3 +1,5 @@
+import type { ReplyEffects } from './answer.js';
+
 /**
  * Durable job payloads (JSON in the store). A job id is `<channel>:<account>:<user>:<msgid>`: unique per
  * message within its account (the dedup key), and everything before the last `:` names the customer, which
@@ -43,6 +45,8 @@ export interface JobProgress {
   kind: ReplyKind;
   /** parts accepted by the platform so far */
   sent: number;
+  /** store changes of the plan not yet applied (conversation state, pending rest); null once applied */
+  effects?: ReplyEffects | null;
 }
 
 /** `<channel>:<account>:<user>:<msgid>`, e.g. `kf:wkAbc:wmXyz:msg44chars`; none of the parts may contain `:`. */

@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 export const keys = {
   /** sync_msg cursor of one kf account (`_all` when callbacks carry no OpenKfId) */
   kfCursor: (openKfid: string) => `kf:cursor:${openKfid}`,
+  /** set while a cold start (no cursor) is paging to the end, so a cold start cut short resumes as one */
+  kfColdStart: (openKfid: string) => `kf:coldstart:${openKfid}`,
   /** the newest callback Token for sync_msg (valid 10 minutes) */
   kfSyncToken: (openKfid: string) => `kf:synctoken:${openKfid}`,
   /** one puller per kf account across processes */

@@ -108,6 +108,31 @@ for (const store of ['memory', 'redis'] as const) {
       expect(textsTo(h.fake, 'wmC')).toEqual(['new', 'delayed']);
     });
 
+    it('a cold start cut short after its first page resumes as a cold start (old messages stay unanswered)', async () => {
+      const fake = await startFakeWecom({ corpId: CREDS.corpId, kfSecret: CREDS.kfSecret, pageSize: 1 });
+      try {
+        h = await start({ fake });
+        fake.addCustomerText({ open_kfid: OPEN_KFID, external_userid: 'wmCS', content: 'young one', send_time: nowS() - 5 });
+        fake.addCustomerText({ open_kfid: OPEN_KFID, external_userid: 'wmCS', content: 'twenty minutes old', send_time: nowS() - 1200 });
+        fake.addCustomerText({ open_kfid: OPEN_KFID, external_userid: 'wmCS', content: 'young two', send_time: nowS() - 5 });
+        fake.setDelay('sync_msg', 300);
+        await h.callback();
+        await fake.waitFor(() => fake.calls.filter((c) => c.api === 'sync_msg').length === 1);
+        fake.failNext('sync_msg', 48002); // the second page fails: the pull stops with a cursor saved
+        await fake.waitFor(() => fake.calls.some((c) => c.api === 'sync_msg' && c.errcode === 48002), 3000);
+        fake.setDelay('sync_msg', 0);
+        await sleep(100);
+        await h.callback();
+        await fake.waitFor(() => textsTo(fake, 'wmCS').length >= 2);
+        await sleep(SETTLE_MS);
+        expect(textsTo(fake, 'wmCS')).toEqual(['young one', 'young two']);
+      } finally {
+        await h.close();
+        await fake.close();
+        h = undefined as unknown as Harness;
+      }
+    });
+
     it('a revoked access_token (42001) is refreshed once and the call retried', async () => {
       h = await start();
       await h.customerSays('wmT', 'one');

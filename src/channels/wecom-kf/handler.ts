@@ -11,8 +11,12 @@ import type { WecomApi } from '../../wechat-api/wecom-api.js';
 import { outboundMsgid, sendKfOnEvent, sendKfText } from './send.js';
 import { WELCOME_CODE_MAX_AGE_S } from './sync-select.js';
 
-/** After this many claims a job stops trying: it ends as `failed` rather than looping for its whole TTL. */
-export const MAX_JOB_ATTEMPTS = 6;
+/**
+ * After this many claims a job stops trying and ends as `failed` instead of looping for its whole TTL. Claims
+ * also count shutdown releases and lease takeovers, and the runner's backoff doubles up to 5 minutes, so 20
+ * claims span more than an hour of a failing WeCom before a message is given up.
+ */
+export const MAX_JOB_ATTEMPTS = 20;
 
 export interface KfHandlerDeps {
   api: WecomApi;
@@ -31,27 +35,36 @@ export function createKfJobHandler(d: KfHandlerDeps): (ctx: JobContext) => Promi
   return async (ctx) => {
     const p = ctx.payload;
     if (p.type === 'kf.welcome') return sendWelcome(d, ctx, p);
-    if (ctx.attempts > MAX_JOB_ATTEMPTS) {
+    const ageS = Date.now() / 1000 - p.send_time;
+    if (ctx.attempts > MAX_JOB_ATTEMPTS || ageS > KF_SEND_WINDOW_S) {
       d.metrics.replies.inc({ channel: 'kf', kind: 'failed' });
-      ctx.log.error({ attempts: ctx.attempts }, 'giving up on this message after repeated failures');
+      ctx.log.error({ attempts: ctx.attempts, ageS: Math.round(ageS) }, 'giving up on this message after repeated failures');
       return;
     }
     const progress = ctx.progress ?? (await planReply(d, ctx, p));
+    if (progress.effects) {
+      await d.answerer.apply(customerKey('kf', p.open_kfid, p.external_userid), progress.effects);
+      progress.effects = null;
+      await ctx.saveProgress(progress);
+    }
     await sendParts(d, ctx, p, progress);
   };
 }
+
+/** WeCom accepts replies for 48 h after the customer's message; past it, retrying is pointless. */
+const KF_SEND_WINDOW_S = 48 * 3600;
 
 async function planReply(d: KfHandlerDeps, ctx: JobContext, p: KfTextJob | KfUnsupportedJob): Promise<JobProgress> {
   const limits = { maxBytes: KF_TEXT_MAX_BYTES, maxParts: KF_MAX_PARTS };
   let plan: PlannedReply;
   if (p.type === 'kf.unsupported') {
     ctx.log.info({ msgtype: p.msgtype }, 'unsupported kf message type');
-    plan = { parts: [d.replies.unsupported], kind: 'fallback' };
+    plan = { parts: [d.replies.unsupported], kind: 'fallback', effects: {} };
   } else {
     const customer = customerKey('kf', p.open_kfid, p.external_userid);
     plan = await d.answerer.answer({ customer, text: p.content, traceId: p.msgid, signal: ctx.signal, limits });
   }
-  const progress: JobProgress = { parts: plan.parts, kind: plan.kind, sent: 0 };
+  const progress: JobProgress = { parts: plan.parts, kind: plan.kind, sent: 0, effects: plan.effects };
   await ctx.saveProgress(progress);
   return progress;
 }

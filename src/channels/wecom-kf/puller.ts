@@ -34,6 +34,8 @@ export function createKfPuller(d: SyncDeps): KfPuller {
   const owner = `${process.pid}-${randomBytes(6).toString('hex')}`;
   const running = new Map<string, Promise<void>>();
   const lastRoundAt = new Map<string, number>();
+  /** accounts kicked while their loop was running (it may be past its last check) */
+  const kickedWhileRunning = new Set<string>();
 
   const spaceRounds = async (account: string) => {
     const wait = (lastRoundAt.get(account) ?? 0) + MIN_ROUND_GAP_MS - performance.now();
@@ -78,17 +80,27 @@ export function createKfPuller(d: SyncDeps): KfPuller {
     }
   };
 
-  const kick = (account: string) => {
-    if (running.has(account) || stopping.signal.aborted) return;
+  const kick = (account: string): void => {
+    if (stopping.signal.aborted) return;
+    if (running.has(account)) {
+      kickedWhileRunning.add(account);
+      return;
+    }
+    kickedWhileRunning.delete(account);
     const p = loop(account)
       .catch((e: unknown) => {
         if (stopping.signal.aborted) d.log.info({ open_kfid: account }, 'kf pull cut short by shutdown; its mark stays for the next process');
         else d.log.error({ err: e, open_kfid: account }, 'kf pull failed; will retry on the next sweep');
       })
-      .finally(() => {
+      .then(async () => {
         running.delete(account);
         // Only recent rounds matter for spacing; an idle account's entry goes.
         if ((lastRoundAt.get(account) ?? 0) < performance.now() - MIN_ROUND_GAP_MS) lastRoundAt.delete(account);
+        // A callback whose kick found this loop running (maybe past its last check, maybe failing) must not
+        // wait for the sweep. Bounded: only a callback that arrives during a loop sets this.
+        if (kickedWhileRunning.delete(account) && (await d.store.wantedGeneration(wanted, account).catch(() => 0)) > 0) {
+          kick(account);
+        }
       });
     running.set(account, p);
   };

@@ -47,14 +47,18 @@ export interface SyncDeps {
  * Pulls one kf account to the end (wecom-kf-protocol.md §2.2–2.3): from the stored cursor, page by page while
  * `has_more` is 1 (an empty page is not the end), handing every selected message off durably before the
  * cursor advances, so a crash re-reads the page and the msgid dedup absorbs it. The caller holds the account's
- * pull lock. With no stored cursor (cold start) only messages younger than KF_COLD_START_MAX_AGE_S are answered.
- * @param isCurrent checked before each page; false (lock lost, shutdown) ends the pull early
+ * pull lock. With no stored cursor (cold start) only messages younger than KF_COLD_START_MAX_AGE_S are answered,
+ * until a page says `has_more` 0 — also across pulls, when a cold start is cut short after saving a cursor.
+ * @param signal aborted when the lock is lost or on shutdown: the pull stops between pages
  * @returns how many new jobs were handed off
- * @throws WechatApiError when sync_msg keeps failing (the pull-wanted mark stays; a later sweep retries)
+ * @throws WechatApiError when sync_msg keeps failing, Error when WeCom says has_more without a cursor or the page
+ *   guard trips; the pull-wanted mark then stays and a later sweep retries
  */
 export async function pullAccount(d: SyncDeps, account: string, signal: AbortSignal): Promise<number> {
   let cursor = await d.store.get(keys.kfCursor(account));
-  const coldStart = cursor === null;
+  const coldKey = keys.kfColdStart(account);
+  const coldStart = cursor === null || (await d.store.get(coldKey)) !== null;
+  if (cursor === null) await d.store.set(coldKey, '1');
   let syncToken = await d.store.get(keys.kfSyncToken(account));
   let handedOff = 0;
   for (let page = 0; page < MAX_PAGES_PER_PULL && !signal.aborted; page++) {
@@ -77,13 +81,14 @@ export async function pullAccount(d: SyncDeps, account: string, signal: AbortSig
       cursor = res.next_cursor;
       await d.store.set(keys.kfCursor(account), cursor);
     }
-    if (res.has_more !== 1) return handedOff;
-    if (!res.next_cursor) {
-      d.log.warn({ open_kfid: account }, 'sync_msg said has_more without a next_cursor; stopping this pull');
+    if (res.has_more !== 1) {
+      if (coldStart) await d.store.del(coldKey);
       return handedOff;
     }
+    if (!res.next_cursor) throw new Error('sync_msg said has_more without a next_cursor');
   }
-  return handedOff;
+  if (signal.aborted) return handedOff;
+  throw new Error(`sync_msg still had more after ${MAX_PAGES_PER_PULL} pages`);
 }
 
 async function syncPage(api: WecomApi, body: Record<string, unknown>, signal: AbortSignal): Promise<SyncResponse> {
