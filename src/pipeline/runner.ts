@@ -143,10 +143,20 @@ export function createRunner(o: RunnerOptions): Runner {
     },
     stop: async (graceMs) => {
       stopping.abort();
+      // Queued here but not started: skipped from now on, so hand them back below.
+      const queued = [...local].filter((id) => !running.has(id));
       const deadline = Date.now() + graceMs;
       while (running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       for (const ctrl of running.values()) ctrl.abort(new Error('shutdown'));
       while (running.size > 0) await new Promise((r) => setTimeout(r, 10));
+      // Jobs still queued here would otherwise wait out their hand-off grace (a lease) before another process
+      // takes them: hand them back as due now.
+      await Promise.all(
+        queued.map(async (id) => {
+          const c = await o.store.claim(id, owner, o.leaseMs).catch(() => null);
+          if (c?.status === 'claimed') await o.store.releaseJob(id, owner, 0).catch(() => undefined);
+        }),
+      );
     },
     get size() {
       return local.size;

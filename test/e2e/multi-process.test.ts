@@ -96,16 +96,18 @@ describe.skipIf(!redisUrl)('several processes on one Redis', () => {
     const first = await spawnServer(env);
     fake.holdSends(true);
     fake.addCustomerText({ open_kfid: OPEN_KFID, external_userid: 'wmTerm', content: '优雅退出' });
+    // Queued behind the first (same customer), not started when SIGTERM comes.
+    fake.addCustomerText({ open_kfid: OPEN_KFID, external_userid: 'wmTerm', content: '第二条' });
     await callbackTo(first);
     await fake.waitFor(() => fake.held.length === 1, 10_000);
     fake.holdSends(false);
     const started = Date.now();
     expect(await first.stop('SIGTERM')).toBe(0);
     await spawnServer(env);
-    await fake.waitFor(() => textsTo(fake, 'wmTerm').length === 1, 20_000);
-    // Without the release it would wait for the 50 s lease.
+    await fake.waitFor(() => textsTo(fake, 'wmTerm').length === 2, 20_000);
+    // Without the release both would wait for the 50 s lease / hand-off grace.
     expect(Date.now() - started).toBeLessThan(20_000);
     await sleep(500);
-    expect(textsTo(fake, 'wmTerm')).toEqual(['优雅退出']);
+    expect(textsTo(fake, 'wmTerm')).toEqual(['优雅退出', '第二条']);
   }, 60_000);
 });
