@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildKfCallback, postCallback, startFakeWecom } from '../fakes/wecom-kf.js';
+import { buildKfCallback, postCallback } from '../fakes/wecom-kf.js';
 import { CREDS, OPEN_KFID, sleep, startHarness, textsTo, type Harness } from '../helpers/harness.js';
 import { redisUrl } from '../helpers/redis.js';
 
@@ -31,24 +31,18 @@ for (const store of ['memory', 'redis'] as const) {
     });
 
     it('pages while has_more (2 per page, an empty page with has_more 1 on the way) and answers every message', async () => {
-      const fake = await startFakeWecom({ corpId: CREDS.corpId, kfSecret: CREDS.kfSecret, pageSize: 2 });
-      try {
-        h = await start({ fake });
-        const users = ['wm1', 'wm2', 'wm3', 'wm4', 'wm5'];
-        users.forEach((u, i) => fake.addCustomerText({ open_kfid: OPEN_KFID, external_userid: u, content: `问题${i}` }));
-        fake.insertEmptyPage(OPEN_KFID);
-        await h.callback();
-        await fake.waitFor(() => fake.sent.length >= 5);
-        await sleep(SETTLE_MS);
-        expect(users.map((u) => textsTo(fake, u))).toEqual([['问题0'], ['问题1'], ['问题2'], ['问题3'], ['问题4']]);
-        const pulls = fake.calls.filter((c) => c.api === 'sync_msg');
-        expect(pulls.length).toBeGreaterThanOrEqual(4);
-        expect(pulls.every((c) => c.body.limit === 1000 && c.body.open_kfid === OPEN_KFID)).toBe(true);
-      } finally {
-        await h.close();
-        await fake.close();
-        h = undefined as unknown as Harness;
-      }
+      h = await start({ pageSize: 2 });
+      const fake = h.fake;
+      const users = ['wm1', 'wm2', 'wm3', 'wm4', 'wm5'];
+      users.forEach((u, i) => fake.addCustomerText({ open_kfid: OPEN_KFID, external_userid: u, content: `问题${i}` }));
+      fake.insertEmptyPage(OPEN_KFID);
+      await h.callback();
+      await fake.waitFor(() => fake.sent.length >= 5);
+      await sleep(SETTLE_MS);
+      expect(users.map((u) => textsTo(fake, u))).toEqual([['问题0'], ['问题1'], ['问题2'], ['问题3'], ['问题4']]);
+      const pulls = fake.calls.filter((c) => c.api === 'sync_msg');
+      expect(pulls.length).toBeGreaterThanOrEqual(4);
+      expect(pulls.every((c) => c.body.limit === 1000 && c.body.open_kfid === OPEN_KFID)).toBe(true);
     });
 
     it('a message that lands during a pull is answered without another pull request from WeCom', async () => {
@@ -109,28 +103,22 @@ for (const store of ['memory', 'redis'] as const) {
     });
 
     it('a cold start cut short after its first page resumes as a cold start (old messages stay unanswered)', async () => {
-      const fake = await startFakeWecom({ corpId: CREDS.corpId, kfSecret: CREDS.kfSecret, pageSize: 1 });
-      try {
-        h = await start({ fake });
-        fake.addCustomerText({ open_kfid: OPEN_KFID, external_userid: 'wmCS', content: 'young one', send_time: nowS() - 5 });
-        fake.addCustomerText({ open_kfid: OPEN_KFID, external_userid: 'wmCS', content: 'twenty minutes old', send_time: nowS() - 1200 });
-        fake.addCustomerText({ open_kfid: OPEN_KFID, external_userid: 'wmCS', content: 'young two', send_time: nowS() - 5 });
-        fake.setDelay('sync_msg', 300);
-        await h.callback();
-        await fake.waitFor(() => fake.calls.filter((c) => c.api === 'sync_msg').length === 1);
-        fake.failNext('sync_msg', 48002); // the second page fails: the pull stops with a cursor saved
-        await fake.waitFor(() => fake.calls.some((c) => c.api === 'sync_msg' && c.errcode === 48002), 3000);
-        fake.setDelay('sync_msg', 0);
-        await sleep(100);
-        await h.callback();
-        await fake.waitFor(() => textsTo(fake, 'wmCS').length >= 2);
-        await sleep(SETTLE_MS);
-        expect(textsTo(fake, 'wmCS')).toEqual(['young one', 'young two']);
-      } finally {
-        await h.close();
-        await fake.close();
-        h = undefined as unknown as Harness;
-      }
+      h = await start({ pageSize: 1 });
+      const fake = h.fake;
+      fake.addCustomerText({ open_kfid: OPEN_KFID, external_userid: 'wmCS', content: 'young one', send_time: nowS() - 5 });
+      fake.addCustomerText({ open_kfid: OPEN_KFID, external_userid: 'wmCS', content: 'twenty minutes old', send_time: nowS() - 1200 });
+      fake.addCustomerText({ open_kfid: OPEN_KFID, external_userid: 'wmCS', content: 'young two', send_time: nowS() - 5 });
+      fake.setDelay('sync_msg', 300);
+      await h.callback();
+      await fake.waitFor(() => fake.calls.filter((c) => c.api === 'sync_msg').length === 1);
+      fake.failNext('sync_msg', 48002); // the second page fails: the pull stops with a cursor saved
+      await fake.waitFor(() => fake.calls.some((c) => c.api === 'sync_msg' && c.errcode === 48002), 3000);
+      fake.setDelay('sync_msg', 0);
+      await sleep(100);
+      await h.callback();
+      await fake.waitFor(() => textsTo(fake, 'wmCS').length >= 2);
+      await sleep(SETTLE_MS);
+      expect(textsTo(fake, 'wmCS')).toEqual(['young one', 'young two']);
     });
 
     it('a revoked access_token (42001) is refreshed once and the call retried', async () => {

@@ -64,11 +64,12 @@ export interface Harness {
 /**
  * An in-process server (buildApp over a real socket on 127.0.0.1) wired to a fresh fake WeCom.
  * @param o.redis use the test Redis (unique key prefix) instead of the memory store
+ * @param o.pageSize the fake's sync_msg page size (default 1000)
  */
 export async function startHarness(
-  o: { env?: Record<string, string>; redis?: boolean; overrides?: DepsOverrides; fake?: FakeWecom } = {},
+  o: { env?: Record<string, string>; redis?: boolean; overrides?: DepsOverrides; fake?: FakeWecom; pageSize?: number } = {},
 ): Promise<Harness> {
-  const fake = o.fake ?? (await startFakeWecom({ corpId: CREDS.corpId, kfSecret: CREDS.kfSecret }));
+  const fake = o.fake ?? (await startFakeWecom({ corpId: CREDS.corpId, kfSecret: CREDS.kfSecret, pageSize: o.pageSize }));
   const env = kfEnv(fake, { ...(o.redis ? { REDIS_URL: redisUrl } : {}), ...o.env });
   const config = loadConfig(env);
   const logs = new LogSink();
