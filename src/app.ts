@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { registerMpRoutes, type MpRouteDeps } from './channels/wechat-mp/routes.js';
 import { registerKfRoutes, type KfRouteDeps } from './channels/wecom-kf/routes.js';
 import { HttpError } from './http/http-error.js';
 import { parseQuery } from './http/querystring.js';
@@ -15,6 +16,8 @@ export interface AppDeps {
   checkReady: () => Promise<void>;
   /** the kf channel, or null when it is not configured (its routes then answer 404) */
   kf: KfRouteDeps | null;
+  /** the Official Account channel, or null when it is not configured (its routes then answer 404) */
+  mp: MpRouteDeps | null;
 }
 
 declare module 'fastify' {
@@ -84,5 +87,6 @@ export function buildApp(d: AppDeps): FastifyInstance {
   );
 
   if (d.kf) registerKfRoutes(app, d.kf);
+  if (d.mp) registerMpRoutes(app, d.mp);
   return app;
 }

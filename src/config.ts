@@ -6,7 +6,16 @@ import { ConfigError } from './errors.js';
  * shared/docs/interface.md ("Environment"); only the variables the built features use are read here.
  */
 
-const SECRET_NAMES = new Set(['WECOM_KF_SECRET', 'WECOM_TOKEN', 'WECOM_ENCODING_AES_KEY', 'OPENAI_API_KEY', 'REDIS_URL']);
+const SECRET_NAMES = new Set([
+  'WECOM_KF_SECRET',
+  'WECOM_TOKEN',
+  'WECOM_ENCODING_AES_KEY',
+  'WECHAT_MP_APP_SECRET',
+  'WECHAT_MP_TOKEN',
+  'WECHAT_MP_ENCODING_AES_KEY',
+  'OPENAI_API_KEY',
+  'REDIS_URL',
+]);
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
@@ -40,6 +49,24 @@ const httpUrl = z
 
 const text = (fallback: string) => z.string().default(fallback);
 
+const aesKey = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9]{43}$/, 'must be exactly 43 letters or digits');
+
+/** `{"<EventKey>": "<text>"}`: a JSON object of non-empty strings. */
+const clickReplies = z
+  .string()
+  .transform((v, ctx) => {
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object such as {"MENU_KEY":"text"}' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(z.string().min(1), z.string().trim().min(1, 'each reply text must be non-empty'), 'must be a JSON object of texts'));
+
 const schema = z.object({
   PORT: int(0, 65535).default(3000),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
@@ -49,14 +76,21 @@ const schema = z.object({
   WECOM_CORP_ID: z.string().trim().min(1).optional(),
   WECOM_KF_SECRET: z.string().trim().min(1).optional(),
   WECOM_TOKEN: z.string().trim().min(1).optional(),
-  WECOM_ENCODING_AES_KEY: z
-    .string()
-    .trim()
-    .regex(/^[A-Za-z0-9]{43}$/, 'must be exactly 43 letters or digits')
-    .optional(),
+  WECOM_ENCODING_AES_KEY: aesKey.optional(),
   WECOM_API_BASE_URL: httpUrl.default('https://qyapi.weixin.qq.com'),
   KF_COLD_START_MAX_AGE_S: int(0).default(300),
   KF_MAX_MESSAGE_AGE_S: int(1).default(172800),
+
+  WECHAT_MP_APP_ID: z.string().trim().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be the AppID (letters, digits)').optional(),
+  WECHAT_MP_APP_SECRET: z.string().trim().min(1).optional(),
+  WECHAT_MP_TOKEN: z.string().trim().min(1).optional(),
+  WECHAT_MP_ENCODING_AES_KEY: aesKey.optional(),
+  WECHAT_MP_API_BASE_URL: httpUrl.default('https://api.weixin.qq.com'),
+  WECHAT_MP_REPLY_MODE: z.enum(['active', 'passive', 'auto']).default('active'),
+  WECHAT_MP_AUTO_HOLD_MS: int(0, 4500).default(2000),
+  WECHAT_MP_PASSIVE_HOLD_MS: int(50, 60_000).default(5500),
+  WECHAT_MP_PASSIVE_LAST_MS: int(50, 60_000).default(4500),
+  WECHAT_MP_CLICK_REPLIES: clickReplies.optional(),
 
   LLM_PROVIDER: z.enum(['echo', 'openai', 'dify', 'coze', 'ollama']).default('echo'),
   LLM_SYSTEM_PROMPT: z.string().optional(),
@@ -73,6 +107,7 @@ const schema = z.object({
   REPLY_ON_ERROR: text('抱歉，服务暂时不可用，请稍后再试。'),
   REPLY_ON_RESET: text('好的，我们重新开始吧。'),
   REPLY_UNSUPPORTED: text('抱歉，暂时还不支持这种消息类型，请发送文字或图片。'),
+  REPLY_STILL_THINKING: text('正在思考中，请稍后发送任意消息获取回答。'),
 
   MAX_BODY_BYTES: int(256, 16 * 1024 * 1024).default(65536),
   CALLBACK_MAX_SKEW_S: int(0).default(300),
@@ -98,6 +133,29 @@ export interface KfConfig {
   maxMessageAgeS: number;
 }
 
+/** How an Official Account answers (interface.md `WECHAT_MP_REPLY_MODE`). */
+export type MpReplyMode = 'active' | 'passive' | 'auto';
+
+/** The Official Account channel's settings; present when WECHAT_MP_APP_ID and WECHAT_MP_TOKEN are set. */
+export interface MpConfig {
+  appId: string;
+  /** null only in passive mode (no API calls are made then) */
+  appSecret: string | null;
+  token: string;
+  /** null: plaintext mode only (an `encrypt_type=aes` push is refused) */
+  encodingAesKey: string | null;
+  apiBaseUrl: string;
+  replyMode: MpReplyMode;
+  /** auto mode: how long the first delivery waits for a passive answer (ms) */
+  autoHoldMs: number;
+  /** passive mode: how long deliveries 1 and 2 are held when the answer is not ready (ms; past WeChat's 5 s) */
+  passiveHoldMs: number;
+  /** passive mode: when the third delivery gives up with REPLY_STILL_THINKING (ms; within WeChat's 5 s) */
+  passiveLastMs: number;
+  /** menu `EventKey` → text sent when that button is clicked */
+  clickReplies: Record<string, string>;
+}
+
 /** The default agent (LLM_PROVIDER and its variables). */
 export interface LlmConfig {
   provider: 'echo' | 'openai';
@@ -113,6 +171,8 @@ export interface Replies {
   onError: string;
   onReset: string;
   unsupported: string;
+  /** OA passive mode: the last delivery's answer while the LLM is still working */
+  stillThinking: string;
   welcome: string | null;
 }
 
@@ -122,6 +182,7 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   role: 'all';
   kf: KfConfig | null;
+  mp: MpConfig | null;
   llm: LlmConfig;
   replies: Replies;
   keywords: { reset: string[]; continue: string[] };
@@ -133,6 +194,7 @@ export interface Config {
 }
 
 const KF_VARS = ['WECOM_CORP_ID', 'WECOM_KF_SECRET', 'WECOM_TOKEN', 'WECOM_ENCODING_AES_KEY'] as const;
+const MP_VARS = ['WECHAT_MP_APP_ID', 'WECHAT_MP_TOKEN', 'WECHAT_MP_APP_SECRET', 'WECHAT_MP_ENCODING_AES_KEY'] as const;
 
 /**
  * Reads and validates the configuration.
@@ -174,6 +236,7 @@ function crossChecks(e: Record<string, string | undefined>): string[] {
     const missing = KF_VARS.filter((n) => e[n] === undefined);
     problems.push(`kf channel is partly configured: missing ${missing.join(', ')}`);
   }
+  problems.push(...mpCrossChecks(e));
   if (e.LLM_PROVIDER === 'openai' && !e.OPENAI_API_KEY) {
     problems.push('OPENAI_API_KEY: required when LLM_PROVIDER=openai');
   }
@@ -184,6 +247,38 @@ function crossChecks(e: Record<string, string | undefined>): string[] {
     problems.push(`LLM_PROVIDER: "${e.LLM_PROVIDER}" is not available in this version yet (use echo or openai)`);
   }
   return problems;
+}
+
+/**
+ * OA needs AppID and Token; the AppSecret too unless the mode is passive (no API call is made then). Any OA
+ * variable set without the required ones is a partly configured channel. The EncodingAESKey stays optional
+ * (plaintext mode), so it only counts as a sign that the channel was meant to be on.
+ */
+function mpCrossChecks(e: Record<string, string | undefined>): string[] {
+  const set = MP_VARS.filter((n) => e[n] !== undefined);
+  if (set.length === 0) return [];
+  const required: string[] = ['WECHAT_MP_APP_ID', 'WECHAT_MP_TOKEN'];
+  if ((e.WECHAT_MP_REPLY_MODE?.trim() ?? 'active') !== 'passive') required.push('WECHAT_MP_APP_SECRET');
+  const missing = required.filter((n) => e[n] === undefined);
+  if (missing.length === 0) return [];
+  const why = missing.includes('WECHAT_MP_APP_SECRET') ? ' (the AppSecret is needed unless WECHAT_MP_REPLY_MODE=passive)' : '';
+  return [`Official Account channel is partly configured: missing ${missing.join(', ')}${why}`];
+}
+
+function toMpConfig(e: Env): MpConfig | null {
+  if (!e.WECHAT_MP_APP_ID || !e.WECHAT_MP_TOKEN) return null;
+  return {
+    appId: e.WECHAT_MP_APP_ID,
+    appSecret: e.WECHAT_MP_APP_SECRET ?? null,
+    token: e.WECHAT_MP_TOKEN,
+    encodingAesKey: e.WECHAT_MP_ENCODING_AES_KEY ?? null,
+    apiBaseUrl: e.WECHAT_MP_API_BASE_URL,
+    replyMode: e.WECHAT_MP_REPLY_MODE,
+    autoHoldMs: e.WECHAT_MP_AUTO_HOLD_MS,
+    passiveHoldMs: e.WECHAT_MP_PASSIVE_HOLD_MS,
+    passiveLastMs: e.WECHAT_MP_PASSIVE_LAST_MS,
+    clickReplies: e.WECHAT_MP_CLICK_REPLIES ?? {},
+  };
 }
 
 function toConfig(e: Env): Config {
@@ -205,6 +300,7 @@ function toConfig(e: Env): Config {
     logLevel: e.LOG_LEVEL,
     role: 'all',
     kf,
+    mp: toMpConfig(e),
     llm: {
       provider: e.LLM_PROVIDER as LlmConfig['provider'],
       systemPrompt: e.LLM_SYSTEM_PROMPT ?? null,
@@ -221,6 +317,7 @@ function toConfig(e: Env): Config {
       onError: e.REPLY_ON_ERROR,
       onReset: e.REPLY_ON_RESET,
       unsupported: e.REPLY_UNSUPPORTED,
+      stillThinking: e.REPLY_STILL_THINKING,
       welcome: e.WELCOME_MESSAGE ?? null,
     },
     keywords: { reset: e.RESET_KEYWORDS, continue: e.CONTINUE_KEYWORDS },

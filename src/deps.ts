@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { AppDeps } from './app.js';
 import { createKfJobHandler } from './channels/wecom-kf/handler.js';
 import { createKfPuller, type KfPuller } from './channels/wecom-kf/puller.js';
+import { createMpChannel } from './channels/wechat-mp/channel.js';
 import type { Config, KfConfig } from './config.js';
 import { parseEncodingAesKey } from './crypto/wxbizmsgcrypt.js';
 import { createEchoAdapter } from './llm/echo.js';
@@ -11,13 +12,15 @@ import { createOpenAiAdapter } from './llm/openai.js';
 import type { LlmAdapter } from './llm/types.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createAnswerer } from './pipeline/answer.js';
+import { dispatchByChannel } from './pipeline/dispatch.js';
 import { createRunner, type Runner } from './pipeline/runner.js';
 import { createMemoryStore } from './store/memory.js';
 import { createRedisStore } from './store/redis.js';
 import type { Store } from './store/types.js';
 import { createApiHttp } from './wechat-api/http.js';
 import { createTokenProvider } from './wechat-api/token.js';
-import { createWecomApi, fetchWecomToken, type WecomApi } from './wechat-api/wecom-api.js';
+import { createApiClient, type ApiClient } from './wechat-api/api-client.js';
+import { fetchWecomToken } from './wechat-api/wecom-token.js';
 
 /** msgid dedup lives this long: beyond WeCom's 3-day replay window (sync_msg keeps 3 days). */
 export const DEDUP_TTL_MS = 4 * 24 * 3600_000;
@@ -69,15 +72,17 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
 
   const kf = config.kf;
   const kfApi = kf ? createKfApi(kf, store, log, metrics) : null;
+  const mp = config.mp ? createMpChannel(config, config.mp, { store, log, metrics, answerer, leaseMs, dedupTtlMs: DEDUP_TTL_MS }) : null;
   const runner = createRunner({
     store,
     log,
     metrics,
     leaseMs,
     concurrency: 64,
-    handle: kfApi
-      ? createKfJobHandler({ api: kfApi, answerer, replies: config.replies, metrics })
-      : async (ctx) => ctx.log.error('no handler for this job (channel not configured); dropping it'),
+    handle: dispatchByChannel({
+      ...(kfApi ? { kf: createKfJobHandler({ api: kfApi, answerer, replies: config.replies, metrics }) } : {}),
+      ...(mp ? { mp: mp.handler } : {}),
+    }),
   });
   const kfPuller: KfPuller | null =
     kf && kfApi
@@ -116,6 +121,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
               },
             }
           : null,
+      mp: mp ? { ...mp.routes, submit: (ids) => runner.submit(ids) } : null,
     },
     sweep: async () => {
       await kfPuller?.sweep();
@@ -130,7 +136,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
 }
 
 /** The WeCom API client of the kf channel: its own axios instance and a shared access_token cache. */
-function createKfApi(kf: KfConfig, store: Store, log: Logger, metrics: Metrics): WecomApi {
+function createKfApi(kf: KfConfig, store: Store, log: Logger, metrics: Metrics): ApiClient {
   const http = createApiHttp(kf.apiBaseUrl);
   const tokens = createTokenProvider({
     store,
@@ -141,7 +147,7 @@ function createKfApi(kf: KfConfig, store: Store, log: Logger, metrics: Metrics):
     secret: kf.kfSecret,
     fetchToken: () => fetchWecomToken(http, kf.corpId, kf.kfSecret),
   });
-  return createWecomApi({ http, tokens, metrics });
+  return createApiClient({ http, tokens, metrics });
 }
 
 function createAdapter(config: Config): LlmAdapter {

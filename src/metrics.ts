@@ -19,6 +19,13 @@ export interface Metrics {
   wechatErrors: Counter<'api' | 'errcode'>;
   /** jobs handed off to this process and not yet started */
   jobsWaiting: Gauge;
+  /**
+   * OA deliveries in passive/auto mode by outcome: `answered` (passive reply), `held` (not ready; WeChat
+   * retries), `still_thinking`, `acked` (`success`; the answer goes out actively)
+   */
+  mpDeliveries: Counter<'outcome'>;
+  /** 1 while an auto-mode account answers passively because it answered 48001 */
+  mpPassiveOnly: Gauge<'appid'>;
 }
 
 /**
@@ -77,6 +84,18 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     jobsWaiting: new Gauge({
       name: 'bridge_jobs_waiting',
       help: 'Jobs handed off to this process and not yet started',
+      registers,
+    }),
+    mpDeliveries: new Counter({
+      name: 'bridge_mp_deliveries_total',
+      help: 'Official Account deliveries in passive/auto mode, by outcome (answered, held, still_thinking, acked)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    mpPassiveOnly: new Gauge({
+      name: 'bridge_mp_passive_only',
+      help: '1 while an auto-mode Official Account answers passively because it has no customer-service API (48001)',
+      labelNames: ['appid'],
       registers,
     }),
   };

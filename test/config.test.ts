@@ -63,8 +63,10 @@ describe('loadConfig: defaults (interface.md "Environment")', () => {
       onError: '抱歉，服务暂时不可用，请稍后再试。',
       onReset: '好的，我们重新开始吧。',
       unsupported: '抱歉，暂时还不支持这种消息类型，请发送文字或图片。',
+      stillThinking: '正在思考中，请稍后发送任意消息获取回答。',
       welcome: null,
     });
+    expect(c.mp).toBeNull();
     expect(c.maxBodyBytes).toBe(65536);
     expect(c.callbackMaxSkewS).toBe(300);
     expect(c.redisUrl).toBeNull();
@@ -185,6 +187,36 @@ describe('loadConfig: problems', () => {
       expect(e.problems, `${name}=${value}`).toHaveLength(1);
       expect(e.problems[0]).toContain(name);
     }
+  });
+
+  it('Official Account: AppID + Token enable it; the AppSecret is required unless passive; defaults as documented', () => {
+    const base = { WECHAT_MP_APP_ID: 'wx5823bf96d3bd56c7', WECHAT_MP_TOKEN: 'mptoken' };
+    expect(configError(base).problems.join('\n')).toMatch(/missing WECHAT_MP_APP_SECRET/);
+    const passive = loadConfig({ ...base, WECHAT_MP_REPLY_MODE: 'passive' });
+    expect(passive.mp).toEqual({
+      appId: 'wx5823bf96d3bd56c7',
+      appSecret: null,
+      token: 'mptoken',
+      encodingAesKey: null,
+      apiBaseUrl: 'https://api.weixin.qq.com',
+      replyMode: 'passive',
+      autoHoldMs: 2000,
+      passiveHoldMs: 5500,
+      passiveLastMs: 4500,
+      clickReplies: {},
+    });
+    const active = loadConfig({ ...base, WECHAT_MP_APP_SECRET: 's', WECHAT_MP_CLICK_REPLIES: '{"PRICE":"价格表"}' });
+    expect(active.mp?.replyMode).toBe('active');
+    expect(active.mp?.clickReplies).toEqual({ PRICE: '价格表' });
+    const partial = configError({ WECHAT_MP_ENCODING_AES_KEY: SECRETS.WECOM_ENCODING_AES_KEY }).problems.join('\n');
+    expect(partial).toMatch(/missing WECHAT_MP_APP_ID, WECHAT_MP_TOKEN, WECHAT_MP_APP_SECRET/);
+    expectNoSecret(partial);
+    for (const bad of ['[1]', '{"K":""}', 'not json', '{"K":3}']) {
+      expect(configError({ ...base, WECHAT_MP_APP_SECRET: 's', WECHAT_MP_CLICK_REPLIES: bad }).problems.join('\n')).toContain(
+        'WECHAT_MP_CLICK_REPLIES',
+      );
+    }
+    expect(configError({ ...base, WECHAT_MP_REPLY_MODE: 'sometimes' }).problems.join('\n')).toContain('WECHAT_MP_REPLY_MODE');
   });
 
   it('a partly configured kf channel lists the missing names (and only those)', () => {

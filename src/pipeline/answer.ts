@@ -26,6 +26,13 @@ export interface AnswerRequest {
   traceId: string;
   signal: AbortSignal;
   limits: PartLimits;
+  /**
+   * OA passive replies: every message (not only a continue keyword) takes the next piece of a pending answer,
+   * and the hint says so; the customer has no other way to receive it.
+   */
+  anyMessageContinues?: boolean;
+  /** called right before the LLM is asked (not for keywords or a pending rest), e.g. to show "typing" */
+  onLlmStart?: () => void;
 }
 
 /**
@@ -44,6 +51,8 @@ export interface PlannedReply {
   parts: string[];
   kind: ReplyKind;
   effects: ReplyEffects;
+  /** the whole reply before the split (what a channel keeps when it cannot deliver the parts now) */
+  text: string;
 }
 
 export interface Answerer {
@@ -56,6 +65,11 @@ export interface Answerer {
   answer(req: AnswerRequest): Promise<PlannedReply>;
   /** Writes a plan's effects for `customer` (idempotent: the same effects twice leave the same store). */
   apply(customer: string, effects: ReplyEffects): Promise<void>;
+  /**
+   * Whether the agent takes a description of a non-text message (a location, a link). The `echo` agent does not:
+   * interface.md has it answer every non-text message with REPLY_UNSUPPORTED.
+   */
+  readonly takesDescriptions: boolean;
 }
 
 export interface AnswererOptions {
@@ -74,6 +88,8 @@ export interface AnswererOptions {
 }
 
 const CONVERSATION_TTL_MS = 7 * 24 * 3600_000;
+/** The hint of a passive reply whose answer goes on: any message fetches the next piece. */
+export const ANY_MESSAGE_HINT = '（内容较长，回复任意消息查看剩余部分）';
 /** kf's sending window: after 48 h without a customer message nothing can be sent anyway. */
 const REST_TTL_MS = 48 * 3600_000;
 
@@ -84,23 +100,26 @@ const REST_TTL_MS = 48 * 3600_000;
  * 48 h under `rest:<customer>`). LLM failures become `fallback` replies with the exact configured texts.
  */
 export function createAnswerer(o: AnswererOptions): Answerer {
-  const hint = `（内容较长，回复“${o.keywords.continue[0] ?? '继续'}”查看剩余部分）`;
+  const keywordHint = `（内容较长，回复“${o.keywords.continue[0] ?? '继续'}”查看剩余部分）`;
+  const hintFor = (req: AnswerRequest) => (req.anyMessageContinues ? ANY_MESSAGE_HINT : keywordHint);
   const convKey = (customer: string) => keys.conversation(o.agent, customer);
 
   /** Splits an answer into parts; what did not fit is kept for the continue keyword (or an older rest cleared). */
-  const plan = (text: string, kind: ReplyKind, limits: PartLimits, conversation?: string): PlannedReply => {
-    const { parts, rest } = planParts(text, { ...limits, hint });
-    return { parts, kind, effects: { rest, ...(conversation === undefined ? {} : { conversation }) } };
+  const plan = (text: string, kind: ReplyKind, req: AnswerRequest, conversation?: string): PlannedReply => {
+    const { parts, rest } = planParts(text, { ...req.limits, hint: hintFor(req) });
+    return { parts, kind, text, effects: { rest, ...(conversation === undefined ? {} : { conversation }) } };
   };
   /** A fallback touches nothing: the customer's conversation and any pending rest stay. */
-  const fallback = (text: string, limits: PartLimits): PlannedReply => ({
-    parts: planParts(text, { ...limits, hint }).parts,
+  const fallback = (text: string, req: AnswerRequest): PlannedReply => ({
+    parts: planParts(text, { ...req.limits, hint: hintFor(req) }).parts,
     kind: 'fallback',
     effects: {},
+    text,
   });
 
   const askLlm = async (req: AnswerRequest): Promise<PlannedReply> => {
     const state = parseState(await o.store.get(convKey(req.customer)));
+    req.onLlmStart?.();
     const started = performance.now();
     const outcome = await runLlm(
       o.adapter,
@@ -113,27 +132,32 @@ export function createAnswerer(o: AnswererOptions): Answerer {
     if (!outcome.ok) {
       if (outcome.reason === 'aborted') throw req.signal.reason ?? new Error('aborted');
       o.log.warn({ err: outcome.error, reason: outcome.reason, attempts: outcome.attempts }, 'LLM failed; sending fallback');
-      return fallback(outcome.reason === 'timeout' ? o.replies.onTimeout : o.replies.onError, req.limits);
+      return fallback(outcome.reason === 'timeout' ? o.replies.onTimeout : o.replies.onError, req);
     }
     const raw = outcome.result.text;
     const text = (o.adapter.answersInMarkdown ? markdownToText(raw) : raw).trim();
     if (!text) {
       o.log.warn('LLM answered with no visible text; sending fallback');
-      return fallback(o.replies.onError, req.limits);
+      return fallback(o.replies.onError, req);
     }
     o.log.info({ attempts: outcome.attempts, ms: Math.round(seconds * 1000), usage: outcome.result.usage }, 'LLM answered');
     const newState = outcome.result.state ? JSON.stringify(outcome.result.state) : undefined;
-    return plan(text, 'answer', req.limits, newState);
+    return plan(text, 'answer', req, newState);
   };
 
   return {
+    takesDescriptions: o.adapter.provider !== 'echo',
     answer: async (req) => {
       if (matchesKeyword(req.text, o.keywords.reset)) {
-        return { parts: [o.replies.onReset], kind: 'command', effects: { conversation: null, rest: null } };
+        const text = o.replies.onReset;
+        return { parts: [text], kind: 'command', text, effects: { conversation: null, rest: null } };
       }
-      if (matchesKeyword(req.text, o.keywords.continue)) {
+      if (req.anyMessageContinues || matchesKeyword(req.text, o.keywords.continue)) {
         const rest = await o.store.get(keys.pendingRest(req.customer));
-        if (rest) return plan(rest, 'answer', req.limits);
+        if (rest) {
+          if (req.anyMessageContinues) o.log.info({ traceId: req.traceId }, 'message fetches the pending answer (passive reply)');
+          return plan(rest, 'answer', req);
+        }
       }
       return askLlm(req);
     },

@@ -33,7 +33,39 @@ export interface KfWelcomeJob extends KfJobBase {
   welcome_code: string;
 }
 
-export type JobPayload = KfTextJob | KfUnsupportedJob | KfWelcomeJob;
+/** How an OA job's answer leaves (decided per push by the route; `auto` may become `passive` on 48001). */
+export type MpDelivery = 'active' | 'passive' | 'auto';
+
+/**
+ * A customer message on an Official Account. `content` is what the agent is asked: the text, a voice message's
+ * `Recognition`, or a description of a location/link (`described`; the echo agent answers those with
+ * REPLY_UNSUPPORTED). `content: null` = a type the bridge cannot pass on.
+ */
+export interface MpMessageJob {
+  channel: 'mp';
+  type: 'mp.message';
+  /** the AppID (the account) */
+  appid: string;
+  /** FromUserName */
+  openid: string;
+  /** MsgId, a 64-bit integer kept as a string */
+  msgid: string;
+  msgtype: string;
+  /** unix seconds (CreateTime) */
+  create_time: number;
+  content: string | null;
+  described: boolean;
+  delivery: MpDelivery;
+}
+
+/**
+ * After this many claims a job stops trying and ends as `failed` instead of looping for its whole TTL. Claims
+ * also count shutdown releases and lease takeovers, and the runner's backoff doubles up to 5 minutes, so 20
+ * claims span more than an hour of a failing WeCom before a message is given up.
+ */
+export const MAX_JOB_ATTEMPTS = 20;
+
+export type JobPayload = KfTextJob | KfUnsupportedJob | KfWelcomeJob | MpMessageJob;
 
 /** Reply kinds, as counted in `bridge_replies_total{kind}`. */
 export type ReplyKind = 'answer' | 'fallback' | 'command' | 'welcome';
@@ -47,6 +79,13 @@ export interface JobProgress {
   sent: number;
   /** store changes of the plan not yet applied (conversation state, pending rest); null once applied */
   effects?: ReplyEffects | null;
+  /** the whole reply before the split (OA: kept for the customer's next message when it cannot go out now) */
+  text?: string;
+  /**
+   * OA: how the answer leaves, once decided: `passive` (a held delivery answers with the first part), `active`
+   * (custom/send), `kept` (the customer was told "still thinking"; the answer waits for their next message)
+   */
+  route?: 'passive' | 'active' | 'kept';
 }
 
 /** `<channel>:<account>:<user>:<msgid>`, e.g. `kf:wkAbc:wmXyz:msg44chars`; none of the parts may contain `:`. */

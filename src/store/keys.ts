@@ -27,6 +27,16 @@ export const keys = {
   conversation: (agent: string, customer: string) => `conv:${agent}:${customer}`,
   /** the rest of a long answer, sent when the customer asks to continue */
   pendingRest: (customer: string) => `rest:${customer}`,
+  /** OA: how one message's answer leaves (a passive reply, "still thinking" given, or active), first writer wins */
+  mpSlot: (jobId: string) => `mp:slot:${jobId}`,
+  /** OA: how many deliveries of one MsgId WeChat has made */
+  mpDeliveries: (jobId: string) => `mp:deliveries:${jobId}`,
+  /** OA: an event push already handled (hash of FromUserName, CreateTime, Event, EventKey) */
+  mpEvent: (appId: string, digest: string) => `mp:event:${appId}:${digest}`,
+  /** OA auto mode: set once the account answered 48001 (no customer-service API): answer passively from then on */
+  mpPassiveOnly: (appId: string) => `mp:passive-only:${appId}`,
+  /** OA: the customer's last reported location (LOCATION event) */
+  mpLocation: (customer: string) => `mp:location:${customer}`,
 };
 
 function secretTag(secret: string): string {

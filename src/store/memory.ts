@@ -74,6 +74,18 @@ export function createMemoryStore(opts: { now?: () => number; sweepIntervalMs?: 
     },
     delIfEquals: async (key, value) => read(key) === value && kv.delete(key),
 
+    setIfAbsent: async (key, value, ttlMs) => {
+      if (read(key) !== null) return false;
+      write(key, value, ttlMs);
+      return true;
+    },
+    incr: async (key, ttlMs) => {
+      const e = read(key) === null ? null : kv.get(key);
+      const n = (e ? Number(e.value) || 0 : 0) + 1;
+      if (e) e.value = String(n);
+      else write(key, String(n), ttlMs);
+      return n;
+    },
     acquireLock: async (key, owner, ttlMs) => {
       if (read(key) !== null) return false;
       write(key, owner, ttlMs);

@@ -81,3 +81,9 @@ return 0`;
 export const CLEAR_WANTED = `
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0`;
+
+/** KEYS: counter · ARGV: ttlMs → the new value (expiry set only when the key is created) */
+export const INCR_WITH_TTL = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`;

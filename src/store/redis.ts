@@ -14,6 +14,7 @@ const SCRIPTS = {
   bridgeDelIfEquals: { lua: lua.DEL_IF_EQUALS, numberOfKeys: 1 },
   bridgeRenewLock: { lua: lua.RENEW_LOCK, numberOfKeys: 1 },
   bridgeClearWanted: { lua: lua.CLEAR_WANTED, numberOfKeys: 1 },
+  bridgeIncrWithTtl: { lua: lua.INCR_WITH_TTL, numberOfKeys: 1 },
 } as const;
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
@@ -45,6 +46,9 @@ export function createRedisStore(redis: Redis, prefix = 'bridge:'): Store {
     },
     delIfEquals: async (key, value) => (await run('bridgeDelIfEquals', k(key), value)) === 1,
 
+    setIfAbsent: async (key, value, ttlMs) =>
+      (await redis.set(k(key), value, 'PX', Math.max(1, Math.round(ttlMs)), 'NX')) === 'OK',
+    incr: async (key, ttlMs) => Number(await run('bridgeIncrWithTtl', k(key), Math.max(1, Math.round(ttlMs)))),
     acquireLock: async (key, owner, ttlMs) => (await redis.set(k(key), owner, 'PX', ttlMs, 'NX')) === 'OK',
     renewLock: async (key, owner, ttlMs) => (await run('bridgeRenewLock', k(key), owner, ttlMs)) === 1,
     releaseLock: async (key, owner) => (await run('bridgeDelIfEquals', k(key), owner)) === 1,

@@ -39,6 +39,14 @@ export interface Store {
   /** Deletes `key` only while it still holds `value` (atomic). @returns whether it was deleted */
   delIfEquals(key: string, value: string): Promise<boolean>;
 
+  /**
+   * Writes `value` only when `key` holds nothing (atomic, expiry set in the same step): first writer wins.
+   * @returns whether this call wrote it
+   */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /** Adds 1 (a missing key counts as 0); the expiry is set when the key is created. @returns the new value */
+  incr(key: string, ttlMs: number): Promise<number>;
+
   /** Atomic set-if-absent with expiry (never SET NX then EXPIRE). @returns whether `owner` now holds the lock */
   acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Extends the lock only if `owner` still holds it. */

@@ -3,8 +3,8 @@ import https from 'node:https';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { WechatApiError } from '../errors.js';
 
-/** errcodes after which the same call may succeed later: system busy, frequency limit, concurrency limit. */
-const RETRYABLE_ERRCODES = new Set([-1, 45009, 45033]);
+/** errcodes after which the same call may succeed later: system busy, daily and per-minute limits, concurrency limit. */
+const RETRYABLE_ERRCODES = new Set([-1, 45009, 45011, 45033]);
 
 /** The platform's JSON answer envelope. */
 export interface WechatEnvelope {
@@ -36,7 +36,7 @@ export function createApiHttp(baseUrl: string, timeoutMs = 10_000): AxiosInstanc
  * WechatApiError that carries no URL, so `access_token` and secrets cannot reach a log through it.
  * @param api a name for logs and metrics, e.g. `kf/sync_msg`
  * @param params query parameters (`access_token` goes here, never into `path`)
- * @throws WechatApiError errcode ≠ 0 (retryable for -1/45009/45033), HTTP ≥ 400 or a transport failure
+ * @throws WechatApiError errcode ≠ 0 (retryable for -1/45009/45011/45033), HTTP ≥ 400 or a transport failure
  *   (errcode null; retryable for 5xx, 429 and network errors)
  */
 export async function requestJson<T extends WechatEnvelope>(

@@ -9,6 +9,8 @@ export interface FetchedToken {
   expires_in: number;
 }
 
+const FORCE_REFRESH_GAP_MS = 30_000;
+
 /** A shared, self-refreshing access_token. */
 export interface TokenProvider {
   /** A token valid for at least `refreshAheadMs` more. @throws WechatApiError when the platform refuses */
@@ -27,7 +29,11 @@ export interface TokenProviderOptions {
   appId: string;
   /** only hashed into the cache key, never stored or logged */
   secret: string;
-  fetchToken: () => Promise<FetchedToken>;
+  /**
+   * Fetches a token from the platform. `forceRefresh` is true only for the first fetch after the platform
+   * refused the current token (and at most once per 30 s): OA `stable_token` otherwise hands back the same one.
+   */
+  fetchToken: (opts: { forceRefresh: boolean }) => Promise<FetchedToken>;
   /** ms before expiry at which a token is no longer handed out (default 5 min) */
   refreshAheadMs?: number;
   /** ms to wait for another process that holds the refresh lock (default 5 s) */
@@ -46,6 +52,8 @@ export function createTokenProvider(o: TokenProviderOptions): TokenProvider {
   const owner = `${process.pid}:${Math.random().toString(36).slice(2)}`;
   let local: { raw: string; token: string; expiresAt: number } | null = null;
   let inflight: Promise<string> | null = null;
+  let refused = false;
+  let lastForcedAt = 0;
 
   const usable = (expiresAt: number) => expiresAt - refreshAheadMs > Date.now();
 
@@ -59,7 +67,11 @@ export function createTokenProvider(o: TokenProviderOptions): TokenProvider {
 
   const fetchAndShare = async () => {
     o.metrics.tokenRefreshes.inc({ api: o.api });
-    const fetched = await o.fetchToken();
+    // stable_token allows a forced refresh 20 times a day, 30 s apart (wechat-mp-protocol.md §7).
+    const forceRefresh = refused && Date.now() - lastForcedAt >= FORCE_REFRESH_GAP_MS;
+    if (forceRefresh) lastForcedAt = Date.now();
+    const fetched = await o.fetchToken({ forceRefresh });
+    refused = false;
     const ttlMs = Math.max(1, fetched.expires_in) * 1000;
     const expiresAt = Date.now() + ttlMs;
     const raw = `${expiresAt}:${fetched.access_token}`;
@@ -99,11 +111,15 @@ export function createTokenProvider(o: TokenProviderOptions): TokenProvider {
       if (local?.token === token) {
         const raw = local.raw;
         local = null;
+        refused = true;
         await o.store.delIfEquals(cacheKey, raw);
         return;
       }
       const shared = await o.store.get(cacheKey);
-      if (shared?.endsWith(`:${token}`)) await o.store.delIfEquals(cacheKey, shared);
+      if (shared?.endsWith(`:${token}`)) {
+        refused = true;
+        await o.store.delIfEquals(cacheKey, shared);
+      }
     },
   };
 }

@@ -32,6 +32,24 @@ for (const v of variants) {
       expect(await store.get('a')).toBeNull();
     });
 
+    it('setIfAbsent: the first writer wins, the value expires', async () => {
+      expect(await store.setIfAbsent('slot', 'first', 60)).toBe(true);
+      expect(await store.setIfAbsent('slot', 'second', 60)).toBe(false);
+      expect(await store.get('slot')).toBe('first');
+      await sleep(100);
+      expect(await store.setIfAbsent('slot', 'third', 60)).toBe(true);
+      expect(await store.get('slot')).toBe('third');
+    });
+
+    it('incr counts from 1 and the expiry set at creation is not pushed back by later increments', async () => {
+      expect(await store.incr('n', 80)).toBe(1);
+      await sleep(40);
+      expect(await store.incr('n', 80)).toBe(2);
+      expect(await Promise.all([store.incr('n', 80), store.incr('n', 80)])).toEqual(expect.arrayContaining([3, 4]));
+      await sleep(60);
+      expect(await store.incr('n', 80)).toBe(1);
+    });
+
     it('delIfEquals deletes only the expected value', async () => {
       await store.set('t', 'old');
       expect(await store.delIfEquals('t', 'other')).toBe(false);

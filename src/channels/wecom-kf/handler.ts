@@ -4,22 +4,16 @@ import { WechatApiError } from '../../errors.js';
 import { KF_MAX_PARTS, KF_TEXT_MAX_BYTES } from '../../format/split.js';
 import type { Metrics } from '../../metrics.js';
 import type { Answerer, PlannedReply } from '../../pipeline/answer.js';
-import type { JobProgress, KfTextJob, KfUnsupportedJob, KfWelcomeJob } from '../../pipeline/jobs.js';
+import { MAX_JOB_ATTEMPTS, type JobProgress, type KfTextJob, type KfUnsupportedJob, type KfWelcomeJob } from '../../pipeline/jobs.js';
 import type { JobContext } from '../../pipeline/runner.js';
 import { customerKey } from '../../store/keys.js';
-import type { WecomApi } from '../../wechat-api/wecom-api.js';
+import type { ApiClient } from '../../wechat-api/api-client.js';
 import { outboundMsgid, sendKfOnEvent, sendKfText } from './send.js';
 import { WELCOME_CODE_MAX_AGE_S } from './sync-select.js';
 
-/**
- * After this many claims a job stops trying and ends as `failed` instead of looping for its whole TTL. Claims
- * also count shutdown releases and lease takeovers, and the runner's backoff doubles up to 5 minutes, so 20
- * claims span more than an hour of a failing WeCom before a message is given up.
- */
-export const MAX_JOB_ATTEMPTS = 20;
 
 export interface KfHandlerDeps {
-  api: WecomApi;
+  api: ApiClient;
   answerer: Answerer;
   replies: Replies;
   metrics: Metrics;
@@ -34,6 +28,7 @@ export interface KfHandlerDeps {
 export function createKfJobHandler(d: KfHandlerDeps): (ctx: JobContext) => Promise<void> {
   return async (ctx) => {
     const p = ctx.payload;
+    if (p.channel !== 'kf') throw new Error(`kf handler got a ${p.channel} job`);
     if (p.type === 'kf.welcome') return sendWelcome(d, ctx, p);
     const ageS = Date.now() / 1000 - p.send_time;
     if (ctx.attempts > MAX_JOB_ATTEMPTS || ageS > KF_SEND_WINDOW_S) {
@@ -59,7 +54,7 @@ async function planReply(d: KfHandlerDeps, ctx: JobContext, p: KfTextJob | KfUns
   let plan: PlannedReply;
   if (p.type === 'kf.unsupported') {
     ctx.log.info({ msgtype: p.msgtype }, 'unsupported kf message type');
-    plan = { parts: [d.replies.unsupported], kind: 'fallback', effects: {} };
+    plan = { parts: [d.replies.unsupported], kind: 'fallback', effects: {}, text: d.replies.unsupported };
   } else {
     const customer = customerKey('kf', p.open_kfid, p.external_userid);
     plan = await d.answerer.answer({ customer, text: p.content, traceId: p.msgid, signal: ctx.signal, limits });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pRetry from 'p-retry';
 import { WechatApiError } from '../../errors.js';
-import type { WecomApi } from '../../wechat-api/wecom-api.js';
+import type { ApiClient } from '../../wechat-api/api-client.js';
 
 /**
  * WeCom refuses a repeated outbound msgid; the exact errcode for a repeat is not published (our fake answers
@@ -39,7 +39,7 @@ export interface KfText {
  *   transient failures that outlasted the retries
  */
 export async function sendKfText(
-  api: WecomApi,
+  api: ApiClient,
   msg: KfText,
   opts: { signal: AbortSignal; mayHaveBeenSent: boolean; retries?: number },
 ): Promise<'sent' | 'already_sent'> {
@@ -52,7 +52,7 @@ export async function sendKfText(
  * wecom-kf-protocol.md §3.2).
  */
 export async function sendKfOnEvent(
-  api: WecomApi,
+  api: ApiClient,
   msg: { code: string; msgid: string; content: string },
   opts: { signal: AbortSignal; mayHaveBeenSent: boolean; retries?: number },
 ): Promise<'sent' | 'already_sent'> {

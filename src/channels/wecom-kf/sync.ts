@@ -6,7 +6,7 @@ import type { Metrics } from '../../metrics.js';
 import { keys } from '../../store/keys.js';
 import type { Store } from '../../store/types.js';
 import type { WechatEnvelope } from '../../wechat-api/http.js';
-import type { WecomApi } from '../../wechat-api/wecom-api.js';
+import type { ApiClient } from '../../wechat-api/api-client.js';
 import { selectItem, type SyncItem } from './sync-select.js';
 
 /** The account key used when a callback carries no OpenKfId (old setups): pull every account at once. */
@@ -29,7 +29,7 @@ interface SyncResponse extends WechatEnvelope {
 }
 
 export interface SyncDeps {
-  api: WecomApi;
+  api: ApiClient;
   store: Store;
   config: KfConfig;
   log: Logger;
@@ -91,7 +91,7 @@ export async function pullAccount(d: SyncDeps, account: string, signal: AbortSig
   throw new Error(`sync_msg still had more after ${MAX_PAGES_PER_PULL} pages`);
 }
 
-async function syncPage(api: WecomApi, body: Record<string, unknown>, signal: AbortSignal): Promise<SyncResponse> {
+async function syncPage(api: ApiClient, body: Record<string, unknown>, signal: AbortSignal): Promise<SyncResponse> {
   return pRetry(() => api.post<SyncResponse>('kf/sync_msg', '/cgi-bin/kf/sync_msg', body, signal), {
     retries: 3,
     minTimeout: 300,

@@ -1,0 +1,77 @@
+import type { Logger } from 'pino';
+import type { Config, MpConfig } from '../../config.js';
+import { parseEncodingAesKey } from '../../crypto/wxbizmsgcrypt.js';
+import type { Metrics } from '../../metrics.js';
+import type { Answerer } from '../../pipeline/answer.js';
+import type { Store } from '../../store/types.js';
+import { createApiClient, type ApiClient } from '../../wechat-api/api-client.js';
+import { createApiHttp } from '../../wechat-api/http.js';
+import { fetchStableToken } from '../../wechat-api/mp-token.js';
+import { createTokenProvider } from '../../wechat-api/token.js';
+import { createAccountMode } from './account-mode.js';
+import { createMpJobHandler } from './handler.js';
+import type { MpRouteDeps } from './routes.js';
+import { createSlotWatch } from './slots.js';
+
+/**
+ * Wires the Official Account channel: its API client (none in passive mode: no call is made then), the job
+ * handler and what its routes need. Called by deps.ts only.
+ */
+export function createMpChannel(
+  config: Config,
+  mp: MpConfig,
+  c: { store: Store; log: Logger; metrics: Metrics; answerer: Answerer; leaseMs: number; dedupTtlMs: number },
+): { handler: ReturnType<typeof createMpJobHandler>; routes: Omit<MpRouteDeps, 'submit'> } {
+  const log = c.log.child({ channel: 'mp' });
+  const secret = mp.appSecret;
+  const api = secret && mp.replyMode !== 'passive' ? createMpApi(mp, secret, c.store, log, c.metrics) : null;
+  const mode = createAccountMode({ store: c.store, appId: mp.appId, mode: mp.replyMode, metrics: c.metrics, log });
+  const slots = createSlotWatch(c.store);
+  const handler = createMpJobHandler({ api, answerer: c.answerer, replies: config.replies, metrics: c.metrics, store: c.store, slots, mode });
+  const routes: Omit<MpRouteDeps, 'submit'> = {
+    secrets: {
+      token: mp.token,
+      appId: mp.appId,
+      aesKey: mp.encodingAesKey ? parseEncodingAesKey(mp.encodingAesKey) : null,
+    },
+    maxSkewS: config.callbackMaxSkewS,
+    store: c.store,
+    mode,
+    delivery: {
+      store: c.store,
+      slots,
+      metrics: c.metrics,
+      stillThinking: config.replies.stillThinking,
+      autoHoldMs: mp.autoHoldMs,
+      passiveHoldMs: mp.passiveHoldMs,
+      passiveLastMs: mp.passiveLastMs,
+    },
+    events: {
+      store: c.store,
+      appId: mp.appId,
+      welcome: config.replies.welcome,
+      clickReplies: mp.clickReplies,
+      forgetCustomer: (customer) => c.answerer.apply(customer, { conversation: null, rest: null }),
+      metrics: c.metrics,
+    },
+    leaseMs: c.leaseMs,
+    dedupTtlMs: c.dedupTtlMs,
+    log,
+  };
+  return { handler, routes };
+}
+
+/** The OA API client: access_token through stable_token, shared in the store like WeCom's. */
+function createMpApi(mp: MpConfig, secret: string, store: Store, log: Logger, metrics: Metrics): ApiClient {
+  const http = createApiHttp(mp.apiBaseUrl);
+  const tokens = createTokenProvider({
+    store,
+    log,
+    metrics,
+    api: 'mp',
+    appId: mp.appId,
+    secret,
+    fetchToken: ({ forceRefresh }) => fetchStableToken(http, mp.appId, secret, forceRefresh),
+  });
+  return createApiClient({ http, tokens, metrics });
+}

@@ -1,0 +1,148 @@
+import type { Logger } from 'pino';
+import type { Replies } from '../../config.js';
+import { WechatApiError } from '../../errors.js';
+import { OA_TEXT_MAX_BYTES } from '../../format/split.js';
+import type { Metrics } from '../../metrics.js';
+import type { Answerer, PartLimits, PlannedReply } from '../../pipeline/answer.js';
+import { MAX_JOB_ATTEMPTS, type JobProgress, type MpMessageJob } from '../../pipeline/jobs.js';
+import type { JobContext, JobHandler } from '../../pipeline/runner.js';
+import { customerKey } from '../../store/keys.js';
+import type { Store } from '../../store/types.js';
+import type { ApiClient } from '../../wechat-api/api-client.js';
+import type { AccountMode } from './account-mode.js';
+import { MP_FINAL_ERRCODES, sendCustomText, startTyping } from './send.js';
+import { claimSlot, type SlotWatch } from './slots.js';
+
+export interface MpHandlerDeps {
+  /** null when the account runs passive only (no AppSecret: no API calls at all) */
+  api: ApiClient | null;
+  answerer: Answerer;
+  replies: Replies;
+  metrics: Metrics;
+  store: Store;
+  slots: SlotWatch;
+  mode: AccountMode;
+}
+
+/** The customer-service API sends for 48 h after the customer's message (wechat-mp-protocol.md §6). */
+const MP_SEND_WINDOW_S = 48 * 3600;
+/** A customer message allows 5 customer-service messages: 4 parts and a fifth with the continue hint. */
+const ACTIVE_LIMITS: PartLimits = { maxBytes: OA_TEXT_MAX_BYTES, maxParts: 5 };
+/** A passive reply is one message; the rest goes out on the customer's next messages. */
+const PASSIVE_LIMITS: PartLimits = { maxBytes: OA_TEXT_MAX_BYTES, maxParts: 1 };
+
+/**
+ * Handles one OA message job: plans the reply once (LLM, keyword command or fallback; saved with the job so a
+ * re-run never asks the LLM twice), then decides through the message's slot how it leaves (see slots.ts):
+ * as the passive reply a held delivery serves, through custom/send (parts in order, each recorded as WeChat
+ * accepts it), or kept for the customer's next message when the last delivery already said "still thinking".
+ * 45015/45047/48001 end the sending without retry; in auto mode 48001 also switches the account to passive and
+ * keeps the answer for the next message. Transient failures are thrown for the runner's backoff.
+ */
+export function createMpJobHandler(d: MpHandlerDeps): JobHandler {
+  return async (ctx) => {
+    const p = ctx.payload;
+    if (p.channel !== 'mp') throw new Error(`mp handler got a ${p.channel} job`);
+    const ageS = Date.now() / 1000 - p.create_time;
+    if (ctx.attempts > MAX_JOB_ATTEMPTS || ageS > MP_SEND_WINDOW_S) {
+      d.metrics.replies.inc({ channel: 'mp', kind: 'failed' });
+      ctx.log.error({ attempts: ctx.attempts, ageS: Math.round(ageS) }, 'giving up on this message after repeated failures');
+      return;
+    }
+    const customer = customerKey('mp', p.appid, p.openid);
+    const progress = ctx.progress ?? (await planReply(d, ctx, p, customer));
+    if (!progress.route) {
+      progress.route = await decideRoute(d, ctx.id, p, progress);
+      if (progress.route === 'kept') progress.effects = { ...progress.effects, rest: progress.text ?? null };
+      await ctx.saveProgress(progress);
+      d.slots.notify(ctx.id);
+    }
+    if (progress.effects) {
+      await d.answerer.apply(customer, progress.effects);
+      progress.effects = null;
+      await ctx.saveProgress(progress);
+    }
+    if (progress.route === 'active') return sendParts(d, ctx, p, progress, customer);
+    if (progress.route === 'passive') d.metrics.replies.inc({ channel: 'mp', kind: progress.kind });
+    ctx.log.info(
+      { route: progress.route, kind: progress.kind },
+      progress.route === 'passive' ? 'passive reply ready' : 'answer kept for the customer’s next message',
+    );
+  };
+}
+
+async function planReply(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, customer: string): Promise<JobProgress> {
+  const passive = p.delivery === 'passive';
+  const limits = passive ? PASSIVE_LIMITS : ACTIVE_LIMITS;
+  let plan: PlannedReply;
+  if (p.content === null || (p.described && !d.answerer.takesDescriptions)) {
+    ctx.log.info({ msgtype: p.msgtype }, 'message type not passed on; answering REPLY_UNSUPPORTED');
+    const text = d.replies.unsupported;
+    plan = { parts: [text], kind: 'fallback', effects: {}, text };
+  } else {
+    const typing = { stop: () => {} };
+    try {
+      plan = await d.answerer.answer({
+        customer,
+        text: p.content,
+        traceId: p.msgid,
+        signal: ctx.signal,
+        limits,
+        anyMessageContinues: passive,
+        onLlmStart: () => {
+          if (d.api && !passive) Object.assign(typing, startTyping(d.api, p.openid, ctx.log));
+        },
+      });
+    } finally {
+      typing.stop();
+    }
+  }
+  const progress: JobProgress = { parts: plan.parts, kind: plan.kind, sent: 0, effects: plan.effects, text: plan.text };
+  await ctx.saveProgress(progress);
+  return progress;
+}
+
+async function decideRoute(d: MpHandlerDeps, id: string, p: MpMessageJob, progress: JobProgress): Promise<'passive' | 'active' | 'kept'> {
+  if (p.delivery === 'active') return 'active';
+  const first = progress.parts[0] ?? '';
+  if (p.delivery === 'passive') {
+    const slot = await claimSlot(d.store, id, { reply: first });
+    return slot === 'GAVE_UP' ? 'kept' : 'passive';
+  }
+  // auto: a one-part answer may still be served by the held first delivery; a longer one goes out actively.
+  const slot = await claimSlot(d.store, id, progress.parts.length === 1 ? { reply: first } : 'ACTIVE');
+  return typeof slot === 'object' ? 'passive' : 'active';
+}
+
+async function sendParts(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, progress: JobProgress, customer: string) {
+  if (!d.api) throw new Error('active reply without an API client');
+  for (let i = progress.sent; i < progress.parts.length; i++) {
+    ctx.signal.throwIfAborted();
+    try {
+      await sendCustomText(d.api, { touser: p.openid, content: progress.parts[i] as string }, ctx.signal);
+    } catch (e) {
+      if (ctx.signal.aborted || !(e instanceof WechatApiError) || e.retryable) throw e;
+      return refused(d, ctx.log, e, { p, progress, part: i, customer });
+    }
+    progress.sent = i + 1;
+    await ctx.saveProgress(progress);
+  }
+  d.metrics.replies.inc({ channel: 'mp', kind: progress.kind });
+  ctx.log.info({ parts: progress.parts.length, kind: progress.kind }, 'mp reply sent');
+}
+
+async function refused(
+  d: MpHandlerDeps,
+  log: Logger,
+  e: WechatApiError,
+  c: { p: MpMessageJob; progress: JobProgress; part: number; customer: string },
+): Promise<void> {
+  d.metrics.replies.inc({ channel: 'mp', kind: 'failed' });
+  const final = e.errcode !== null && MP_FINAL_ERRCODES.has(e.errcode);
+  log.warn({ api: e.api, errcode: e.errcode, part: c.part, parts: c.progress.parts.length, final }, 'WeChat refused the reply; not retrying');
+  if (e.errcode === 48001 && c.p.delivery === 'auto') {
+    await d.mode.switchToPassive();
+    // Nothing reached the customer: their next message gets this answer as its passive reply.
+    if (c.progress.sent === 0 && c.progress.text) await d.answerer.apply(c.customer, { rest: c.progress.text });
+  }
+}

@@ -1,0 +1,139 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import { HttpError } from '../../http/http-error.js';
+import type { MpMessageJob } from '../../pipeline/jobs.js';
+import { jobId } from '../../pipeline/jobs.js';
+import type { Store } from '../../store/types.js';
+import type { AccountMode } from './account-mode.js';
+import { answerAuto, answerPassive, type DeliveryAnswer, type DeliveryDeps } from './deliver.js';
+import { handleMpEvent, type MpEventDeps } from './events.js';
+import { KNOWN_MSGTYPES, messageInput, readPush, type MpMessage } from './inbound.js';
+import { buildTextReply, sealReply } from './reply-xml.js';
+import { openMpPush, verifyMpServer, type MpSecrets } from './verify.js';
+
+/** The OA server URL path to enter in the Official Account admin console (after the host). */
+export const MP_CALLBACK_PATH = '/wechat/mp/callback';
+
+export interface MpRouteDeps {
+  secrets: MpSecrets;
+  /** CALLBACK_MAX_SKEW_S; 0 = off */
+  maxSkewS: number;
+  store: Store;
+  /** starts handed-off jobs in this process */
+  submit(ids: string[]): void;
+  mode: AccountMode;
+  delivery: DeliveryDeps;
+  events: Omit<MpEventDeps, 'log'>;
+  /** job lease / hand-off grace and dedup lifetime, ms */
+  leaseMs: number;
+  dedupTtlMs: number;
+  log: Logger;
+}
+
+/**
+ * `GET /wechat/mp/callback` (server check: the bare echostr) and `POST /wechat/mp/callback` (a push in plaintext,
+ * compatible or safe mode, detected per request; wechat-mp-protocol.md). Events are answered at once. A
+ * customer message is handed off durably as a job (the MsgId is the dedup: retries attach to the same job),
+ * then answered by reply mode: `active` → `success` now; `passive` → held for the passive reply
+ * (deliver.ts); `auto` → a short hold, then passive or `success`. Failures throw HttpError (plain-text 4xx/503).
+ */
+export function registerMpRoutes(app: FastifyInstance, d: MpRouteDeps): void {
+  const config = { channel: 'mp' };
+  const closing = new AbortController();
+  app.addHook('preClose', async () => closing.abort());
+
+  app.get(MP_CALLBACK_PATH, { config }, async (request, reply) => {
+    const echostr = verifyMpServer(d.secrets.token, request.query as Record<string, string>);
+    return reply.type('text/plain; charset=utf-8').send(echostr);
+  });
+
+  app.post(MP_CALLBACK_PATH, { config }, async (request, reply) => {
+    const nowS = () => Math.floor(Date.now() / 1000);
+    const opened = openMpPush({
+      secrets: d.secrets,
+      query: request.query as Record<string, string>,
+      body: typeof request.body === 'string' ? request.body : '',
+      maxSkewS: d.maxSkewS,
+      nowS: nowS(),
+    });
+    const push = readPush(opened.message);
+    const log = d.log.child({ channel: 'mp', openid: push.openid });
+    const respond = (text: string | null) => {
+      if (text === null) return reply.type('text/plain; charset=utf-8').send('success');
+      const xml = buildTextReply({ openid: push.openid, ghId: push.ghId, content: text, nowS: nowS() });
+      const body = sealReply(xml, { encrypted: opened.encrypted, secrets: d.secrets, nonce: opened.nonce, nowS: nowS() });
+      return reply.type('application/xml; charset=utf-8').send(body);
+    };
+    if (push.kind === 'event') {
+      request.callbackOutcome = 'event';
+      return respond(await storeCall(log, () => handleMpEvent({ ...d.events, log }, push)));
+    }
+    const { id, delivery } = await storeCall(log, () => handOff(d, push, log));
+    if (delivery === 'active') return respond(null);
+    const answer = await storeCall(log, () => holdForAnswer(d, id, delivery, reply, closing.signal));
+    if (answer.kind === 'held') {
+      request.callbackOutcome = 'held';
+      return reply.code(503).type('text/plain; charset=utf-8').send('answer not ready');
+    }
+    return respond(answer.kind === 'reply' ? answer.text : null);
+  });
+}
+
+/** Records the message as a job (once per MsgId) and starts it here. */
+async function handOff(d: MpRouteDeps, m: MpMessage, log: Logger): Promise<{ id: string; delivery: MpMessageJob['delivery'] }> {
+  const id = jobId('mp', d.secrets.appId, m.openid, m.msgid);
+  const delivery = await d.mode.current();
+  const input = messageInput(m);
+  if (!KNOWN_MSGTYPES.has(m.msgtype)) log.warn({ msgtype: m.msgtype.slice(0, 32) }, 'unknown OA message type');
+  const payload: MpMessageJob = {
+    channel: 'mp',
+    type: 'mp.message',
+    appid: d.secrets.appId,
+    openid: m.openid,
+    msgid: m.msgid,
+    msgtype: m.msgtype,
+    create_time: m.createTime,
+    content: input.content,
+    described: input.described,
+    delivery,
+  };
+  const [created] = await d.store.handOff([{ id, payload: JSON.stringify(payload) }], d.leaseMs, d.dedupTtlMs);
+  if (created) d.submit([id]);
+  else d.events.metrics.dedupHits.inc({ channel: 'mp' });
+  return { id, delivery };
+}
+
+/** Waits for the answer of a passive/auto delivery; stops early when WeChat closes the connection or we shut down. */
+async function holdForAnswer(
+  d: MpRouteDeps,
+  id: string,
+  delivery: 'passive' | 'auto',
+  reply: FastifyReply,
+  closing: AbortSignal,
+): Promise<DeliveryAnswer> {
+  const gone = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableFinished) gone.abort();
+  };
+  reply.raw.on('close', onClose);
+  const stop = () => gone.abort();
+  closing.addEventListener('abort', stop, { once: true });
+  try {
+    return delivery === 'passive'
+      ? await answerPassive(d.delivery, id, gone.signal)
+      : await answerAuto(d.delivery, id, gone.signal);
+  } finally {
+    reply.raw.off('close', onClose);
+    closing.removeEventListener('abort', stop);
+  }
+}
+
+async function storeCall<T>(log: Logger, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof HttpError) throw e;
+    log.error({ err: e }, 'cannot handle the push (store unavailable)');
+    throw new HttpError(503, 'store_unavailable', 'temporarily unavailable');
+  }
+}

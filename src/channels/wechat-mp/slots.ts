@@ -1,0 +1,76 @@
+import { keys } from '../../store/keys.js';
+import type { Store } from '../../store/types.js';
+
+/**
+ * The "slot" of one OA message decides, once and across processes, how its answer leaves. The job handler and
+ * the held deliveries race to write it with set-if-absent, and the first writer wins:
+ *  - `{reply}` (handler): the passive reply every later delivery of this MsgId answers with (a retry means
+ *    WeChat did not get the earlier response, so the same reply is served again);
+ *  - `GAVE_UP` (third passive delivery): the customer was told REPLY_STILL_THINKING; the handler keeps the
+ *    answer for the customer's next message instead;
+ *  - `ACTIVE` (auto mode, hold over, or a multi-part answer): the handler sends through custom/send and the
+ *    delivery answers `success`.
+ */
+export type Slot = { reply: string } | 'GAVE_UP' | 'ACTIVE';
+
+/** A slot outlives WeChat's retries (~15 s) by far; a day keeps late retries answered the same way. */
+export const SLOT_TTL_MS = 24 * 3600_000;
+
+export function encodeSlot(s: Slot): string {
+  return typeof s === 'string' ? s : JSON.stringify(s);
+}
+
+export function decodeSlot(raw: string | null): Slot | null {
+  if (raw === null) return null;
+  if (raw === 'GAVE_UP' || raw === 'ACTIVE') return raw;
+  try {
+    const v = JSON.parse(raw) as { reply?: unknown };
+    return typeof v.reply === 'string' ? { reply: v.reply } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Set-if-absent. @returns the slot now in force (ours when we won, else the winner's) */
+export async function claimSlot(store: Store, jobId: string, slot: Slot): Promise<Slot> {
+  if (await store.setIfAbsent(keys.mpSlot(jobId), encodeSlot(slot), SLOT_TTL_MS)) return slot;
+  return decodeSlot(await store.get(keys.mpSlot(jobId))) ?? slot;
+}
+
+/** Wakes held deliveries in this process as soon as a slot is written here; other processes poll. */
+export interface SlotWatch {
+  notify(jobId: string): void;
+  /**
+   * Resolves with the slot once one is written, or null when `timeoutMs` passes or `signal` aborts.
+   * Polls the store every `pollMs` (a slot written by another process) and wakes at once on `notify`.
+   */
+  wait(jobId: string, timeoutMs: number, signal: AbortSignal): Promise<Slot | null>;
+}
+
+export function createSlotWatch(store: Store, pollMs = 200): SlotWatch {
+  const waiters = new Map<string, Set<() => void>>();
+  return {
+    notify: (jobId) => waiters.get(jobId)?.forEach((wake) => wake()),
+    wait: async (jobId, timeoutMs, signal) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const slot = decodeSlot(await store.get(keys.mpSlot(jobId)));
+        const left = deadline - Date.now();
+        if (slot || left <= 0 || signal.aborted) return slot;
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', done);
+            set.delete(done);
+            if (set.size === 0) waiters.delete(jobId);
+            resolve();
+          };
+          const timer = setTimeout(done, Math.min(pollMs, left));
+          const set = waiters.get(jobId) ?? new Set<() => void>();
+          waiters.set(jobId, set.add(done));
+          signal.addEventListener('abort', done, { once: true });
+        });
+      }
+    },
+  };
+}

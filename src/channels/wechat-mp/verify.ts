@@ -1,0 +1,102 @@
+import { verifyMpSignature } from '../../crypto/mp-signature.js';
+import { HttpError } from '../../http/http-error.js';
+import { extractEncrypt, openEncrypted, requireParams, type CallbackSecrets } from '../../http/secure-callback.js';
+import { XmlError, parseXml, type XmlElement } from '../../xml/parse.js';
+
+/** What the OA routes need to check a push. */
+export interface MpSecrets {
+  token: string;
+  appId: string;
+  /** the 32-byte key from `parseEncodingAesKey`, or null when no EncodingAESKey is configured (plaintext only) */
+  aesKey: Buffer | null;
+}
+
+/** A verified push: the message to trust, and how the answer must be wrapped. */
+export interface OpenedPush {
+  message: XmlElement;
+  /** the request had `encrypt_type=aes`: a passive reply must be encrypted */
+  encrypted: boolean;
+  /** the request's nonce (reused for an encrypted reply) */
+  nonce: string;
+}
+
+const MAX_PARAM_CHARS = 128;
+
+/**
+ * Checks an OA push in interface.md's order and statuses: query (400) → body well-formed, no DOCTYPE/ENTITY,
+ * `Encrypt` present when encrypted (400) → `signature`, and `msg_signature` when encrypted (401) → timestamp
+ * within `maxSkewS` (401) → AES (400) → receiveid = AppID (401) → inner XML (400). The mode is read per request
+ * (wechat-mp-protocol.md §3): with `encrypt_type=aes` only the decrypted part is trusted (compatible mode's
+ * plaintext siblings are ignored); anything else is plaintext. `openid` is never trusted (FromUserName is).
+ * @param nowS unix seconds
+ * @throws HttpError
+ */
+export function openMpPush(p: {
+  secrets: MpSecrets;
+  query: Record<string, string>;
+  body: string;
+  maxSkewS: number;
+  nowS: number;
+}): OpenedPush {
+  const encrypted = p.query.encrypt_type === 'aes';
+  const q = requireParams(p.query, encrypted ? ['signature', 'timestamp', 'nonce', 'msg_signature'] : ['signature', 'timestamp', 'nonce']);
+  for (const optional of ['openid', 'encrypt_type']) {
+    if ((p.query[optional]?.length ?? 0) > MAX_PARAM_CHARS) {
+      throw new HttpError(400, 'long_param', `query parameter ${optional} is too long`);
+    }
+  }
+  const plain = encrypted ? null : parseBody(p.body, null, 'body is not well-formed XML');
+  const encrypt = encrypted ? extractEncrypt(p.body) : null;
+  if (!verifyMpSignature(q.signature, p.secrets.token, q.timestamp, q.nonce)) {
+    throw new HttpError(401, 'bad_signature', 'signature mismatch');
+  }
+  if (plain) {
+    checkSkew(q.timestamp, p.maxSkewS, p.nowS);
+    return { message: plain, encrypted: false, nonce: q.nonce };
+  }
+  const inner = openEncrypted({
+    secrets: cryptoSecrets(p.secrets),
+    signature: p.query.msg_signature ?? '',
+    timestamp: q.timestamp,
+    nonce: q.nonce,
+    encrypt: encrypt ?? '',
+    maxSkewS: p.maxSkewS,
+    nowS: p.nowS,
+  });
+  return { message: parseBody(inner, 'bad_inner_xml', 'decrypted message is not valid XML'), encrypted: true, nonce: q.nonce };
+}
+
+/**
+ * The GET server check (wechat-mp-protocol.md §2): `signature` over Token, timestamp, nonce.
+ * @returns the `echostr` exactly as received (never encrypted for OA)
+ * @throws HttpError 400 missing/long parameter, 401 bad signature
+ */
+export function verifyMpServer(token: string, query: Record<string, string>): string {
+  const q = requireParams(query, ['signature', 'timestamp', 'nonce', 'echostr']);
+  if (!verifyMpSignature(q.signature, token, q.timestamp, q.nonce)) {
+    throw new HttpError(401, 'bad_signature', 'signature mismatch');
+  }
+  return q.echostr;
+}
+
+function checkSkew(timestamp: string, maxSkewS: number, nowS: number): void {
+  if (maxSkewS <= 0) return;
+  const ts = /^\d{1,12}$/.test(timestamp) ? Number(timestamp) : NaN;
+  if (!(Math.abs(nowS - ts) <= maxSkewS)) throw new HttpError(401, 'stale_timestamp', 'timestamp out of range');
+}
+
+function cryptoSecrets(s: MpSecrets): CallbackSecrets {
+  // Checked after the signatures, like any other AES failure, so an unsigned probe learns nothing about the setup.
+  if (!s.aesKey) throw new HttpError(400, 'no_aes_key', 'encrypted push but no EncodingAESKey is configured');
+  return { token: s.token, aesKey: s.aesKey, receiveid: s.appId };
+}
+
+/** @param reason null = the parser's own problem name (as the kf route reports an outer body) */
+function parseBody(xml: string, reason: string | null, message: string): XmlElement {
+  try {
+    return parseXml(xml);
+  } catch (e) {
+    if (e instanceof XmlError) throw new HttpError(400, reason ?? e.problem, reason ? message : e.message);
+    throw e;
+  }
+}
