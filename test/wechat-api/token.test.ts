@@ -24,7 +24,7 @@ function endpoint(delayMs = 30) {
   };
 }
 
-const provider = (store: Store, fetchToken: () => Promise<FetchedToken>, secret = 's3cret') =>
+const provider = (store: Store, fetchToken: (o: { forceRefresh: boolean }) => Promise<FetchedToken>, secret = 's3cret') =>
   createTokenProvider({ store, log: pino({ level: 'silent' }), metrics: createMetrics(), api: 'wecom', appId: 'ww1', secret, fetchToken });
 
 for (const kind of ['memory', 'redis'] as const) {
@@ -47,6 +47,21 @@ for (const kind of ['memory', 'redis'] as const) {
       expect(ep.calls).toBe(1);
       expect(await p.get()).toBe('AT-1');
       expect(ep.calls).toBe(1);
+    });
+
+    it('stable_token: force_refresh only on the fetch right after a refusal, and not twice within 30 s', async () => {
+      const forced: boolean[] = [];
+      const p = provider(await newStore(), async ({ forceRefresh }) => {
+        forced.push(forceRefresh);
+        return { access_token: `ST-${forced.length}`, expires_in: 7200 };
+      });
+      expect(await p.get()).toBe('ST-1');
+      await p.invalidate('ST-1');
+      expect(await p.get()).toBe('ST-2');
+      expect(await p.get()).toBe('ST-2');
+      await p.invalidate('ST-2');
+      expect(await p.get()).toBe('ST-3');
+      expect(forced).toEqual([false, true, false]);
     });
 
     it('invalidate drops only the token it names; the next get fetches once', async () => {
