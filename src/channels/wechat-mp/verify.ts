@@ -1,6 +1,7 @@
 import { verifyMpSignature } from '../../crypto/mp-signature.js';
+import { verifySignature } from '../../crypto/wxbizmsgcrypt.js';
 import { HttpError } from '../../http/http-error.js';
-import { extractEncrypt, openEncrypted, requireParams, type CallbackSecrets } from '../../http/secure-callback.js';
+import { extractEncrypt, openEncrypted, requireParams } from '../../http/secure-callback.js';
 import { XmlError, parseXml, type XmlElement } from '../../xml/parse.js';
 
 /** What the OA routes need to check a push. */
@@ -54,8 +55,9 @@ export function openMpPush(p: {
     checkSkew(q.timestamp, p.maxSkewS, p.nowS);
     return { message: plain, encrypted: false, nonce: q.nonce };
   }
+  if (!p.secrets.aesKey) refuseWithoutKey(p, q.timestamp, q.nonce, encrypt ?? '');
   const inner = openEncrypted({
-    secrets: cryptoSecrets(p.secrets),
+    secrets: { token: p.secrets.token, aesKey: p.secrets.aesKey as Buffer, receiveid: p.secrets.appId },
     signature: p.query.msg_signature ?? '',
     timestamp: q.timestamp,
     nonce: q.nonce,
@@ -85,10 +87,21 @@ function checkSkew(timestamp: string, maxSkewS: number, nowS: number): void {
   if (!(Math.abs(nowS - ts) <= maxSkewS)) throw new HttpError(401, 'stale_timestamp', 'timestamp out of range');
 }
 
-function cryptoSecrets(s: MpSecrets): CallbackSecrets {
-  // Checked after the signatures, like any other AES failure, so an unsigned probe learns nothing about the setup.
-  if (!s.aesKey) throw new HttpError(400, 'no_aes_key', 'encrypted push but no EncodingAESKey is configured');
-  return { token: s.token, aesKey: s.aesKey, receiveid: s.appId };
+/**
+ * An encrypted push while no EncodingAESKey is configured is an AES failure (400), reported only after the
+ * `msg_signature` and timestamp checks like any other, so an unsigned or replayed probe learns nothing.
+ */
+function refuseWithoutKey(
+  p: { secrets: MpSecrets; query: Record<string, string>; maxSkewS: number; nowS: number },
+  timestamp: string,
+  nonce: string,
+  encrypt: string,
+): never {
+  if (!verifySignature(p.query.msg_signature ?? '', p.secrets.token, timestamp, nonce, encrypt)) {
+    throw new HttpError(401, 'bad_signature', 'signature mismatch');
+  }
+  checkSkew(timestamp, p.maxSkewS, p.nowS);
+  throw new HttpError(400, 'no_aes_key', 'encrypted push but no EncodingAESKey is configured');
 }
 
 /** @param reason null = the parser's own problem name (as the kf route reports an outer body) */
