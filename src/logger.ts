@@ -31,6 +31,9 @@ export const REDACT_PATHS = [
   '*.config.headers',
   'err.request',
   'err.response.config',
+  // ioredis errors carry the failed command with its arguments (a cached access_token in a SET).
+  'err.command.args',
+  '*.command.args',
 ];
 
 /**

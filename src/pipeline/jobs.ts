@@ -56,6 +56,8 @@ export interface MpMessageJob {
   content: string | null;
   described: boolean;
   delivery: MpDelivery;
+  /** epoch ms at which the first delivery of this MsgId reached the bridge (what passive/auto timing counts from) */
+  received_at_ms: number;
 }
 
 /**

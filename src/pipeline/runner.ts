@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
+import { keys } from '../store/keys.js';
 import type { Store } from '../store/types.js';
 import { createKeyedSerial } from './keyed-serial.js';
 import { orderKeyOf, type JobPayload, type JobProgress } from './jobs.js';
@@ -22,6 +23,22 @@ export interface JobContext {
 
 /** Handles one job to the end (throws only for transient failures; the runner then retries with backoff). */
 export type JobHandler = (ctx: JobContext) => Promise<void>;
+
+/** How often a job waiting for its customer's lock (held by another process) tries again. */
+const LOCK_POLL_MS = 50;
+
+/**
+ * Takes the lock, waiting while another process holds it. A lock still held under this process's owner (a
+ * release that failed) is taken over: the keyed serial already runs one job per customer here.
+ * @returns true once held @throws the signal's reason
+ */
+async function waitForLock(store: Store, key: string, owner: string, ttlMs: number, signal: AbortSignal): Promise<boolean> {
+  while (!((await store.acquireLock(key, owner, ttlMs)) || (await store.renewLock(key, owner, ttlMs)))) {
+    signal.throwIfAborted();
+    await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+  }
+  return true;
+}
 
 /** Thrown when the store says another process now owns the job (our lease expired). */
 export class LeaseLostError extends Error {
@@ -78,14 +95,20 @@ export function createRunner(o: RunnerOptions): Runner {
     }
     const ctrl = new AbortController();
     running.set(id, ctrl);
+    const lockKey = keys.customerLock(orderKeyOf(id));
+    let locked = false;
     const renew = setInterval(() => {
       o.store.renewJob(id, owner, o.leaseMs).then(
         (held) => held || ctrl.abort(new LeaseLostError(`lease on ${id} lost`)),
         (e: unknown) => o.log.warn({ err: e, jobId: id }, 'lease renewal failed'),
       );
+      if (locked) o.store.renewLock(lockKey, owner, o.leaseMs).catch(() => undefined);
     }, Math.max(100, Math.floor(o.leaseMs / 3)));
     const log = o.log.child({ jobId: id, channel: payload.channel, msgid: payload.msgid });
     try {
+      // One job per customer at a time across processes too (the keyed serial covers this process only), so a
+      // reply is planned from the state the customer's previous reply left (history, a kept answer, a rest).
+      locked = await waitForLock(o.store, lockKey, owner, o.leaseMs, ctrl.signal);
       await o.handle({
         id,
         payload,
@@ -112,6 +135,7 @@ export function createRunner(o: RunnerOptions): Runner {
     } finally {
       clearInterval(renew);
       running.delete(id);
+      if (locked) await o.store.releaseLock(lockKey, owner).catch(() => undefined);
     }
   };
 

@@ -25,13 +25,19 @@ export const keys = {
   jobsDue: () => 'jobs:due',
   /** opaque conversation state (history or provider conversation id) of one customer with one agent */
   conversation: (agent: string, customer: string) => `conv:${agent}:${customer}`,
+  /** held by the job planning and applying a reply for one customer, in whichever process (order across processes) */
+  customerLock: (orderKey: string) => `customer-lock:${orderKey}`,
   /** the rest of a long answer, sent when the customer asks to continue */
   pendingRest: (customer: string) => `rest:${customer}`,
   /** OA: how one message's answer leaves (a passive reply, "still thinking" given, or active), first writer wins */
   mpSlot: (jobId: string) => `mp:slot:${jobId}`,
+  /** OA: when the first delivery of one MsgId arrived and the reply mode it was given (`<ms>:<mode>`) */
+  mpFirstDelivery: (jobId: string) => `mp:first:${jobId}`,
   /** OA: how many deliveries of one MsgId WeChat has made */
   mpDeliveries: (jobId: string) => `mp:deliveries:${jobId}`,
-  /** OA: an event push already handled (hash of FromUserName, CreateTime, Event, EventKey) */
+  /** OA: a plaintext push's (timestamp, nonce), holding a hash of its body: a replayed URL with another body is refused */
+  mpNonce: (appId: string, timestamp: string, nonce: string) => `mp:nonce:${appId}:${timestamp}:${nonce}`,
+  /** OA: an event push already handled (hash of FromUserName, CreateTime, Event, EventKey); holds the reply given */
   mpEvent: (appId: string, digest: string) => `mp:event:${appId}:${digest}`,
   /** OA auto mode: set once the account answered 48001 (no customer-service API): answer passively from then on */
   mpPassiveOnly: (appId: string) => `mp:passive-only:${appId}`,

@@ -84,7 +84,11 @@ export function createTokenProvider(o: TokenProviderOptions): TokenProvider {
     const deadline = Date.now() + (o.waitForPeerMs ?? 5000);
     for (;;) {
       const shared = await readShared();
-      if (shared) return (local = shared).token;
+      if (shared) {
+        // A peer already replaced the refused token: nothing left for us to force.
+        refused = false;
+        return (local = shared).token;
+      }
       if (await o.store.acquireLock(lockKey, owner, 15_000)) {
         try {
           // Another process may have finished a refresh between our read and our lock.

@@ -20,13 +20,16 @@ describe('Official Account events and message types', () => {
   });
 
   for (const mode of MODES) {
-    it(`${mode}: subscribe (also via a qrscene_ QR code) → WELCOME_MESSAGE as the passive reply; a repeat → success`, async () => {
+    it(`${mode}: subscribe (also via a qrscene_ QR code) → WELCOME_MESSAGE as the passive reply; a re-delivery gets it again, counted once`, async () => {
       h = await startMpHarness({ env: { WELCOME_MESSAGE: WELCOME } });
       const follow = eventMsg(MP, 'oNew', 'subscribe', { EventKey: 'qrscene_123', Ticket: 'gQH47joAAAAAAAAAASxodHRw' });
       const r = await h.deliver(follow, mode, { kind: 'subscribe' });
       expect(answeredText(r, mode, 'oNew')).toBe(WELCOME);
-      expect(answeredText(await h.deliver(follow, mode, { kind: 'subscribe' }), mode)).toBe('success');
+      // WeChat re-delivers only when it did not get the reply: the same welcome again, nothing done twice.
+      expect(answeredText(await h.deliver(follow, mode, { kind: 'subscribe' }), mode)).toBe(WELCOME);
       expect(h.api.sent).toEqual([]);
+      const dedup = await h.deps.metrics.registry.getSingleMetricAsString('bridge_dedup_hits_total');
+      expect(dedup).toContain('channel="mp"} 1');
       const m = await h.deps.metrics.registry.getSingleMetricAsString('bridge_replies_total');
       expect(m).toContain('channel="mp",kind="welcome"} 1');
     });
@@ -48,16 +51,17 @@ describe('Official Account events and message types', () => {
     expect(h.api.calls).toEqual([]);
   });
 
-  it('two different events in the same second are not merged; the same one twice is (FromUserName+CreateTime+Event+EventKey)', async () => {
+  it('two different events in the same second are not merged; the same one twice is one event (FromUserName+CreateTime+Event+EventKey)', async () => {
     h = await startMpHarness({ env: passiveEnv });
     const t = Math.floor(Date.now() / 1000);
     const a = eventMsg(MP, 'oTwo', 'CLICK', { EventKey: 'PRICE', CreateTime: t });
     const b = eventMsg(MP, 'oTwo', 'CLICK', { EventKey: 'HOURS', CreateTime: t });
     expect(answeredText(await h.deliver(a, 'plaintext'), 'plaintext')).toBe('价格表：基础版 99 元/月。');
     expect(answeredText(await h.deliver(b, 'plaintext'), 'plaintext')).toBe('营业时间 9:00-18:00');
-    expect(answeredText(await h.deliver(a, 'plaintext'), 'plaintext')).toBe('success');
+    expect(answeredText(await h.deliver(a, 'plaintext'), 'plaintext')).toBe('价格表：基础版 99 元/月。');
     const m = await h.deps.metrics.registry.getSingleMetricAsString('bridge_dedup_hits_total');
     expect(m).toContain('channel="mp"} 1');
+    expect(await h.deps.metrics.registry.getSingleMetricAsString('bridge_replies_total')).toContain('channel="mp",kind="command"} 2');
   });
 
   it('LOCATION is stored, not answered; unsubscribe drops the conversation (the next turn starts fresh)', async () => {

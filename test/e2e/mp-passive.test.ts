@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OA_TEXT_MAX_BYTES, utf8Bytes } from '../../src/format/split.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
-import { textMsg, type MpMode } from '../fakes/wechat-mp-push.js';
+import { buildMpPush, deliverLikeWechat, textMsg, type MpMode } from '../fakes/wechat-mp-push.js';
 import { sleep } from '../helpers/harness.js';
-import { MODES, MP, answeredText, startMpHarness, type MpHarness } from '../helpers/mp-harness.js';
+import { MODES, MP, MP_PATH, answeredText, startMpHarness, type MpHarness } from '../helpers/mp-harness.js';
 import { redisUrl } from '../helpers/redis.js';
 
 const API_KEY = 'sk-test-passive-0123456789';
@@ -61,7 +61,7 @@ describe('Official Account, passive mode', () => {
   }
 
   const stillThinking = async (mode: MpMode) => {
-    llm.script({ kind: 'answer', firstByteDelayMs: 1700 });
+    llm.script({ kind: 'answer', firstByteDelayMs: 2300 });
     const r = await h.deliver(textMsg(MP, 'oThink', '很难的问题'), mode);
     expect(r.attempts.map((a) => a.cut)).toEqual([true, true, false]);
     expect(r.attempts[2]!.ms).toBeLessThan(DEADLINE_MS);
@@ -92,12 +92,40 @@ describe('Official Account, passive mode', () => {
 
   it('a next message that arrives while the answer is still being written waits for it and gets it', async () => {
     h = await start();
-    llm.script({ kind: 'answer', firstByteDelayMs: 2100 });
+    llm.script({ kind: 'answer', firstByteDelayMs: 2500 });
     const first = await h.deliver(textMsg(MP, 'oWait', '第一问'), 'safe');
     expect(answeredText(first, 'safe')).toBe(STILL);
     const next = await h.deliver(textMsg(MP, 'oWait', '？'), 'safe');
     expect(answeredText(next, 'safe')).toBe('AI:第一问');
     expect(llm.requests).toHaveLength(1);
+  });
+
+  it('the last delivery cut before its give-up time still keeps the answer for the next message', async () => {
+    h = await start();
+    llm.script({ kind: 'answer', firstByteDelayMs: 1800 });
+    const fields = textMsg(MP, 'oCut', '问题被切断');
+    const push = () => buildMpPush(MP, 'safe', fields);
+    await deliverLikeWechat(h.url, MP_PATH, push, { deadlineMs: DEADLINE_MS, attempts: 2 });
+    // The third delivery's connection closes after 150 ms, before WECHAT_MP_PASSIVE_LAST_MS (450).
+    const third = await deliverLikeWechat(h.url, MP_PATH, push, { deadlineMs: 150, attempts: 1 });
+    expect(third.answered).toBeNull();
+    await llm.waitForRequests(1);
+    await sleep(1200);
+    const next = await h.deliver(textMsg(MP, 'oCut', '在吗'), 'safe');
+    expect(answeredText(next, 'safe')).toBe('AI:问题被切断');
+    expect(llm.requests).toHaveLength(1);
+  });
+
+  it('an answer finished after every delivery is over (a crash, a backlog) is kept for the next message, not lost', async () => {
+    h = await start();
+    // WeChat's later deliveries never reached this server: only the first one, then nothing for > 2·HOLD + LAST.
+    llm.script({ kind: 'answer', firstByteDelayMs: 3400 });
+    const once = await h.deliver(textMsg(MP, 'oLate', '迟到的回答'), 'safe', { attempts: 1 });
+    expect(once.answered).toBeNull();
+    await llm.waitForRequests(1);
+    await sleep(3300);
+    const next = await h.deliver(textMsg(MP, 'oLate', '？'), 'safe');
+    expect(answeredText(next, 'safe')).toBe('AI:迟到的回答');
   });
 
   it('a long answer: the first ≤ 2000-byte part now with a hint, the rest on the next messages; one LLM call', async () => {

@@ -53,13 +53,24 @@ describe.skipIf(!redisUrl)('Official Account, two instances sharing Redis', () =
   }
 
   it('redis: the still-thinking answer kept by instance A is the reply to the next message on instance B', async () => {
-    llm.script({ kind: 'answer', firstByteDelayMs: 1700 });
+    llm.script({ kind: 'answer', firstByteDelayMs: 2300 });
     const r = await a.deliver(textMsg(MP, 'oMoved', '慢问题'), 'safe', { deadlineMs: 600 });
     expect(answeredText(r, 'safe')).toBe(a.config.replies.stillThinking);
     await llm.waitForRequests(1);
-    await new Promise((res) => setTimeout(res, 800));
+    await new Promise((res) => setTimeout(res, 900));
     const next = await b.deliver(textMsg(MP, 'oMoved', '？'), 'safe', { deadlineMs: 600 });
     expect(answeredText(next, 'safe')).toBe('AI:慢问题');
     expect(llm.requests).toHaveLength(1);
+  });
+
+  it('redis: a next message on instance B while A is still writing the answer waits for it (customer lock), gets it', async () => {
+    llm.script({ kind: 'answer', firstByteDelayMs: 2600 }, { kind: 'answer' }, { kind: 'answer' });
+    const r = await a.deliver(textMsg(MP, 'oRace', '问题A'), 'safe', { deadlineMs: 600 });
+    expect(answeredText(r, 'safe')).toBe(a.config.replies.stillThinking);
+    const next = await b.deliver(textMsg(MP, 'oRace', '问题B'), 'safe', { deadlineMs: 600 });
+    expect(answeredText(next, 'safe')).toBe('AI:问题A');
+    const third = await b.deliver(textMsg(MP, 'oRace', '问题C'), 'safe', { deadlineMs: 600 });
+    expect(answeredText(third, 'safe')).toBe('AI:问题C');
+    expect(llm.requests).toHaveLength(2);
   });
 });

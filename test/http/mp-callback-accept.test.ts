@@ -107,15 +107,16 @@ describe('POST: valid pushes', () => {
     });
 
     it(`${mode}: a raw \`+\` in a query value is kept (and %2B decodes to it); read as a space it is refused`, async () => {
-      const nonce = '12+34/56=';
-      const make = (openid: string) => buildMpPush(MP, mode, textMsg(MP, openid, `加号 ${mode}`), { nonce });
+      // A fresh nonce per push, as WeChat sends: a plaintext (timestamp, nonce) pair used with another body is a replay.
+      const nonce = (k: string) => `12+34/5${k}=`;
+      const make = (openid: string, k: string) => buildMpPush(MP, mode, textMsg(MP, openid, `加号 ${mode}`), { nonce: nonce(k) });
       const openid = customer();
-      const p = make(openid);
+      const p = make(openid, '6');
       expect(p.query).toContain('nonce=12%2B34%2F56%3D');
-      await expectAnswered(h, await send(h.url, { query: p.query.replace('nonce=12%2B34%2F56%3D', `nonce=${nonce}`), body: p.body }), openid, `加号 ${mode}`);
+      await expectAnswered(h, await send(h.url, { query: p.query.replace('nonce=12%2B34%2F56%3D', `nonce=${nonce('6')}`), body: p.body }), openid, `加号 ${mode}`);
       const encoded = customer();
-      await expectAnswered(h, await send(h.url, make(encoded)), encoded, `加号 ${mode}`);
-      const space = make(customer());
+      await expectAnswered(h, await send(h.url, make(encoded, '7')), encoded, `加号 ${mode}`);
+      const space = make(customer(), '8');
       const res = await send(h.url, { query: space.query.replace('nonce=12%2B34', 'nonce=12%2034'), body: space.body });
       expect({ status: res.status, body: res.body }).toEqual({ status: 401, body: 'signature mismatch' });
     });
@@ -214,6 +215,23 @@ describe('GET: server verification', () => {
       expect({ status: res.status, body: res.body }, query).toEqual({ status, body });
       expect(res.type).toMatch(/^text\/plain/);
     }
+  });
+});
+
+describe('plaintext replay: a signed URL seen once cannot carry another message', () => {
+  it('the same (timestamp, nonce) with another body → 401; with the same body (a WeChat retry) → answered once', async () => {
+    await withHarness({}, async (x) => {
+      const victim = customer(x);
+      const push = buildMpPush(MP, 'plaintext', textMsg(MP, victim, '原始消息'));
+      await expectAnswered(x, await send(x.url, push), victim, '原始消息');
+      const forged = buildMpPush(MP, 'plaintext', textMsg(MP, customer(x), '伪造消息'));
+      const replay = await send(x.url, { query: push.query, body: forged.body });
+      expect({ status: replay.status, body: replay.body }).toEqual({ status: 401, body: 'signature already used for another message' });
+      const retry = await send(x.url, push);
+      expect({ status: retry.status, body: retry.body }).toEqual({ status: 200, body: 'success' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(x.api.sent.map((m) => m.content)).toEqual(['原始消息']);
+    });
   });
 });
 

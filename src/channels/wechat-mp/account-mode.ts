@@ -7,6 +7,8 @@ import type { Store } from '../../store/types.js';
 
 /** How new messages of one Official Account are answered. */
 export interface AccountMode {
+  /** WECHAT_MP_REPLY_MODE as configured */
+  readonly configured: MpReplyMode;
   /** `WECHAT_MP_REPLY_MODE`, except that an `auto` account that answered 48001 is `passive` */
   current(): Promise<MpDelivery>;
   /** Auto mode: the account has no customer-service API (48001); answer passively from now on, in every process. */
@@ -14,7 +16,7 @@ export interface AccountMode {
 }
 
 /** Read from the store at most this often per process: the flag is checked on every push. */
-const CACHE_MS = 5_000;
+const CACHE_MS = 2_000;
 /** The switch is kept for 30 days: an account that gets verified later is back to auto after that (or a restart of Redis). */
 const SWITCH_TTL_MS = 30 * 24 * 3600_000;
 
@@ -23,6 +25,7 @@ export function createAccountMode(o: { store: Store; appId: string; mode: MpRepl
   const key = keys.mpPassiveOnly(o.appId);
   const show = (passive: boolean) => o.metrics.mpPassiveOnly.set({ appid: o.appId }, passive ? 1 : 0);
   return {
+    configured: o.mode,
     current: async () => {
       if (o.mode !== 'auto') return o.mode;
       if (!cached || Date.now() - cached.at > CACHE_MS) {

@@ -27,7 +27,17 @@ export function createMpChannel(
   const api = secret && mp.replyMode !== 'passive' ? createMpApi(mp, secret, c.store, log, c.metrics) : null;
   const mode = createAccountMode({ store: c.store, appId: mp.appId, mode: mp.replyMode, metrics: c.metrics, log });
   const slots = createSlotWatch(c.store);
-  const handler = createMpJobHandler({ api, answerer: c.answerer, replies: config.replies, metrics: c.metrics, store: c.store, slots, mode });
+  const timings = { autoHoldMs: mp.autoHoldMs, passiveHoldMs: mp.passiveHoldMs, passiveLastMs: mp.passiveLastMs };
+  const handler = createMpJobHandler({
+    api,
+    answerer: c.answerer,
+    replies: config.replies,
+    metrics: c.metrics,
+    store: c.store,
+    slots,
+    mode,
+    timings,
+  });
   const routes: Omit<MpRouteDeps, 'submit'> = {
     secrets: {
       token: mp.token,
@@ -42,9 +52,7 @@ export function createMpChannel(
       slots,
       metrics: c.metrics,
       stillThinking: config.replies.stillThinking,
-      autoHoldMs: mp.autoHoldMs,
-      passiveHoldMs: mp.passiveHoldMs,
-      passiveLastMs: mp.passiveLastMs,
+      ...timings,
     },
     events: {
       store: c.store,

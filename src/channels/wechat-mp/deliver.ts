@@ -1,7 +1,7 @@
 import type { Metrics } from '../../metrics.js';
 import { keys } from '../../store/keys.js';
 import type { Store } from '../../store/types.js';
-import { SLOT_TTL_MS, claimSlot, type Slot, type SlotWatch } from './slots.js';
+import { SLOT_TTL_MS, claimSlot, thirdDeliveryAfterMs, type MpTimings, type Slot, type SlotWatch } from './slots.js';
 
 /** How one delivery (one HTTP request from WeChat) of a customer message is answered. */
 export type DeliveryAnswer =
@@ -12,16 +12,12 @@ export type DeliveryAnswer =
   /** not ready: answer 503 after the hold, past WeChat's deadline, so WeChat delivers again */
   | { kind: 'held' };
 
-export interface DeliveryDeps {
+export interface DeliveryDeps extends MpTimings {
   store: Store;
   slots: SlotWatch;
   metrics: Metrics;
   /** REPLY_STILL_THINKING */
   stillThinking: string;
-  /** ms: WECHAT_MP_AUTO_HOLD_MS, WECHAT_MP_PASSIVE_HOLD_MS, WECHAT_MP_PASSIVE_LAST_MS */
-  autoHoldMs: number;
-  passiveHoldMs: number;
-  passiveLastMs: number;
 }
 
 /** WeChat delivers a push three times in all; the third is the last chance to say anything. */
@@ -33,15 +29,17 @@ const LAST_DELIVERY = 3;
  * retries; it is never answered `success` or empty before that). The third delivery waits
  * WECHAT_MP_PASSIVE_LAST_MS (within the 5 s) and then claims the slot as GAVE_UP: REPLY_STILL_THINKING now, and
  * the answer is kept for the customer's next message. A delivery after a decided slot gets the same answer
- * again (WeChat retried, so it did not get the earlier one).
+ * again (WeChat retried, so it did not get the earlier one). The last delivery decides even when its connection
+ * closes early or the server shuts down, so the answer is then kept rather than written for nobody.
+ * @param firstAtMs epoch ms of the first delivery of this MsgId
  * @param signal aborted when the connection closes or the server shuts down: stop waiting
  */
-export async function answerPassive(d: DeliveryDeps, jobId: string, signal: AbortSignal): Promise<DeliveryAnswer> {
+export async function answerPassive(d: DeliveryDeps, jobId: string, firstAtMs: number, signal: AbortSignal): Promise<DeliveryAnswer> {
   const n = await d.store.incr(keys.mpDeliveries(jobId), SLOT_TTL_MS);
-  const last = n >= LAST_DELIVERY;
+  const last = n >= LAST_DELIVERY || Date.now() - firstAtMs >= thirdDeliveryAfterMs(d);
   const slot = await d.slots.wait(jobId, last ? d.passiveLastMs : d.passiveHoldMs, signal);
   if (slot) return count(d, fromSlot(d, slot));
-  if (!last || signal.aborted) return count(d, { kind: 'held' });
+  if (!last) return count(d, { kind: 'held' });
   return count(d, fromSlot(d, await claimSlot(d.store, jobId, 'GAVE_UP')));
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { OA_TEXT_MAX_BYTES, splitByBytes, utf8Bytes } from '../../format/split.js';
 import type { Metrics } from '../../metrics.js';
 import { customerKey, keys } from '../../store/keys.js';
 import type { Store } from '../../store/types.js';
@@ -28,7 +29,9 @@ const LOCATION_TTL_MS = 7 * 24 * 3600_000;
  * text, both as the passive reply (no customer-service quota needed, works on every account type);
  * `unsubscribe` → the customer's data is dropped (Tencent asks for it); `LOCATION` → stored, not answered;
  * `SCAN`, `VIEW` and other menu events → logged and ignored (wechat-mp-protocol.md §4).
- * An event seen again (same FromUserName, CreateTime, Event and EventKey) changes nothing and gets `success`.
+ * An event seen again (same FromUserName, CreateTime, Event and EventKey) does nothing again and gets the same
+ * answer: WeChat re-delivers only when it did not get the first one. The record is written after the work, so a
+ * store failure midway (503, WeChat retries) repeats the work instead of skipping it; the work is idempotent.
  * @returns the text of the passive reply, or null for `success`
  * @throws when the store fails (the route answers 503 and WeChat retries)
  */
@@ -37,18 +40,28 @@ export async function handleMpEvent(d: MpEventDeps, e: MpEvent): Promise<string 
     .update([e.openid, e.createTime, e.event, e.eventKey].join('\n'))
     .digest('base64url')
     .slice(0, 22);
-  if (!(await d.store.setIfAbsent(keys.mpEvent(d.appId, digest), '1', EVENT_DEDUP_TTL_MS))) {
-    d.metrics.dedupHits.inc({ channel: 'mp' });
-    d.log.info({ event: e.event }, 'event already handled; ignored');
-    return null;
-  }
+  const key = keys.mpEvent(d.appId, digest);
+  const seen = await d.store.get(key);
+  if (seen !== null) return again(d, e, seen);
+  const reply = await act(d, e);
+  if (!(await d.store.setIfAbsent(key, reply ?? '', EVENT_DEDUP_TTL_MS))) return again(d, e, (await d.store.get(key)) ?? '');
+  if (reply !== null) d.metrics.replies.inc({ channel: 'mp', kind: e.event === 'subscribe' ? 'welcome' : 'command' });
+  return reply;
+}
+
+function again(d: MpEventDeps, e: MpEvent, stored: string): string | null {
+  d.metrics.dedupHits.inc({ channel: 'mp' });
+  d.log.info({ event: e.event }, 'event delivered again; same answer, nothing done twice');
+  return stored === '' ? null : stored;
+}
+
+async function act(d: MpEventDeps, e: MpEvent): Promise<string | null> {
   const customer = customerKey('mp', d.appId, e.openid);
   switch (e.event) {
     case 'subscribe': {
       const scene = e.eventKey.startsWith('qrscene_') ? e.eventKey.slice('qrscene_'.length) : null;
       d.log.info({ event: e.event, scene }, 'new follower');
-      if (d.welcome) d.metrics.replies.inc({ channel: 'mp', kind: 'welcome' });
-      return d.welcome;
+      return fit(d.welcome);
     }
     case 'unsubscribe':
       await Promise.all([d.forgetCustomer(customer), d.store.del(keys.mpLocation(customer))]);
@@ -56,9 +69,8 @@ export async function handleMpEvent(d: MpEventDeps, e: MpEvent): Promise<string 
       return null;
     case 'CLICK': {
       const text = d.clickReplies[e.eventKey] ?? null;
-      d.log.info({ event: e.event, eventKey: e.eventKey, answered: text !== null }, 'menu click');
-      if (text) d.metrics.replies.inc({ channel: 'mp', kind: 'command' });
-      return text;
+      d.log.info({ event: e.event, eventKey: e.eventKey.slice(0, 64), answered: text !== null }, 'menu click');
+      return fit(text);
     }
     case 'LOCATION': {
       const f = (n: string) => xmlText(e.raw, n) ?? '';
@@ -74,4 +86,10 @@ export async function handleMpEvent(d: MpEventDeps, e: MpEvent): Promise<string 
       d.log.info({ event: e.event.slice(0, 64) }, 'event not handled; ignored');
       return null;
   }
+}
+
+/** A passive reply is one message: a configured text longer than WeChat takes is cut at a character boundary. */
+function fit(text: string | null): string | null {
+  if (!text) return null;
+  return utf8Bytes(text) <= OA_TEXT_MAX_BYTES ? text : (splitByBytes(text, OA_TEXT_MAX_BYTES)[0] ?? null);
 }

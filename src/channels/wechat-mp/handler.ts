@@ -11,7 +11,7 @@ import type { Store } from '../../store/types.js';
 import type { ApiClient } from '../../wechat-api/api-client.js';
 import type { AccountMode } from './account-mode.js';
 import { MP_FINAL_ERRCODES, sendCustomText, startTyping } from './send.js';
-import { claimSlot, type SlotWatch } from './slots.js';
+import { claimSlot, passiveTooLateMs, type MpTimings, type Slot, type SlotWatch } from './slots.js';
 
 export interface MpHandlerDeps {
   /** null when the account runs passive only (no AppSecret: no API calls at all) */
@@ -22,6 +22,7 @@ export interface MpHandlerDeps {
   store: Store;
   slots: SlotWatch;
   mode: AccountMode;
+  timings: MpTimings;
 }
 
 /** The customer-service API sends for 48 h after the customer's message (wechat-mp-protocol.md §6). */
@@ -102,16 +103,20 @@ async function planReply(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, cus
   return progress;
 }
 
+/**
+ * Claims the message's slot (see slots.ts). Passive: the reply, or GAVE_UP when no delivery can carry it any more
+ * (the job finished after WeChat's last delivery: a crash, a backlog). Auto: the reply for a one-part answer while
+ * the first delivery may still hold, else ACTIVE. Whatever slot wins decides, whoever wrote it.
+ */
 async function decideRoute(d: MpHandlerDeps, id: string, p: MpMessageJob, progress: JobProgress): Promise<'passive' | 'active' | 'kept'> {
   if (p.delivery === 'active') return 'active';
-  const first = progress.parts[0] ?? '';
-  if (p.delivery === 'passive') {
-    const slot = await claimSlot(d.store, id, { reply: first });
-    return slot === 'GAVE_UP' ? 'kept' : 'passive';
-  }
-  // auto: a one-part answer may still be served by the held first delivery; a longer one goes out actively.
-  const slot = await claimSlot(d.store, id, progress.parts.length === 1 ? { reply: first } : 'ACTIVE');
-  return typeof slot === 'object' ? 'passive' : 'active';
+  const late = Date.now() - (p.received_at_ms ?? p.create_time * 1000) > passiveTooLateMs(d.timings, p.delivery);
+  const reply: Slot = { reply: progress.parts[0] ?? '' };
+  const wanted: Slot = p.delivery === 'passive' ? (late ? 'GAVE_UP' : reply) : late || progress.parts.length > 1 ? 'ACTIVE' : reply;
+  const slot = await claimSlot(d.store, id, wanted);
+  if (slot === 'GAVE_UP') return 'kept';
+  if (slot === 'ACTIVE') return d.api ? 'active' : 'kept';
+  return 'passive';
 }
 
 async function sendParts(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, progress: JobProgress, customer: string) {
@@ -140,7 +145,7 @@ async function refused(
   d.metrics.replies.inc({ channel: 'mp', kind: 'failed' });
   const final = e.errcode !== null && MP_FINAL_ERRCODES.has(e.errcode);
   log.warn({ api: e.api, errcode: e.errcode, part: c.part, parts: c.progress.parts.length, final }, 'WeChat refused the reply; not retrying');
-  if (e.errcode === 48001 && c.p.delivery === 'auto') {
+  if (e.errcode === 48001 && d.mode.configured === 'auto') {
     await d.mode.switchToPassive();
     // Nothing reached the customer: their next message gets this answer as its passive reply.
     if (c.progress.sent === 0 && c.progress.text) await d.answerer.apply(c.customer, { rest: c.progress.text });

@@ -44,10 +44,13 @@ export function readPush(raw: XmlElement): MpPush {
   const openid = xmlText(raw, 'FromUserName') ?? '';
   const createTime = xmlText(raw, 'CreateTime') ?? '';
   const msgtype = xmlText(raw, 'MsgType') ?? '';
+  const ghId = xmlText(raw, 'ToUserName') ?? '';
+  // The reply's FromUserName: without it WeChat drops the reply.
+  if (!OPENID_RE.test(ghId)) throw bad('ToUserName');
   if (!OPENID_RE.test(openid)) throw bad('FromUserName');
   if (!/^\d{1,12}$/.test(createTime)) throw bad('CreateTime');
   if (!/^[A-Za-z_]{1,32}$/.test(msgtype)) throw bad('MsgType');
-  const base = { ghId: xmlText(raw, 'ToUserName') ?? '', openid, createTime: Number(createTime), raw };
+  const base = { ghId, openid, createTime: Number(createTime), raw };
   if (msgtype === 'event') {
     return { ...base, kind: 'event', event: xmlText(raw, 'Event') ?? '', eventKey: xmlText(raw, 'EventKey') ?? '' };
   }

@@ -1,11 +1,15 @@
+import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { HttpError } from '../../http/http-error.js';
 import type { MpMessageJob } from '../../pipeline/jobs.js';
 import { jobId } from '../../pipeline/jobs.js';
+import { keys } from '../../store/keys.js';
 import type { Store } from '../../store/types.js';
 import type { AccountMode } from './account-mode.js';
 import { answerAuto, answerPassive, type DeliveryAnswer, type DeliveryDeps } from './deliver.js';
+import { firstDelivery } from './slots.js';
 import { handleMpEvent, type MpEventDeps } from './events.js';
 import { KNOWN_MSGTYPES, messageInput, readPush, type MpMessage } from './inbound.js';
 import { buildTextReply, sealReply } from './reply-xml.js';
@@ -40,6 +44,8 @@ export interface MpRouteDeps {
 export function registerMpRoutes(app: FastifyInstance, d: MpRouteDeps): void {
   const config = { channel: 'mp' };
   const closing = new AbortController();
+  // One listener per held delivery: hundreds may wait at once in passive mode.
+  setMaxListeners(0, closing.signal);
   app.addHook('preClose', async () => closing.abort());
 
   app.get(MP_CALLBACK_PATH, { config }, async (request, reply) => {
@@ -58,6 +64,7 @@ export function registerMpRoutes(app: FastifyInstance, d: MpRouteDeps): void {
     });
     const push = readPush(opened.message);
     const log = d.log.child({ channel: 'mp', openid: push.openid });
+    if (!opened.encrypted) await storeCall(log, () => refuseReplayedUrl(d, request.query as Record<string, string>, request.body));
     const respond = (text: string | null) => {
       if (text === null) return reply.type('text/plain; charset=utf-8').send('success');
       const xml = buildTextReply({ openid: push.openid, ghId: push.ghId, content: text, nowS: nowS() });
@@ -68,9 +75,9 @@ export function registerMpRoutes(app: FastifyInstance, d: MpRouteDeps): void {
       request.callbackOutcome = 'event';
       return respond(await storeCall(log, () => handleMpEvent({ ...d.events, log }, push)));
     }
-    const { id, delivery } = await storeCall(log, () => handOff(d, push, log));
+    const { id, delivery, firstAtMs } = await storeCall(log, () => handOff(d, push, log));
     if (delivery === 'active') return respond(null);
-    const answer = await storeCall(log, () => holdForAnswer(d, id, delivery, reply, closing.signal));
+    const answer = await storeCall(log, () => holdForAnswer(d, { id, delivery, firstAtMs }, reply, closing.signal));
     if (answer.kind === 'held') {
       request.callbackOutcome = 'held';
       return reply.code(503).type('text/plain; charset=utf-8').send('answer not ready');
@@ -79,10 +86,32 @@ export function registerMpRoutes(app: FastifyInstance, d: MpRouteDeps): void {
   });
 }
 
-/** Records the message as a job (once per MsgId) and starts it here. */
-async function handOff(d: MpRouteDeps, m: MpMessage, log: Logger): Promise<{ id: string; delivery: MpMessageJob['delivery'] }> {
+/**
+ * In plaintext mode `signature` covers no body: a signed URL seen once (a proxy or access log) could carry any
+ * message for CALLBACK_MAX_SKEW_S. Each (timestamp, nonce) keeps the hash of the first body it came with; the
+ * same body again is a WeChat retry (deduped by MsgId later), another body is a forgery.
+ * @throws HttpError 401 `replayed`
+ */
+async function refuseReplayedUrl(d: MpRouteDeps, query: Record<string, string>, body: unknown): Promise<void> {
+  const digest = createHash('sha256').update(typeof body === 'string' ? body : '').digest('base64url');
+  const key = keys.mpNonce(d.secrets.appId, query.timestamp ?? '', query.nonce ?? '');
+  const ttlMs = Math.max(d.maxSkewS, 300) * 2000;
+  if (await d.store.setIfAbsent(key, digest, ttlMs)) return;
+  if ((await d.store.get(key)) !== digest) throw new HttpError(401, 'replayed', 'signature already used for another message');
+}
+
+/**
+ * Records the message as a job (once per MsgId) and starts it here. Every delivery of a MsgId uses the reply mode
+ * and first-arrival time recorded by the first one, so an account switching mode meanwhile cannot split them.
+ */
+async function handOff(
+  d: MpRouteDeps,
+  m: MpMessage,
+  log: Logger,
+): Promise<{ id: string; delivery: MpMessageJob['delivery']; firstAtMs: number }> {
   const id = jobId('mp', d.secrets.appId, m.openid, m.msgid);
-  const delivery = await d.mode.current();
+  const first = await firstDelivery(d.store, id, Date.now(), await d.mode.current());
+  const delivery = first.mode;
   const input = messageInput(m);
   if (!KNOWN_MSGTYPES.has(m.msgtype)) log.warn({ msgtype: m.msgtype.slice(0, 32) }, 'unknown OA message type');
   const payload: MpMessageJob = {
@@ -96,18 +125,18 @@ async function handOff(d: MpRouteDeps, m: MpMessage, log: Logger): Promise<{ id:
     content: input.content,
     described: input.described,
     delivery,
+    received_at_ms: first.atMs,
   };
   const [created] = await d.store.handOff([{ id, payload: JSON.stringify(payload) }], d.leaseMs, d.dedupTtlMs);
   if (created) d.submit([id]);
   else d.events.metrics.dedupHits.inc({ channel: 'mp' });
-  return { id, delivery };
+  return { id, delivery, firstAtMs: first.atMs };
 }
 
 /** Waits for the answer of a passive/auto delivery; stops early when WeChat closes the connection or we shut down. */
 async function holdForAnswer(
   d: MpRouteDeps,
-  id: string,
-  delivery: 'passive' | 'auto',
+  job: { id: string; delivery: 'passive' | 'auto'; firstAtMs: number },
   reply: FastifyReply,
   closing: AbortSignal,
 ): Promise<DeliveryAnswer> {
@@ -117,11 +146,12 @@ async function holdForAnswer(
   };
   reply.raw.on('close', onClose);
   const stop = () => gone.abort();
+  if (closing.aborted) stop();
   closing.addEventListener('abort', stop, { once: true });
   try {
-    return delivery === 'passive'
-      ? await answerPassive(d.delivery, id, gone.signal)
-      : await answerAuto(d.delivery, id, gone.signal);
+    return job.delivery === 'passive'
+      ? await answerPassive(d.delivery, job.id, job.firstAtMs, gone.signal)
+      : await answerAuto(d.delivery, job.id, gone.signal);
   } finally {
     reply.raw.off('close', onClose);
     closing.removeEventListener('abort', stop);

@@ -31,6 +31,41 @@ export function decodeSlot(raw: string | null): Slot | null {
   }
 }
 
+/** Passive/auto timing of one account, ms (WECHAT_MP_AUTO_HOLD_MS, WECHAT_MP_PASSIVE_HOLD_MS, _LAST_MS). */
+export interface MpTimings {
+  autoHoldMs: number;
+  passiveHoldMs: number;
+  passiveLastMs: number;
+}
+
+/**
+ * WeChat's retries start about D and 2·D after the first delivery (D = its 5 s deadline, LAST < D < HOLD). A
+ * delivery arriving this long after the first is the third even if one went uncounted (an earlier delivery got
+ * 503 before reaching the counter): never before HOLD (the second arrives at D < HOLD), and halfway between HOLD
+ * and 2·LAST when that is later (7.25 s with the defaults). If this misses a third delivery the counter still
+ * catches it in the normal case.
+ */
+export function thirdDeliveryAfterMs(t: MpTimings): number {
+  return Math.max(t.passiveHoldMs, (t.passiveHoldMs + 2 * t.passiveLastMs) / 2);
+}
+
+/**
+ * After this long from the first delivery no delivery can carry a passive reply any more (the third gave up at
+ * about 2·D + LAST < 2·HOLD + LAST), so a job finishing later (after a crash, a backlog) keeps its answer for the
+ * customer's next message instead of writing a reply nobody serves. Auto mode: the hold plus a margin.
+ */
+export function passiveTooLateMs(t: MpTimings, delivery: 'passive' | 'auto'): number {
+  return delivery === 'passive' ? 2 * t.passiveHoldMs + t.passiveLastMs + 1000 : t.autoHoldMs + 1000;
+}
+
+/** Records the first delivery of a MsgId (time and reply mode) once; later deliveries read it back. */
+export async function firstDelivery<M extends string>(store: Store, jobId: string, nowMs: number, mode: M): Promise<{ atMs: number; mode: M }> {
+  const key = keys.mpFirstDelivery(jobId);
+  if (await store.setIfAbsent(key, `${nowMs}:${mode}`, SLOT_TTL_MS)) return { atMs: nowMs, mode };
+  const [at, stored] = (await store.get(key))?.split(':') ?? [];
+  return Number.isFinite(Number(at)) && stored ? { atMs: Number(at), mode: stored as M } : { atMs: nowMs, mode };
+}
+
 /** Set-if-absent. @returns the slot now in force (ours when we won, else the winner's) */
 export async function claimSlot(store: Store, jobId: string, slot: Slot): Promise<Slot> {
   if (await store.setIfAbsent(keys.mpSlot(jobId), encodeSlot(slot), SLOT_TTL_MS)) return slot;
