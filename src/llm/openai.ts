@@ -3,8 +3,9 @@ import type { Readable } from 'node:stream';
 import type { AxiosInstance } from 'axios';
 import { LlmError } from '../errors.js';
 import { appendTurn, historyOf, type HistoryLimits } from './history.js';
-import { llmErrorFromHttp, llmErrorFromStream, llmErrorFromTransport } from './http-errors.js';
+import { llmErrorFromStream } from './http-errors.js';
 import { readCapped, readSse } from './stream.js';
+import { parseFrame, postStream } from './transport.js';
 import type { LlmAdapter, ReplyResult, Usage } from './types.js';
 
 export interface OpenAiOptions {
@@ -51,25 +52,15 @@ export function createOpenAiAdapter(o: OpenAiOptions): LlmAdapter {
         // A stable pseudonym lets the provider attribute abuse without learning the WeChat id.
         user: createHash('sha256').update(req.userId).digest('hex').slice(0, 32),
       };
-      let res;
-      try {
-        res = await o.http.post<Readable>('/chat/completions', body, {
-          responseType: 'stream',
-          signal,
-          timeout: 0,
-          validateStatus: () => true,
-          headers: { authorization: `Bearer ${o.apiKey}`, accept: 'text/event-stream', 'content-type': 'application/json' },
-        });
-      } catch (e) {
-        throw llmErrorFromTransport(provider, e, signal);
-      }
-      if (res.status >= 400) {
-        const retryAfter = res.headers['retry-after'] as string | undefined;
-        throw llmErrorFromHttp(provider, res.status, await readCapped(res.data), retryAfter);
-      }
-      const parsed = String(res.headers['content-type'] ?? '').includes('application/json')
-        ? parseWhole(await readCapped(res.data, 4 * 1024 * 1024))
-        : await readStream(res.data, signal, o.idleMs ?? 30_000);
+      const res = await postStream(o.http, provider, {
+        path: '/chat/completions',
+        body,
+        headers: { authorization: `Bearer ${o.apiKey}`, accept: 'text/event-stream' },
+        signal,
+      });
+      const parsed = res.contentType.includes('application/json')
+        ? parseWhole(await readCapped(res.body, 4 * 1024 * 1024))
+        : await readStream(res.body, signal, o.idleMs ?? 30_000);
       return { ...parsed, state: appendTurn(req.state, req.text, parsed.text, o.history) };
     },
   };
@@ -91,7 +82,7 @@ async function readStream(body: Readable, signal: AbortSignal, idleMs: number): 
           done = true;
           return;
         }
-        const chunk = parseChunk(ev.data, text);
+        const chunk = parseFrame<Chunk>('openai', ev.data, text);
         if (chunk.error) {
           const msg = typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'error frame');
           throw new LlmError('upstream', `openai: ${msg}`, { retryable: true });
@@ -112,16 +103,6 @@ async function readStream(body: Readable, signal: AbortSignal, idleMs: number): 
     });
   }
   return { text, usage, finishReason: FINISH[finish] ?? 'other' };
-}
-
-function parseChunk(data: string, partialText: string): Chunk {
-  try {
-    const v: unknown = JSON.parse(data);
-    if (v && typeof v === 'object') return v as Chunk;
-  } catch {
-    // fall through
-  }
-  throw new LlmError('protocol', 'openai: a stream frame is not JSON', { partialText });
 }
 
 /** Some compatible servers ignore `stream: true` and answer one JSON document. */

@@ -1,0 +1,184 @@
+import type { Readable } from 'node:stream';
+import type { AxiosInstance } from 'axios';
+import { LlmError } from '../errors.js';
+import { llmErrorFromHttp, llmErrorFromStream } from './http-errors.js';
+import { readCapped, readSse } from './stream.js';
+import { parseFrame, postStream, usageOf } from './transport.js';
+import type { ConversationState, LlmAdapter, ReplyRequest, ReplyResult, Usage } from './types.js';
+
+export interface CozeOptions {
+  /** axios instance whose baseURL is https://api.coze.cn (China) or https://api.coze.com (international) */
+  http: AxiosInstance;
+  /** personal access token (`pat_…`) or OAuth access token */
+  apiToken: string;
+  botId: string;
+  /** longest silence between two stream chunks, ms (default 30 s) */
+  idleMs?: number;
+}
+
+interface Envelope {
+  code?: number;
+  msg?: string;
+}
+
+interface Message {
+  id?: string;
+  type?: string;
+  content?: string;
+  conversation_id?: string;
+}
+
+interface Chat {
+  id?: string;
+  conversation_id?: string;
+  usage?: { token_count?: number; output_count?: number; input_count?: number };
+  last_error?: { code?: number; msg?: string };
+}
+
+const PROVIDER = 'coze';
+/** Envelope codes: 4100 authentication, 4101 permission, 4200 not found (our stored conversation), 4013 rate limit. */
+const AUTH_CODES = new Set([4100, 4101]);
+const NOT_FOUND = 4200;
+const RATE_LIMIT = 4013;
+const CONVERSATION_GONE = 'conversation_gone';
+
+/**
+ * Coze v3 chat (llm-providers.md §2): `POST /v3/chat?conversation_id=…` streaming with `bot_id`, `user_id` = our
+ * stable customer id and the customer's text as `additional_messages`; the conversation id (state
+ * `{conversationId}`) comes from the first event. Only `answer` messages reach the customer (several are joined;
+ * follow-ups, verbose and tool messages are not); `conversation.chat.completed` is the terminal event for content
+ * (a missing `done` after it is fine). HTTP 200 with a non-zero `code`, `conversation.chat.failed`,
+ * `requires_action` (no client-side tools here) and `error` events are failures. A stored conversation Coze no
+ * longer knows (4200) is dropped and the call retried once without it.
+ */
+export function createCozeAdapter(o: CozeOptions): LlmAdapter {
+  const idleMs = o.idleMs ?? 30_000;
+  const call = async (req: ReplyRequest, conversationId: string | null, signal: AbortSignal): Promise<ReplyResult> => {
+    const body = {
+      bot_id: o.botId,
+      user_id: req.userId,
+      stream: true,
+      auto_save_history: true,
+      additional_messages: [{ role: 'user', content: req.text, content_type: 'text', type: 'question' }],
+    };
+    const res = await postStream(o.http, PROVIDER, {
+      path: '/v3/chat',
+      body,
+      params: conversationId ? { conversation_id: conversationId } : undefined,
+      headers: { authorization: `Bearer ${o.apiToken}`, accept: 'text/event-stream' },
+      signal,
+      translate: (status, text, retryAfter) => fromEnvelope(parseEnvelope(text)) ?? llmErrorFromHttp(PROVIDER, status, text, retryAfter),
+    });
+    // A JSON answer to a streaming call is an error envelope (Coze reports most failures under HTTP 200).
+    if (res.contentType.includes('application/json')) {
+      const env = parseEnvelope(await readCapped(res.body));
+      throw fromEnvelope(env) ?? new LlmError('protocol', 'coze: JSON answer to a streaming call');
+    }
+    return readChat(res.body, signal, idleMs, conversationId);
+  };
+  return {
+    provider: PROVIDER,
+    answersInMarkdown: true,
+    reply: async (req, signal) => {
+      const stored = conversationOf(req.state);
+      try {
+        return await call(req, stored, signal);
+      } catch (e) {
+        if (!stored || !(e instanceof LlmError && e.options.code === CONVERSATION_GONE)) throw e;
+        return call(req, null, signal);
+      }
+    },
+  };
+}
+
+function conversationOf(state: ConversationState | null): string | null {
+  const id = state?.conversationId;
+  return typeof id === 'string' && id ? id : null;
+}
+
+function parseEnvelope(text: string): Envelope | null {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v && typeof v === 'object' ? (v as Envelope) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A non-zero envelope code as an LlmError; null when there is none. */
+function fromEnvelope(env: Envelope | null): LlmError | null {
+  if (!env || typeof env.code !== 'number' || env.code === 0) return null;
+  const msg = `coze: code ${env.code} ${String(env.msg ?? '').slice(0, 200)}`.trim();
+  const code = String(env.code);
+  if (AUTH_CODES.has(env.code)) {
+    return new LlmError('auth', `${msg} (a token for api.coze.com used on api.coze.cn, or the reverse? check COZE_BASE_URL)`, { code });
+  }
+  if (env.code === NOT_FOUND) return new LlmError('not_found', msg, { code: CONVERSATION_GONE });
+  if (env.code === RATE_LIMIT) return new LlmError('rate_limit', msg, { code, retryable: true });
+  if (env.code >= 5000) return new LlmError('upstream', msg, { code, retryable: true });
+  return new LlmError('bad_request', msg, { code });
+}
+
+async function readChat(body: Readable, signal: AbortSignal, idleMs: number, known: string | null): Promise<ReplyResult> {
+  const answers: string[] = [];
+  let streaming = '';
+  let conversationId = known;
+  let completed: Chat | null = null;
+  let ended = false;
+  const partial = () => [...answers, streaming].filter(Boolean).join('\n\n');
+  try {
+    await readSse(body, {
+      signal,
+      idleMs,
+      // Nothing the customer sees follows chat.completed; a server that then keeps the socket open is not an error.
+      isFinished: () => ended || completed !== null,
+      onEvent: (ev) => {
+        if (ev.event === 'done') {
+          ended = true;
+          return;
+        }
+        if (ev.event === 'conversation.audio.delta') return;
+        const f = parseFrame<Message & Chat & Envelope>(PROVIDER, ev.data || '{}', partial());
+        if (f.conversation_id) conversationId = f.conversation_id;
+        switch (ev.event) {
+          case 'conversation.message.delta':
+            if (f.type === 'answer') streaming += f.content ?? '';
+            return;
+          case 'conversation.message.completed':
+            if (f.type === 'answer') {
+              answers.push(f.content ?? streaming);
+              streaming = '';
+            }
+            return;
+          case 'conversation.chat.completed':
+            completed = f;
+            return;
+          case 'conversation.chat.failed':
+            throw new LlmError('upstream', `coze: chat failed ${f.last_error?.code ?? ''} ${f.last_error?.msg ?? ''}`.trim(), {
+              code: f.last_error?.code === undefined ? null : String(f.last_error.code),
+              retryable: partial() === '',
+              partialText: partial(),
+            });
+          case 'conversation.chat.requires_action':
+            throw new LlmError('bad_request', 'coze: the bot asked for a client-side tool call (requires_action); not supported', {
+              partialText: partial(),
+            });
+          case 'error':
+            throw new LlmError('upstream', `coze: error event ${f.code ?? ''} ${f.msg ?? ''}`.trim(), {
+              retryable: partial() === '',
+              partialText: partial(),
+            });
+          default:
+        }
+      },
+    });
+  } catch (e) {
+    throw llmErrorFromStream(PROVIDER, e, signal, partial());
+  }
+  const chat = completed as Chat | null;
+  if (!chat) throw new LlmError('truncated', 'coze: stream ended without conversation.chat.completed', { retryable: partial() === '', partialText: partial() });
+  const text = partial();
+  const u = chat.usage;
+  const usage: Usage | null = u ? usageOf(u.input_count, u.output_count, u.token_count) : null;
+  return { text, state: conversationId ? { conversationId } : null, usage, finishReason: 'stop' };
+}

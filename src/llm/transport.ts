@@ -1,0 +1,74 @@
+import type { Readable } from 'node:stream';
+import type { AxiosInstance } from 'axios';
+import { LlmError } from '../errors.js';
+import { llmErrorFromHttp, llmErrorFromTransport } from './http-errors.js';
+import { readCapped } from './stream.js';
+
+/** A provider's answer to a streaming POST that passed the HTTP status check. */
+export interface StreamResponse {
+  body: Readable;
+  /** lower-cased content type ('' when absent) */
+  contentType: string;
+  headers: Record<string, unknown>;
+}
+
+/**
+ * The one streaming transport of every adapter (llm-providers.md: axios, `responseType: 'stream'`, one
+ * AbortSignal). POSTs JSON; an HTTP error status is read (capped) and translated by `translate` (default:
+ * `llmErrorFromHttp`, honouring `retry-after`); a transport failure becomes a retryable `upstream` LlmError,
+ * an abort an `aborted` one. The caller reads `body` (SSE or NDJSON) with its own idle timer.
+ * @param path appended to the instance's baseURL, e.g. `/chat-messages`
+ * @throws LlmError
+ */
+export async function postStream(
+  http: AxiosInstance,
+  provider: string,
+  req: {
+    path: string;
+    body: unknown;
+    headers?: Record<string, string>;
+    params?: Record<string, string>;
+    signal: AbortSignal;
+    translate?: (status: number, bodyText: string, retryAfter: string | undefined) => LlmError;
+  },
+): Promise<StreamResponse> {
+  let res;
+  try {
+    res = await http.post<Readable>(req.path, req.body, {
+      responseType: 'stream',
+      signal: req.signal,
+      params: req.params,
+      // The deadline is the caller's signal; axios' own timeout would cut a long, healthy stream.
+      timeout: 0,
+      validateStatus: () => true,
+      headers: { 'content-type': 'application/json', ...req.headers },
+    });
+  } catch (e) {
+    throw llmErrorFromTransport(provider, e, req.signal);
+  }
+  if (res.status >= 400) {
+    const retryAfter = res.headers['retry-after'] as string | undefined;
+    const text = await readCapped(res.data);
+    throw req.translate ? req.translate(res.status, text, retryAfter) : llmErrorFromHttp(provider, res.status, text, retryAfter);
+  }
+  return { body: res.data, contentType: String(res.headers['content-type'] ?? '').toLowerCase(), headers: res.headers };
+}
+
+/** Parses one JSON frame of a stream. @throws LlmError `protocol` (carrying the text so far) when it is not an object */
+export function parseFrame<T>(provider: string, data: string, partialText: string): T {
+  try {
+    const v: unknown = JSON.parse(data);
+    if (v && typeof v === 'object') return v as T;
+  } catch {
+    // fall through
+  }
+  throw new LlmError('protocol', `${provider}: a stream frame is not JSON`, { partialText });
+}
+
+/** `{prompt, completion, total}` token counts → Usage (null when the provider gave none). */
+export function usageOf(input: unknown, output: unknown, total?: unknown): { inputTokens: number | null; outputTokens: number | null; totalTokens: number | null } {
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const i = n(input);
+  const o = n(output);
+  return { inputTokens: i, outputTokens: o, totalTokens: n(total) ?? (i !== null && o !== null ? i + o : null) };
+}
