@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_BASE_URLS, parseAgents, parseRoutes, type AgentConfig } from './config-agents.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -14,6 +15,9 @@ const SECRET_NAMES = new Set([
   'WECHAT_MP_TOKEN',
   'WECHAT_MP_ENCODING_AES_KEY',
   'OPENAI_API_KEY',
+  'DIFY_API_KEY',
+  'COZE_API_TOKEN',
+  'AGENTS',
   'REDIS_URL',
 ]);
 
@@ -99,6 +103,15 @@ const schema = z.object({
   OPENAI_API_KEY: z.string().trim().min(1).optional(),
   OPENAI_MODEL: z.string().trim().min(1).default('gpt-4o-mini'),
   OPENAI_VISION: bool.default(true),
+  DIFY_BASE_URL: httpUrl.default(DEFAULT_BASE_URLS.dify),
+  DIFY_API_KEY: z.string().trim().min(1).optional(),
+  COZE_BASE_URL: httpUrl.default(DEFAULT_BASE_URLS.coze),
+  COZE_API_TOKEN: z.string().trim().min(1).optional(),
+  COZE_BOT_ID: z.string().trim().min(1).optional(),
+  OLLAMA_BASE_URL: httpUrl.default(DEFAULT_BASE_URLS.ollama),
+  OLLAMA_MODEL: z.string().trim().min(1).optional(),
+  AGENTS: z.string().optional(),
+  AGENT_ROUTES: z.string().optional(),
 
   WELCOME_MESSAGE: z.string().optional(),
   RESET_KEYWORDS: list.default(['重置', 'reset', '重新开始', '清空对话']),
@@ -156,9 +169,9 @@ export interface MpConfig {
   clickReplies: Record<string, string>;
 }
 
-/** The default agent (LLM_PROVIDER and its variables). */
+/** The default agent's variables as read (LLM_PROVIDER and its variables); `agents[0]` is the same agent, resolved. */
 export interface LlmConfig {
-  provider: 'echo' | 'openai';
+  provider: AgentConfig['provider'];
   systemPrompt: string | null;
   /** One deadline per customer message, covering every attempt and backoff (ms). */
   timeoutMs: number;
@@ -184,6 +197,10 @@ export interface Config {
   kf: KfConfig | null;
   mp: MpConfig | null;
   llm: LlmConfig;
+  /** every agent, the `default` one (LLM_PROVIDER) first, then AGENTS in their order */
+  agents: AgentConfig[];
+  /** AGENT_ROUTES: `kf:<open_kfid>` / `mp:<AppID>` / `bot:<aibotid>` → agent name; unrouted traffic uses `default` */
+  routes: Record<string, string>;
   replies: Replies;
   keywords: { reset: string[]; continue: string[] };
   /** bytes */
@@ -216,8 +233,44 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   // problems above (one start-up shows every problem, not one batch per restart).
   problems.push(...crossChecks(cleaned));
   const e = parsed.success ? parsed.data : null;
-  if (problems.length > 0 || !e) throw new ConfigError(problems);
-  return toConfig(e);
+  if (!e) {
+    // The agents' own problems belong in the same report even when other variables are bad.
+    const d = { timeoutMs: 60_000, replyOnTimeout: '-', replyOnError: '-', welcome: null };
+    const named = parseAgents(cleaned.AGENTS, d);
+    const names = new Set(['default', ...named.agents.map((a) => a.name)]);
+    throw new ConfigError([...problems, ...named.problems, ...parseRoutes(cleaned.AGENT_ROUTES, names).problems]);
+  }
+  const config = toConfig(e);
+  problems.push(...resolveAgents(config, e));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** Adds the default agent and AGENTS to `config`, then AGENT_ROUTES. @returns their problems */
+function resolveAgents(config: Config, e: Env): string[] {
+  const replies = config.replies;
+  const defaults = { timeoutMs: e.LLM_TIMEOUT_MS, replyOnTimeout: replies.onTimeout, replyOnError: replies.onError, welcome: replies.welcome };
+  const named = parseAgents(e.AGENTS, defaults);
+  config.agents = [defaultAgent(e, defaults), ...named.agents];
+  const routes = parseRoutes(e.AGENT_ROUTES, new Set(config.agents.map((a) => a.name)));
+  config.routes = routes.routes;
+  return [...named.problems, ...routes.problems];
+}
+
+function defaultAgent(e: Env, d: Omit<AgentConfig, 'name' | 'provider' | 'systemPrompt'>): AgentConfig {
+  const base = { ...d, name: 'default', systemPrompt: e.LLM_SYSTEM_PROMPT ?? null };
+  switch (e.LLM_PROVIDER) {
+    case 'openai':
+      return { ...base, provider: 'openai', baseUrl: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY ?? '', model: e.OPENAI_MODEL, vision: e.OPENAI_VISION };
+    case 'dify':
+      return { ...base, provider: 'dify', baseUrl: e.DIFY_BASE_URL, apiKey: e.DIFY_API_KEY ?? '', mode: 'chat', outputKey: 'text' };
+    case 'coze':
+      return { ...base, provider: 'coze', baseUrl: e.COZE_BASE_URL, apiToken: e.COZE_API_TOKEN ?? '', botId: e.COZE_BOT_ID ?? '' };
+    case 'ollama':
+      return { ...base, provider: 'ollama', baseUrl: e.OLLAMA_BASE_URL, model: e.OLLAMA_MODEL ?? '', keepAlive: null };
+    default:
+      return { ...base, provider: 'echo' };
+  }
 }
 
 function describeValue(v: string | undefined): string {
@@ -237,14 +290,17 @@ function crossChecks(e: Record<string, string | undefined>): string[] {
     problems.push(`kf channel is partly configured: missing ${missing.join(', ')}`);
   }
   problems.push(...mpCrossChecks(e));
-  if (e.LLM_PROVIDER === 'openai' && !e.OPENAI_API_KEY) {
-    problems.push('OPENAI_API_KEY: required when LLM_PROVIDER=openai');
+  const required: Record<string, string[]> = {
+    openai: ['OPENAI_API_KEY'],
+    dify: ['DIFY_API_KEY'],
+    coze: ['COZE_API_TOKEN', 'COZE_BOT_ID'],
+    ollama: ['OLLAMA_MODEL'],
+  };
+  for (const name of required[e.LLM_PROVIDER?.trim() ?? ''] ?? []) {
+    if (!e[name]) problems.push(`${name}: required when LLM_PROVIDER=${e.LLM_PROVIDER?.trim()}`);
   }
   if (e.ROLE === 'web' || e.ROLE === 'worker') {
     problems.push(`ROLE: "${e.ROLE}" is not available in this version yet (use all: web and worker in one process)`);
-  }
-  if (e.LLM_PROVIDER === 'dify' || e.LLM_PROVIDER === 'coze' || e.LLM_PROVIDER === 'ollama') {
-    problems.push(`LLM_PROVIDER: "${e.LLM_PROVIDER}" is not available in this version yet (use echo or openai)`);
   }
   return problems;
 }
@@ -302,7 +358,7 @@ function toConfig(e: Env): Config {
     kf,
     mp: toMpConfig(e),
     llm: {
-      provider: e.LLM_PROVIDER as LlmConfig['provider'],
+      provider: e.LLM_PROVIDER,
       systemPrompt: e.LLM_SYSTEM_PROMPT ?? null,
       timeoutMs: e.LLM_TIMEOUT_MS,
       openai: {
@@ -321,6 +377,8 @@ function toConfig(e: Env): Config {
       welcome: e.WELCOME_MESSAGE ?? null,
     },
     keywords: { reset: e.RESET_KEYWORDS, continue: e.CONTINUE_KEYWORDS },
+    agents: [],
+    routes: {},
     maxBodyBytes: e.MAX_BODY_BYTES,
     callbackMaxSkewS: e.CALLBACK_MAX_SKEW_S,
     redisUrl: e.REDIS_URL ?? null,

@@ -1,4 +1,3 @@
-import axios from 'axios';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AppDeps } from './app.js';
@@ -7,11 +6,10 @@ import { createKfPuller, type KfPuller } from './channels/wecom-kf/puller.js';
 import { createMpChannel } from './channels/wechat-mp/channel.js';
 import type { Config, KfConfig } from './config.js';
 import { parseEncodingAesKey } from './crypto/wxbizmsgcrypt.js';
-import { createEchoAdapter } from './llm/echo.js';
-import { createOpenAiAdapter } from './llm/openai.js';
+import type { BreakerOptions } from './llm/breaker.js';
 import type { LlmAdapter } from './llm/types.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createAnswerer } from './pipeline/answer.js';
+import { createAgentRouter } from './pipeline/agents.js';
 import { dispatchByChannel } from './pipeline/dispatch.js';
 import { createRunner, type Runner } from './pipeline/runner.js';
 import { createMemoryStore } from './store/memory.js';
@@ -47,6 +45,8 @@ export interface DepsOverrides {
   /** first LLM retry backoff, ms */
   llmMinBackoffMs?: number;
   defaultMetrics?: boolean;
+  /** circuit breaker settings for every agent (tests shorten them) */
+  breaker?: BreakerOptions;
 }
 
 /**
@@ -56,23 +56,23 @@ export interface DepsOverrides {
 export async function createDeps(config: Config, log: Logger, o: DepsOverrides = {}): Promise<Deps> {
   const metrics = createMetrics({ defaultMetrics: o.defaultMetrics ?? true });
   const store = config.redisUrl ? await connectRedisStore(config.redisUrl, o.redisPrefix, log) : createMemoryStore();
-  const adapter = o.adapter ?? createAdapter(config);
-  const leaseMs = config.llm.timeoutMs + LEASE_MARGIN_MS;
-  const answerer = createAnswerer({
-    store,
-    adapter,
-    agent: 'default',
-    timeoutMs: config.llm.timeoutMs,
+  const agents = createAgentRouter({
+    agents: config.agents,
+    routes: config.routes,
     replies: config.replies,
     keywords: config.keywords,
+    store,
     metrics,
-    log: log.child({ component: 'answer' }),
+    log,
+    defaultAdapter: o.adapter,
     minBackoffMs: o.llmMinBackoffMs,
+    breaker: o.breaker,
   });
+  const leaseMs = agents.maxTimeoutMs + LEASE_MARGIN_MS;
 
   const kf = config.kf;
   const kfApi = kf ? createKfApi(kf, store, log, metrics) : null;
-  const mp = config.mp ? createMpChannel(config, config.mp, { store, log, metrics, answerer, leaseMs, dedupTtlMs: DEDUP_TTL_MS }) : null;
+  const mp = config.mp ? createMpChannel(config, config.mp, { store, log, metrics, agents, leaseMs, dedupTtlMs: DEDUP_TTL_MS }) : null;
   const runner = createRunner({
     store,
     log,
@@ -80,7 +80,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
     leaseMs,
     concurrency: 64,
     handle: dispatchByChannel({
-      ...(kfApi ? { kf: createKfJobHandler({ api: kfApi, answerer, replies: config.replies, metrics }) } : {}),
+      ...(kfApi ? { kf: createKfJobHandler({ api: kfApi, agents, replies: config.replies, metrics }) } : {}),
       ...(mp ? { mp: mp.handler } : {}),
     }),
   });
@@ -92,7 +92,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
           config: kf,
           log: log.child({ channel: 'kf' }),
           metrics,
-          welcomeEnabled: config.replies.welcome !== null,
+          welcomeEnabled: agents.anyWelcome,
           leaseMs,
           dedupTtlMs: DEDUP_TTL_MS,
           submit: (ids) => runner.submit(ids),
@@ -130,6 +130,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
     close: async (graceMs) => {
       await kfPuller?.stop(Math.min(graceMs, 5000));
       await runner.stop(graceMs);
+      agents.shutdown();
       await store.close();
     },
   };
@@ -148,18 +149,6 @@ function createKfApi(kf: KfConfig, store: Store, log: Logger, metrics: Metrics):
     fetchToken: () => fetchWecomToken(http, kf.corpId, kf.kfSecret),
   });
   return createApiClient({ http, tokens, metrics });
-}
-
-function createAdapter(config: Config): LlmAdapter {
-  if (config.llm.provider === 'openai') {
-    return createOpenAiAdapter({
-      http: axios.create({ baseURL: config.llm.openai.baseUrl }),
-      apiKey: config.llm.openai.apiKey ?? '',
-      model: config.llm.openai.model,
-      systemPrompt: config.llm.systemPrompt,
-    });
-  }
-  return createEchoAdapter();
 }
 
 async function connectRedisStore(url: string, prefix: string | undefined, log: Logger): Promise<Store> {

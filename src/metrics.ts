@@ -26,6 +26,8 @@ export interface Metrics {
   mpDeliveries: Counter<'outcome'>;
   /** 1 while an auto-mode account answers passively because it answered 48001 */
   mpPassiveOnly: Gauge<'appid'>;
+  /** 1 while an agent's circuit breaker is open (its customers get REPLY_ON_ERROR at once) */
+  llmBreakerOpen: Gauge<'agent'>;
 }
 
 /**
@@ -90,6 +92,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'bridge_mp_deliveries_total',
       help: 'Official Account deliveries in passive/auto mode, by outcome (answered, held, still_thinking, acked)',
       labelNames: ['outcome'],
+      registers,
+    }),
+    llmBreakerOpen: new Gauge({
+      name: 'bridge_llm_breaker_open',
+      help: '1 while an agent circuit breaker is open (customers get REPLY_ON_ERROR at once)',
+      labelNames: ['agent'],
       registers,
     }),
     mpPassiveOnly: new Gauge({

@@ -307,3 +307,66 @@ describe('the real entry (src/main.ts) with a bad environment', () => {
     }
   }, 20_000);
 });
+
+describe('loadConfig: agents and routes (interface.md AGENTS, AGENT_ROUTES)', () => {
+  const SALES = { provider: 'dify', baseUrl: 'https://dify.example.com/v1/', apiKey: 'app-secret-sales' };
+  const SUPPORT = { provider: 'coze', apiToken: 'pat_secret_support', botId: '7400000000000000001', timeoutMs: 20000, welcome: '客服小助手在此' };
+
+  it('the single-provider variables make the default agent; AGENTS adds named ones with inherited defaults', () => {
+    const c = loadConfig({
+      LLM_PROVIDER: 'ollama',
+      OLLAMA_MODEL: 'qwen2.5:7b',
+      LLM_SYSTEM_PROMPT: '你是客服',
+      WELCOME_MESSAGE: '欢迎',
+      AGENTS: JSON.stringify({ sales: SALES, support: SUPPORT }),
+      AGENT_ROUTES: JSON.stringify({ 'kf:wkSales001': 'sales', 'mp:wx5823bf96d3bd56c7': 'support' }),
+    });
+    expect(c.agents.map((a) => `${a.name}:${a.provider}`)).toEqual(['default:ollama', 'sales:dify', 'support:coze']);
+    expect(c.agents[0]).toMatchObject({ baseUrl: 'http://127.0.0.1:11434', model: 'qwen2.5:7b', systemPrompt: '你是客服', timeoutMs: 60000 });
+    expect(c.agents[1]).toMatchObject({ baseUrl: 'https://dify.example.com/v1', mode: 'chat', outputKey: 'text', systemPrompt: null, welcome: '欢迎' });
+    expect(c.agents[2]).toMatchObject({ baseUrl: 'https://api.coze.cn', timeoutMs: 20000, welcome: '客服小助手在此' });
+    expect(c.agents[2]!.replyOnError).toBe('抱歉，服务暂时不可用，请稍后再试。');
+    expect(c.routes).toEqual({ 'kf:wkSales001': 'sales', 'mp:wx5823bf96d3bd56c7': 'support' });
+  });
+
+  it('each provider needs its own variables as the default agent', () => {
+    const needs: Array<[string, string[]]> = [
+      ['dify', ['DIFY_API_KEY']],
+      ['coze', ['COZE_API_TOKEN', 'COZE_BOT_ID']],
+      ['ollama', ['OLLAMA_MODEL']],
+      ['openai', ['OPENAI_API_KEY']],
+    ];
+    for (const [provider, names] of needs) {
+      const text = configError({ LLM_PROVIDER: provider }).problems.join('\n');
+      for (const n of names) expect(text, provider).toContain(`${n}: required when LLM_PROVIDER=${provider}`);
+    }
+    expect(loadConfig({ LLM_PROVIDER: 'coze', COZE_API_TOKEN: 'pat_x', COZE_BOT_ID: '1' }).agents[0]).toMatchObject({ provider: 'coze', botId: '1' });
+  });
+
+  it('every AGENTS/AGENT_ROUTES problem is listed at once, by path, without the keys inside', () => {
+    const e = configError({
+      PORT: 'x',
+      AGENTS: JSON.stringify({
+        sales: { provider: 'dify' },
+        support: { provider: 'coze', apiToken: 'pat_secret_support', botid: '1' },
+        'bad name': { provider: 'echo' },
+        local: { provider: 'ollama', model: 'm', baseUrl: 'ftp://x' },
+        mystery: { provider: 'gemini', apiKey: 'sk-secret-mystery' },
+      }),
+      AGENT_ROUTES: JSON.stringify({ 'kf:wkA': 'nobody', 'wechat:x': 'sales' }),
+    });
+    const text = e.problems.join('\n');
+    expect(text).toContain('PORT');
+    expect(text).toMatch(/AGENTS\.sales\.apiKey/);
+    expect(text).toMatch(/AGENTS\.support\.botId/);
+    expect(text).toMatch(/AGENTS\.support: .*botid|AGENTS\.support.*Unrecognized key/);
+    expect(text).toMatch(/AGENTS: agent name "bad name"/);
+    expect(text).toMatch(/AGENTS\.local\.baseUrl/);
+    expect(text).toMatch(/AGENTS\.mystery\.provider/);
+    expect(text).toContain('AGENT_ROUTES.kf:wkA: "nobody" is not an agent in AGENTS');
+    expect(text).toContain('AGENT_ROUTES: "wechat:x" must be kf:<open_kfid>, mp:<AppID> or bot:<aibotid>');
+    expect(e.message).not.toContain('pat_secret_support');
+    expect(e.message).not.toContain('sk-secret-mystery');
+    expect(configError({ AGENTS: '{not json' }).problems.join('\n')).toMatch(/AGENTS: must be a JSON object/);
+  });
+});

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Replies } from '../config.js';
 import { markdownToText } from '../format/markdown-to-text.js';
 import { planParts } from '../format/split.js';
+import type { LlmBreaker } from '../llm/breaker.js';
 import { runLlm } from '../llm/run.js';
 import type { ConversationState, LlmAdapter } from '../llm/types.js';
 import type { Metrics } from '../metrics.js';
@@ -85,6 +86,8 @@ export interface AnswererOptions {
   log: Logger;
   /** first LLM retry backoff, ms (tests shorten it) */
   minBackoffMs?: number;
+  /** the agent's circuit breaker; none: every message asks the LLM */
+  breaker?: LlmBreaker;
 }
 
 const CONVERSATION_TTL_MS = 7 * 24 * 3600_000;
@@ -121,11 +124,13 @@ export function createAnswerer(o: AnswererOptions): Answerer {
     const state = parseState(await o.store.get(convKey(req.customer)));
     req.onLlmStart?.();
     const started = performance.now();
-    const outcome = await runLlm(
-      o.adapter,
-      { userId: req.customer, text: req.text, state, traceId: req.traceId },
-      { timeoutMs: o.timeoutMs, signal: req.signal, minBackoffMs: o.minBackoffMs },
-    );
+    const ask = () =>
+      runLlm(
+        o.adapter,
+        { userId: req.customer, text: req.text, state, traceId: req.traceId },
+        { timeoutMs: o.timeoutMs, signal: req.signal, minBackoffMs: o.minBackoffMs },
+      );
+    const outcome = o.breaker ? await o.breaker.run(ask) : await ask();
     const seconds = (performance.now() - started) / 1000;
     const label = outcome.ok ? 'ok' : outcome.reason;
     o.metrics.llmDuration.observe({ agent: o.agent, outcome: label }, seconds);

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Config, MpConfig } from '../../config.js';
 import { parseEncodingAesKey } from '../../crypto/wxbizmsgcrypt.js';
 import type { Metrics } from '../../metrics.js';
-import type { Answerer } from '../../pipeline/answer.js';
+import type { AgentRouter } from '../../pipeline/agents.js';
 import type { Store } from '../../store/types.js';
 import { createApiClient, type ApiClient } from '../../wechat-api/api-client.js';
 import { createApiHttp } from '../../wechat-api/http.js';
@@ -20,7 +20,7 @@ import { createSlotWatch } from './slots.js';
 export function createMpChannel(
   config: Config,
   mp: MpConfig,
-  c: { store: Store; log: Logger; metrics: Metrics; answerer: Answerer; leaseMs: number; dedupTtlMs: number },
+  c: { store: Store; log: Logger; metrics: Metrics; agents: AgentRouter; leaseMs: number; dedupTtlMs: number },
 ): { handler: ReturnType<typeof createMpJobHandler>; routes: Omit<MpRouteDeps, 'submit'> } {
   const log = c.log.child({ channel: 'mp' });
   const secret = mp.appSecret;
@@ -30,7 +30,7 @@ export function createMpChannel(
   const timings = { autoHoldMs: mp.autoHoldMs, passiveHoldMs: mp.passiveHoldMs, passiveLastMs: mp.passiveLastMs };
   const handler = createMpJobHandler({
     api,
-    answerer: c.answerer,
+    agents: c.agents,
     replies: config.replies,
     metrics: c.metrics,
     store: c.store,
@@ -57,9 +57,9 @@ export function createMpChannel(
     events: {
       store: c.store,
       appId: mp.appId,
-      welcome: config.replies.welcome,
+      welcome: c.agents.for('mp', mp.appId).welcome,
       clickReplies: mp.clickReplies,
-      forgetCustomer: (customer) => c.answerer.apply(customer, { conversation: null, rest: null }),
+      forgetCustomer: (customer) => c.agents.for('mp', mp.appId).answerer.apply(customer, { conversation: null, rest: null }),
       metrics: c.metrics,
     },
     leaseMs: c.leaseMs,

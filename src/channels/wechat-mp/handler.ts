@@ -3,7 +3,8 @@ import type { Replies } from '../../config.js';
 import { WechatApiError } from '../../errors.js';
 import { OA_TEXT_MAX_BYTES } from '../../format/split.js';
 import type { Metrics } from '../../metrics.js';
-import type { Answerer, PartLimits, PlannedReply } from '../../pipeline/answer.js';
+import type { PartLimits, PlannedReply } from '../../pipeline/answer.js';
+import type { AgentRouter } from '../../pipeline/agents.js';
 import { MAX_JOB_ATTEMPTS, type JobProgress, type MpMessageJob } from '../../pipeline/jobs.js';
 import type { JobContext, JobHandler } from '../../pipeline/runner.js';
 import { customerKey } from '../../store/keys.js';
@@ -16,7 +17,7 @@ import { claimSlot, passiveTooLateMs, type MpTimings, type Slot, type SlotWatch 
 export interface MpHandlerDeps {
   /** null when the account runs passive only (no AppSecret: no API calls at all) */
   api: ApiClient | null;
-  answerer: Answerer;
+  agents: AgentRouter;
   replies: Replies;
   metrics: Metrics;
   store: Store;
@@ -59,7 +60,7 @@ export function createMpJobHandler(d: MpHandlerDeps): JobHandler {
       d.slots.notify(ctx.id);
     }
     if (progress.effects) {
-      await d.answerer.apply(customer, progress.effects);
+      await d.agents.for('mp', p.appid).answerer.apply(customer, progress.effects);
       progress.effects = null;
       await ctx.saveProgress(progress);
     }
@@ -76,14 +77,15 @@ async function planReply(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, cus
   const passive = p.delivery === 'passive';
   const limits = passive ? PASSIVE_LIMITS : ACTIVE_LIMITS;
   let plan: PlannedReply;
-  if (p.content === null || (p.described && !d.answerer.takesDescriptions)) {
+  const { answerer } = d.agents.for('mp', p.appid);
+  if (p.content === null || (p.described && !answerer.takesDescriptions)) {
     ctx.log.info({ msgtype: p.msgtype }, 'message type not passed on; answering REPLY_UNSUPPORTED');
     const text = d.replies.unsupported;
     plan = { parts: [text], kind: 'fallback', effects: {}, text };
   } else {
     const typing = { stop: () => {} };
     try {
-      plan = await d.answerer.answer({
+      plan = await answerer.answer({
         customer,
         text: p.content,
         traceId: p.msgid,
@@ -148,6 +150,6 @@ async function refused(
   if (e.errcode === 48001 && d.mode.configured === 'auto') {
     await d.mode.switchToPassive();
     // Nothing reached the customer: their next message gets this answer as its passive reply.
-    if (c.progress.sent === 0 && c.progress.text) await d.answerer.apply(c.customer, { rest: c.progress.text });
+    if (c.progress.sent === 0 && c.progress.text) await d.agents.for('mp', c.p.appid).answerer.apply(c.customer, { rest: c.progress.text });
   }
 }

@@ -3,7 +3,8 @@ import type { Replies } from '../../config.js';
 import { WechatApiError } from '../../errors.js';
 import { KF_MAX_PARTS, KF_TEXT_MAX_BYTES } from '../../format/split.js';
 import type { Metrics } from '../../metrics.js';
-import type { Answerer, PlannedReply } from '../../pipeline/answer.js';
+import type { PlannedReply } from '../../pipeline/answer.js';
+import type { AgentRouter } from '../../pipeline/agents.js';
 import { MAX_JOB_ATTEMPTS, type JobProgress, type KfTextJob, type KfUnsupportedJob, type KfWelcomeJob } from '../../pipeline/jobs.js';
 import type { JobContext } from '../../pipeline/runner.js';
 import { customerKey } from '../../store/keys.js';
@@ -14,7 +15,7 @@ import { WELCOME_CODE_MAX_AGE_S } from './sync-select.js';
 
 export interface KfHandlerDeps {
   api: ApiClient;
-  answerer: Answerer;
+  agents: AgentRouter;
   replies: Replies;
   metrics: Metrics;
 }
@@ -38,7 +39,7 @@ export function createKfJobHandler(d: KfHandlerDeps): (ctx: JobContext) => Promi
     }
     const progress = ctx.progress ?? (await planReply(d, ctx, p));
     if (progress.effects) {
-      await d.answerer.apply(customerKey('kf', p.open_kfid, p.external_userid), progress.effects);
+      await d.agents.for('kf', p.open_kfid).answerer.apply(customerKey('kf', p.open_kfid, p.external_userid), progress.effects);
       progress.effects = null;
       await ctx.saveProgress(progress);
     }
@@ -57,7 +58,8 @@ async function planReply(d: KfHandlerDeps, ctx: JobContext, p: KfTextJob | KfUns
     plan = { parts: [d.replies.unsupported], kind: 'fallback', effects: {}, text: d.replies.unsupported };
   } else {
     const customer = customerKey('kf', p.open_kfid, p.external_userid);
-    plan = await d.answerer.answer({ customer, text: p.content, traceId: p.msgid, signal: ctx.signal, limits });
+    const { answerer } = d.agents.for('kf', p.open_kfid);
+    plan = await answerer.answer({ customer, text: p.content, traceId: p.msgid, signal: ctx.signal, limits });
   }
   const progress: JobProgress = { parts: plan.parts, kind: plan.kind, sent: 0, effects: plan.effects };
   await ctx.saveProgress(progress);
@@ -90,7 +92,7 @@ async function sendParts(d: KfHandlerDeps, ctx: JobContext, p: KfTextJob | KfUns
 }
 
 async function sendWelcome(d: KfHandlerDeps, ctx: JobContext, p: KfWelcomeJob): Promise<void> {
-  const text = d.replies.welcome;
+  const text = d.agents.for('kf', p.open_kfid).welcome;
   const age = Date.now() / 1000 - p.send_time;
   if (!text || age > WELCOME_CODE_MAX_AGE_S) {
     ctx.log.info({ ageS: Math.round(age) }, 'welcome not sent (no text or welcome_code too old)');

@@ -1,0 +1,163 @@
+import { z } from 'zod';
+
+/**
+ * Named agents (interface.md `AGENTS`, `AGENT_ROUTES`): several LLM apps in one deployment, each with its own
+ * provider settings, system prompt, deadline, fallback texts and welcome. The `default` agent is built from
+ * LLM_PROVIDER and its variables and answers everything no route names.
+ */
+
+/** Settings every agent has (defaults from the global variables). */
+export interface AgentCommon {
+  /** `default` for the LLM_PROVIDER agent; otherwise the AGENTS key (`[A-Za-z0-9_-]`, ≤ 32) */
+  name: string;
+  systemPrompt: string | null;
+  /** one deadline per customer message, ms */
+  timeoutMs: number;
+  replyOnTimeout: string;
+  replyOnError: string;
+  /** null: none */
+  welcome: string | null;
+}
+
+export type AgentConfig = AgentCommon &
+  (
+    | { provider: 'echo' }
+    | { provider: 'openai'; baseUrl: string; apiKey: string; model: string; vision: boolean }
+    | { provider: 'dify'; baseUrl: string; apiKey: string; mode: 'chat' | 'workflow'; outputKey: string }
+    | { provider: 'coze'; baseUrl: string; apiToken: string; botId: string }
+    | { provider: 'ollama'; baseUrl: string; model: string; keepAlive: string | null }
+  );
+
+export type Provider = AgentConfig['provider'];
+
+export const DEFAULT_BASE_URLS = {
+  openai: 'https://api.openai.com/v1',
+  dify: 'https://api.dify.ai/v1',
+  coze: 'https://api.coze.cn',
+  ollama: 'http://127.0.0.1:11434',
+} as const;
+
+const AGENT_NAME = /^[A-Za-z0-9_-]{1,32}$/;
+const ROUTE_KEY = /^(kf|mp|bot):[A-Za-z0-9_@.-]{1,128}$/;
+
+const nonEmpty = z.string().trim().min(1);
+const url = z
+  .string()
+  .trim()
+  .pipe(z.url({ protocol: /^https?$/ }))
+  .transform((v) => v.replace(/\/+$/, ''));
+const common = {
+  systemPrompt: z.string().optional(),
+  timeoutMs: z.number().int().min(100).max(600_000).optional(),
+  replyOnTimeout: nonEmpty.optional(),
+  replyOnError: nonEmpty.optional(),
+  welcome: nonEmpty.optional(),
+};
+// strictObject: a misspelt key (`apikey`) is reported instead of silently ignored.
+const agentSchema = z.discriminatedUnion('provider', [
+  z.strictObject({ provider: z.literal('echo'), ...common }),
+  z.strictObject({
+    provider: z.literal('openai'),
+    baseUrl: url.default(DEFAULT_BASE_URLS.openai),
+    apiKey: nonEmpty,
+    model: nonEmpty.default('gpt-4o-mini'),
+    vision: z.boolean().default(true),
+    ...common,
+  }),
+  z.strictObject({
+    provider: z.literal('dify'),
+    baseUrl: url.default(DEFAULT_BASE_URLS.dify),
+    apiKey: nonEmpty,
+    mode: z.enum(['chat', 'workflow']).default('chat'),
+    outputKey: nonEmpty.default('text'),
+    ...common,
+  }),
+  z.strictObject({
+    provider: z.literal('coze'),
+    baseUrl: url.default(DEFAULT_BASE_URLS.coze),
+    apiToken: nonEmpty,
+    botId: nonEmpty,
+    ...common,
+  }),
+  z.strictObject({
+    provider: z.literal('ollama'),
+    baseUrl: url.default(DEFAULT_BASE_URLS.ollama),
+    model: nonEmpty,
+    keepAlive: z.union([nonEmpty, z.number().int()]).transform(String).optional(),
+    ...common,
+  }),
+]);
+
+/** Global defaults a named agent inherits (never the default agent's provider settings or system prompt). */
+export interface AgentDefaults {
+  timeoutMs: number;
+  replyOnTimeout: string;
+  replyOnError: string;
+  welcome: string | null;
+}
+
+/**
+ * Parses `AGENTS` (a JSON object of name → settings). Values are never echoed: they hold API keys.
+ * @returns the agents, or the problems (`AGENTS.<name>.<field>: …`), all of them
+ */
+export function parseAgents(raw: string | undefined, d: AgentDefaults): { agents: AgentConfig[]; problems: string[] } {
+  if (raw === undefined) return { agents: [], problems: [] };
+  const json = parseJson(raw);
+  if (!json || typeof json !== 'object' || Array.isArray(json)) {
+    return { agents: [], problems: ['AGENTS: must be a JSON object of named agents, e.g. {"sales":{"provider":"dify","apiKey":"app-…"}}'] };
+  }
+  const agents: AgentConfig[] = [];
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(json)) {
+    if (!AGENT_NAME.test(name) || name === 'default') {
+      problems.push(`AGENTS: agent name ${JSON.stringify(name.slice(0, 40))} must be 1-32 letters, digits, _ or - (and not "default")`);
+      continue;
+    }
+    const parsed = agentSchema.safeParse(value);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) problems.push(`AGENTS.${[name, ...issue.path].join('.')}: ${issue.message}`);
+      continue;
+    }
+    const a = parsed.data;
+    agents.push({
+      ...a,
+      name,
+      systemPrompt: a.systemPrompt ?? null,
+      timeoutMs: a.timeoutMs ?? d.timeoutMs,
+      replyOnTimeout: a.replyOnTimeout ?? d.replyOnTimeout,
+      replyOnError: a.replyOnError ?? d.replyOnError,
+      welcome: a.welcome ?? d.welcome,
+      ...(a.provider === 'ollama' ? { keepAlive: a.keepAlive ?? null } : {}),
+    } as AgentConfig);
+  }
+  return { agents, problems };
+}
+
+/**
+ * Parses `AGENT_ROUTES`: `{"kf:<open_kfid>": "<agent>", "mp:<AppID>": "<agent>", "bot:<aibotid>": "<agent>"}`.
+ * @param names the agents that exist (`default` included)
+ */
+export function parseRoutes(raw: string | undefined, names: ReadonlySet<string>): { routes: Record<string, string>; problems: string[] } {
+  if (raw === undefined) return { routes: {}, problems: [] };
+  const json = parseJson(raw);
+  if (!json || typeof json !== 'object' || Array.isArray(json)) {
+    return { routes: {}, problems: ['AGENT_ROUTES: must be a JSON object such as {"kf:wkAbc…":"sales","mp:wx123…":"mp"}'] };
+  }
+  const routes: Record<string, string> = {};
+  const problems: string[] = [];
+  for (const [key, agent] of Object.entries(json)) {
+    if (!ROUTE_KEY.test(key)) problems.push(`AGENT_ROUTES: ${JSON.stringify(key.slice(0, 80))} must be kf:<open_kfid>, mp:<AppID> or bot:<aibotid>`);
+    else if (typeof agent !== 'string' || !names.has(agent)) {
+      problems.push(`AGENT_ROUTES.${key}: ${JSON.stringify(String(agent).slice(0, 40))} is not an agent in AGENTS`);
+    } else routes[key] = agent;
+  }
+  return { routes, problems };
+}
+
+function parseJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,35 @@
+import http from 'node:http';
+import https from 'node:https';
+import axios from 'axios';
+import type { AgentConfig } from '../config-agents.js';
+import { createCozeAdapter } from './coze.js';
+import { createDifyAdapter } from './dify.js';
+import { createEchoAdapter } from './echo.js';
+import { createOllamaAdapter } from './ollama.js';
+import { createOpenAiAdapter } from './openai.js';
+import type { LlmAdapter } from './types.js';
+
+/**
+ * The adapter of one agent, with its own keep-alive connection pool (answers to one customer after another
+ * reuse sockets to the same provider).
+ */
+export function createAdapter(agent: AgentConfig): LlmAdapter {
+  const client = (baseURL: string) =>
+    axios.create({
+      baseURL,
+      httpAgent: new http.Agent({ keepAlive: true, maxSockets: 128 }),
+      httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 128 }),
+    });
+  switch (agent.provider) {
+    case 'openai':
+      return createOpenAiAdapter({ http: client(agent.baseUrl), apiKey: agent.apiKey, model: agent.model, systemPrompt: agent.systemPrompt });
+    case 'dify':
+      return createDifyAdapter({ http: client(agent.baseUrl), apiKey: agent.apiKey, mode: agent.mode, outputKey: agent.outputKey });
+    case 'coze':
+      return createCozeAdapter({ http: client(agent.baseUrl), apiToken: agent.apiToken, botId: agent.botId });
+    case 'ollama':
+      return createOllamaAdapter({ http: client(agent.baseUrl), model: agent.model, systemPrompt: agent.systemPrompt, keepAlive: agent.keepAlive });
+    case 'echo':
+      return createEchoAdapter();
+  }
+}
