@@ -67,7 +67,10 @@ export function createCozeAdapter(o: CozeOptions): LlmAdapter {
       params: conversationId ? { conversation_id: conversationId } : undefined,
       headers: { authorization: `Bearer ${o.apiToken}`, accept: 'text/event-stream' },
       signal,
-      translate: (status, text, retryAfter) => fromEnvelope(parseEnvelope(text)) ?? llmErrorFromHttp(PROVIDER, status, text, retryAfter),
+      translate: (status, text, retryAfter) => {
+        const http = llmErrorFromHttp(PROVIDER, status, text, retryAfter);
+        return fromEnvelope(parseEnvelope(text), { status, retryAfterMs: http.options.retryAfterMs ?? null }) ?? http;
+      },
     });
     // A JSON answer to a streaming call is an error envelope (Coze reports most failures under HTTP 200).
     if (res.contentType.includes('application/json')) {
@@ -105,18 +108,23 @@ function parseEnvelope(text: string): Envelope | null {
   }
 }
 
-/** A non-zero envelope code as an LlmError; null when there is none. */
-function fromEnvelope(env: Envelope | null): LlmError | null {
+/**
+ * A non-zero envelope code as an LlmError; null when there is none.
+ * @param http the HTTP status (and retry-after) when the envelope came with an error status; none under HTTP 200
+ */
+function fromEnvelope(env: Envelope | null, http: { status: number | null; retryAfterMs: number | null } = { status: null, retryAfterMs: null }): LlmError | null {
   if (!env || typeof env.code !== 'number' || env.code === 0) return null;
   const msg = `coze: code ${env.code} ${String(env.msg ?? '').slice(0, 200)}`.trim();
-  const code = String(env.code);
+  const base = { code: String(env.code), status: http.status };
   if (AUTH_CODES.has(env.code)) {
-    return new LlmError('auth', `${msg} (a token for api.coze.com used on api.coze.cn, or the reverse? check COZE_BASE_URL)`, { code });
+    return new LlmError('auth', `${msg} (a token for api.coze.com used on api.coze.cn, or the reverse? check COZE_BASE_URL)`, base);
   }
-  if (env.code === NOT_FOUND) return new LlmError('not_found', msg, { code: CONVERSATION_GONE });
-  if (env.code === RATE_LIMIT) return new LlmError('rate_limit', msg, { code, retryable: true });
-  if (env.code >= 5000) return new LlmError('upstream', msg, { code, retryable: true });
-  return new LlmError('bad_request', msg, { code });
+  if (env.code === NOT_FOUND) return new LlmError('not_found', msg, { ...base, code: CONVERSATION_GONE });
+  if (env.code === RATE_LIMIT || http.status === 429) {
+    return new LlmError('rate_limit', msg, { ...base, retryable: true, retryAfterMs: http.retryAfterMs });
+  }
+  if (env.code >= 5000 || (http.status ?? 0) >= 500) return new LlmError('upstream', msg, { ...base, retryable: true });
+  return new LlmError('bad_request', msg, base);
 }
 
 async function readChat(body: Readable, signal: AbortSignal, idleMs: number, known: string | null): Promise<ReplyResult> {

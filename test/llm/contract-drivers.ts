@@ -1,0 +1,247 @@
+/**
+ * Drivers for the adapter contract suite (contract.test.ts): one per LLM provider. A driver starts that
+ * provider's protocol-faithful fake (test/fakes/*), builds the real adapter pointing at it over loopback HTTP,
+ * translates the suite's provider-neutral {@link Scenario}s into the fake's own behaviours, and reads back what the
+ * adapter sent (conversation id or history) from the fake's recorded requests.
+ */
+import axios from 'axios';
+import { expect } from 'vitest';
+import { LlmError } from '../../src/errors.js';
+import { createCozeAdapter } from '../../src/llm/coze.js';
+import { createDifyAdapter } from '../../src/llm/dify.js';
+import { createOllamaAdapter } from '../../src/llm/ollama.js';
+import { createOpenAiAdapter } from '../../src/llm/openai.js';
+import type { ConversationState, LlmAdapter, ReplyRequest, Usage } from '../../src/llm/types.js';
+import { startFakeCoze, type FakeCozeBehavior } from '../fakes/coze.js';
+import { startFakeDify, type FakeDifyBehavior } from '../fakes/dify.js';
+import { startFakeOllama, type FakeOllamaBehavior } from '../fakes/ollama.js';
+import { startFakeOpenAI, type FakeOpenAIBehavior } from '../fakes/openai.js';
+
+export const USER_ID = 'kf:wkAAA:wmBBB';
+export const OPENAI_KEY = 'sk-contract-secret';
+export const OPENAI_MODEL = 'gpt-4o-mini';
+export const DIFY_KEY = 'app-contract-secret';
+export const COZE_TOKEN = 'pat_contract_secret';
+export const COZE_BOT = '7400000000000000001';
+export const OLLAMA_MODEL = 'qwen2.5:7b';
+export const SYSTEM = '你是客服助手。';
+
+/** A provider-neutral thing the fake should do with the next accepted chat request. "Deltas" are text deltas;
+ *  without `text` the fake answers its default (see {@link Harness.defaultAnswer}), 4 code points per delta. */
+export type Scenario =
+  | { kind: 'answer'; text: string; chunkSize?: number; delayMs?: number; firstByteDelayMs?: number }
+  | { kind: 'status'; status: number }
+  /** the provider's way of refusing the credentials (Coze: HTTP 200 envelope code 4100) */
+  | { kind: 'auth' }
+  /** the provider's way of saying "too many requests" (OpenAI: 429 with retry-after 2 s; Coze: envelope 4013) */
+  | { kind: 'rate-limit' }
+  /** the provider's in-stream error (OpenAI error frame, Dify/Coze `error` event, Ollama `{"error"}` line) */
+  | { kind: 'error-mid'; afterDeltas: number }
+  | { kind: 'drop'; afterDeltas: number }
+  | { kind: 'hang' }
+  | { kind: 'truncate'; afterDeltas: number }
+  | { kind: 'invalid-json'; afterDeltas: number };
+
+/** Providers that keep the conversation server-side: the state is `{conversationId}`. */
+export interface ConversationOps {
+  kind: 'conversation';
+  /** the conversation id chat request `i` named (null: none, a new conversation) */
+  sentId(i: number): string | null;
+  /** the most recently issued conversation id */
+  newestId(): string | undefined;
+  /** makes the fake forget `id` (the provider's "conversation not found" from then on) */
+  expire(id: string): void;
+  /** the user turns the fake stored in conversation `id`, oldest first */
+  userTurns(id: string): string[];
+}
+
+/** Providers whose history the bridge keeps: the state is `{history}` and is sent back as `messages`. */
+export interface HistoryOps {
+  kind: 'history';
+  systemPrompt: string | null;
+  /** the `messages` chat request `i` carried */
+  sentMessages(i: number): unknown;
+}
+
+/** One running fake plus everything the suite needs to know about it. */
+export interface Harness {
+  adapter(o?: { idleMs?: number }): LlmAdapter;
+  script(...s: Scenario[]): void;
+  /** what the fake answers to `question` for a scenario without its own text */
+  defaultAnswer(question: string): string;
+  /** the usage the adapter must report for a first-turn `question` answered with `answer` */
+  usage(question: string, answer: string): Usage | null;
+  requestCount(): number;
+  waitForRequests(n: number): Promise<void>;
+  closedByClient(i: number): boolean;
+  state: ConversationOps | HistoryOps;
+  close(): Promise<void>;
+}
+
+export interface Driver {
+  name: string;
+  /** capability: the adapter drops an expired stored conversation and retries once (Dify, Coze) */
+  recoversExpiredConversation: boolean;
+  /** whether the first text delta of a slow (`delayMs`) answer arrives at once (Dify's fake waits before it) */
+  firstDeltaImmediate: boolean;
+  /** expected `status` and provider `code` of the auth failure */
+  auth: { status: number | null; code: string | null };
+  /** expected `status`, provider `code` and `retryAfterMs` of the rate-limit failure */
+  rateLimit: { status: number | null; code: string | null; retryAfterMs: number | null };
+  start(): Promise<Harness>;
+}
+
+export const cps = (s: string): number => Array.from(s).length;
+export const req = (text: string, state: ConversationState | null = null, userId = USER_ID): ReplyRequest => ({ userId, text, state, traceId: 'msg-1' });
+export const never = (): AbortSignal => new AbortController().signal;
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export async function until(cond: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await sleep(10);
+}
+/** The LlmError a call rejects with (fails the test if it resolves or rejects with something else). */
+export async function failure(p: Promise<unknown>): Promise<LlmError> {
+  const e = await p.then(
+    (v) => new Error(`expected a failure, got ${JSON.stringify(v)}`),
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(LlmError);
+  return e as LlmError;
+}
+const usage = (i: number, o: number): Usage => ({ inputTokens: i, outputTokens: o, totalTokens: i + o });
+const http = (baseURL: string) => axios.create({ baseURL });
+
+const openai: Driver = {
+  name: 'openai',
+  recoversExpiredConversation: false,
+  firstDeltaImmediate: true,
+  auth: { status: 401, code: 'invalid_api_key' },
+  rateLimit: { status: 429, code: 'rate_limit_exceeded', retryAfterMs: 2000 },
+  async start() {
+    const fake = await startFakeOpenAI({ apiKey: OPENAI_KEY, model: OPENAI_MODEL });
+    const map = (s: Scenario): FakeOpenAIBehavior => {
+      switch (s.kind) {
+        case 'auth': return { kind: 'status', status: 401 };
+        case 'rate-limit': return { kind: 'status', status: 429, retryAfterS: 2 };
+        case 'error-mid': return { kind: 'error-frame', afterDeltas: s.afterDeltas };
+        default: return s;
+      }
+    };
+    return {
+      adapter: (o = {}) => createOpenAiAdapter({ http: http(fake.baseUrl), apiKey: OPENAI_KEY, model: OPENAI_MODEL, systemPrompt: SYSTEM, idleMs: o.idleMs }),
+      script: (...s) => fake.script(...s.map(map)),
+      defaultAnswer: (q) => `AI:${q}`,
+      usage: (q, a) => usage(cps(SYSTEM) + cps(q), cps(a)),
+      requestCount: () => fake.requests.length,
+      waitForRequests: (n) => fake.waitForRequests(n),
+      closedByClient: (i) => fake.requests[i]?.closedByClient === true,
+      state: { kind: 'history', systemPrompt: SYSTEM, sentMessages: (i) => fake.requests[i]?.body.messages },
+      close: () => fake.close(),
+    };
+  },
+};
+
+const dify: Driver = {
+  name: 'dify',
+  recoversExpiredConversation: true,
+  firstDeltaImmediate: false,
+  auth: { status: 401, code: 'unauthorized' },
+  rateLimit: { status: 429, code: 'too_many_requests', retryAfterMs: null },
+  async start() {
+    const fake = await startFakeDify({ apiKey: DIFY_KEY });
+    const map = (s: Scenario): FakeDifyBehavior => {
+      switch (s.kind) {
+        case 'auth': return { kind: 'status', status: 401 };
+        case 'rate-limit': return { kind: 'status', status: 429 };
+        case 'error-mid': return { kind: 'error-event', afterDeltas: s.afterDeltas };
+        default: return s;
+      }
+    };
+    return {
+      adapter: (o = {}) => createDifyAdapter({ http: http(fake.baseUrl), apiKey: DIFY_KEY, idleMs: o.idleMs }),
+      script: (...s) => fake.script(...s.map(map)),
+      defaultAnswer: (q) => `Dify:${q}`,
+      usage: (q, a) => usage(cps(q), cps(a)),
+      requestCount: () => fake.requests.length,
+      waitForRequests: (n) => fake.waitForRequests(n),
+      closedByClient: (i) => fake.requests[i]?.closedByClient === true,
+      state: {
+        kind: 'conversation',
+        sentId: (i) => (fake.requests[i]?.body.conversation_id as string | undefined) ?? null,
+        newestId: () => fake.conversationsOf(USER_ID).at(-1)?.id,
+        expire: (id) => fake.expireConversation(id),
+        userTurns: (id) => fake.conversation(id)?.turns.map((t) => t.query) ?? [],
+      },
+      close: () => fake.close(),
+    };
+  },
+};
+
+const coze: Driver = {
+  name: 'coze',
+  recoversExpiredConversation: true,
+  firstDeltaImmediate: true,
+  auth: { status: null, code: '4100' },
+  rateLimit: { status: null, code: '4013', retryAfterMs: null },
+  async start() {
+    const fake = await startFakeCoze({ token: COZE_TOKEN, botId: COZE_BOT });
+    const map = (s: Scenario): FakeCozeBehavior => {
+      switch (s.kind) {
+        case 'auth': return { kind: 'envelope', code: 4100, msg: 'authentication failed' };
+        case 'rate-limit': return { kind: 'envelope', code: 4013, msg: 'request rate exceeded' };
+        case 'error-mid': return { kind: 'error-event', afterDeltas: s.afterDeltas, code: 5000, msg: 'internal error' };
+        default: return s;
+      }
+    };
+    return {
+      adapter: (o = {}) => createCozeAdapter({ http: http(fake.baseUrl), apiToken: COZE_TOKEN, botId: COZE_BOT, idleMs: o.idleMs }),
+      script: (...s) => fake.script(...s.map(map)),
+      defaultAnswer: (q) => `Coze:${q}`,
+      usage: (q, a) => usage(cps(q), cps(a)),
+      requestCount: () => fake.requests.length,
+      waitForRequests: (n) => fake.waitForRequests(n),
+      closedByClient: (i) => fake.requests[i]?.closedByClient === true,
+      state: {
+        kind: 'conversation',
+        sentId: (i) => fake.requests[i]?.query.conversation_id ?? null,
+        newestId: () => [...fake.conversations.keys()].at(-1),
+        expire: (id) => fake.expireConversation(id),
+        userTurns: (id) => fake.conversations.get(id)?.turns.filter((t) => t.role === 'user').map((t) => t.content) ?? [],
+      },
+      close: () => fake.close(),
+    };
+  },
+};
+
+const ollama: Driver = {
+  name: 'ollama',
+  recoversExpiredConversation: false,
+  firstDeltaImmediate: true,
+  // No auth of its own: a reverse proxy in front of it answers 401/429 with a plain body.
+  auth: { status: 401, code: null },
+  rateLimit: { status: 429, code: null, retryAfterMs: null },
+  async start() {
+    const fake = await startFakeOllama({ models: [OLLAMA_MODEL] });
+    const map = (s: Scenario): FakeOllamaBehavior => {
+      switch (s.kind) {
+        case 'auth': return { kind: 'status', status: 401 };
+        case 'rate-limit': return { kind: 'status', status: 429 };
+        case 'error-mid': return { kind: 'error-line', afterDeltas: s.afterDeltas };
+        default: return s;
+      }
+    };
+    return {
+      adapter: (o = {}) => createOllamaAdapter({ http: http(fake.baseUrl), model: OLLAMA_MODEL, systemPrompt: SYSTEM, idleMs: o.idleMs }),
+      script: (...s) => fake.script(...s.map(map)),
+      defaultAnswer: (q) => `Ollama:${q}`,
+      usage: (q, a) => usage(cps(SYSTEM) + cps(q), cps(a)),
+      requestCount: () => fake.requests.length,
+      waitForRequests: (n) => fake.waitForRequests(n),
+      closedByClient: (i) => fake.requests[i]?.closedByClient === true,
+      state: { kind: 'history', systemPrompt: SYSTEM, sentMessages: (i) => fake.requests[i]?.body.messages },
+      close: () => fake.close(),
+    };
+  },
+};
+
+export const DRIVERS: readonly Driver[] = [openai, dify, coze, ollama];
