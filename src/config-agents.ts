@@ -17,13 +17,15 @@ export interface AgentCommon {
   replyOnError: string;
   /** null: none */
   welcome: string | null;
+  /** longest silence between two stream chunks, ms */
+  idleMs: number;
 }
 
 export type AgentConfig = AgentCommon &
   (
     | { provider: 'echo' }
     | { provider: 'openai'; baseUrl: string; apiKey: string; model: string; vision: boolean }
-    | { provider: 'dify'; baseUrl: string; apiKey: string; mode: 'chat' | 'workflow'; outputKey: string }
+    | { provider: 'dify'; baseUrl: string; apiKey: string; mode: 'chat' | 'workflow'; inputKey: string; outputKey: string }
     | { provider: 'coze'; baseUrl: string; apiToken: string; botId: string }
     | { provider: 'ollama'; baseUrl: string; model: string; keepAlive: string | null }
   );
@@ -38,6 +40,8 @@ export const DEFAULT_BASE_URLS = {
 } as const;
 
 const AGENT_NAME = /^[A-Za-z0-9_-]{1,32}$/;
+/** Dify pings every ~10 s; 30 s of silence means the stream is dead. */
+export const DEFAULT_IDLE_MS = 30_000;
 const ROUTE_KEY = /^(kf|mp|bot):[A-Za-z0-9_@.-]{1,128}$/;
 
 const nonEmpty = z.string().trim().min(1);
@@ -46,9 +50,12 @@ const url = z
   .trim()
   .pipe(z.url({ protocol: /^https?$/ }))
   .transform((v) => v.replace(/\/+$/, ''));
+/** A host-only origin: Coze paths (/v3/chat, /v1/…) are added by the adapter. */
+export const hostOnly = (v: string) => new URL(v).pathname.replace(/\/+$/, '') === '';
 const common = {
-  systemPrompt: z.string().optional(),
   timeoutMs: z.number().int().min(100).max(600_000).optional(),
+  /** longest silence between two stream chunks, ms (default 30 s): raise it for bots with slow tool steps */
+  idleMs: z.number().int().min(1000).max(600_000).optional(),
   replyOnTimeout: nonEmpty.optional(),
   replyOnError: nonEmpty.optional(),
   welcome: nonEmpty.optional(),
@@ -62,6 +69,7 @@ const agentSchema = z.discriminatedUnion('provider', [
     apiKey: nonEmpty,
     model: nonEmpty.default('gpt-4o-mini'),
     vision: z.boolean().default(true),
+    systemPrompt: z.string().optional(),
     ...common,
   }),
   z.strictObject({
@@ -69,12 +77,13 @@ const agentSchema = z.discriminatedUnion('provider', [
     baseUrl: url.default(DEFAULT_BASE_URLS.dify),
     apiKey: nonEmpty,
     mode: z.enum(['chat', 'workflow']).default('chat'),
+    inputKey: nonEmpty.default('query'),
     outputKey: nonEmpty.default('text'),
     ...common,
   }),
   z.strictObject({
     provider: z.literal('coze'),
-    baseUrl: url.default(DEFAULT_BASE_URLS.coze),
+    baseUrl: url.default(DEFAULT_BASE_URLS.coze).refine(hostOnly, 'must be the origin only, e.g. https://api.coze.cn'),
     apiToken: nonEmpty,
     botId: nonEmpty,
     ...common,
@@ -83,7 +92,12 @@ const agentSchema = z.discriminatedUnion('provider', [
     provider: z.literal('ollama'),
     baseUrl: url.default(DEFAULT_BASE_URLS.ollama),
     model: nonEmpty,
-    keepAlive: z.union([nonEmpty, z.number().int()]).transform(String).optional(),
+    // Ollama's duration: a number of seconds (-1: forever) or e.g. "30m", "1h", "90s".
+    keepAlive: z
+      .union([z.string().trim().regex(/^-?\d+(\.\d+)?(ms|s|m|h)?$/, 'must be seconds or a duration such as "30m"'), z.number().int()])
+      .transform(String)
+      .optional(),
+    systemPrompt: z.string().optional(),
     ...common,
   }),
 ]);
@@ -122,7 +136,8 @@ export function parseAgents(raw: string | undefined, d: AgentDefaults): { agents
     agents.push({
       ...a,
       name,
-      systemPrompt: a.systemPrompt ?? null,
+      systemPrompt: 'systemPrompt' in a ? (a.systemPrompt ?? null) : null,
+      idleMs: a.idleMs ?? DEFAULT_IDLE_MS,
       timeoutMs: a.timeoutMs ?? d.timeoutMs,
       replyOnTimeout: a.replyOnTimeout ?? d.replyOnTimeout,
       replyOnError: a.replyOnError ?? d.replyOnError,
@@ -137,7 +152,11 @@ export function parseAgents(raw: string | undefined, d: AgentDefaults): { agents
  * Parses `AGENT_ROUTES`: `{"kf:<open_kfid>": "<agent>", "mp:<AppID>": "<agent>", "bot:<aibotid>": "<agent>"}`.
  * @param names the agents that exist (`default` included)
  */
-export function parseRoutes(raw: string | undefined, names: ReadonlySet<string>): { routes: Record<string, string>; problems: string[] } {
+export function parseRoutes(
+  raw: string | undefined,
+  names: ReadonlySet<string>,
+  mpAppId: string | null = null,
+): { routes: Record<string, string>; problems: string[] } {
   if (raw === undefined) return { routes: {}, problems: [] };
   const json = parseJson(raw);
   if (!json || typeof json !== 'object' || Array.isArray(json)) {
@@ -147,7 +166,10 @@ export function parseRoutes(raw: string | undefined, names: ReadonlySet<string>)
   const problems: string[] = [];
   for (const [key, agent] of Object.entries(json)) {
     if (!ROUTE_KEY.test(key)) problems.push(`AGENT_ROUTES: ${JSON.stringify(key.slice(0, 80))} must be kf:<open_kfid>, mp:<AppID> or bot:<aibotid>`);
-    else if (typeof agent !== 'string' || !names.has(agent)) {
+    // One Official Account per deployment: another AppID is a typo that would send that traffic to the default.
+    else if (mpAppId !== null && key.startsWith('mp:') && key !== `mp:${mpAppId}`) {
+      problems.push(`AGENT_ROUTES: ${JSON.stringify(key)} names an AppID other than WECHAT_MP_APP_ID`);
+    } else if (typeof agent !== 'string' || !names.has(agent)) {
       problems.push(`AGENT_ROUTES.${key}: ${JSON.stringify(String(agent).slice(0, 40))} is not an agent in AGENTS`);
     } else routes[key] = agent;
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_BASE_URLS, parseAgents, parseRoutes, type AgentConfig } from './config-agents.js';
+import { DEFAULT_BASE_URLS, DEFAULT_IDLE_MS, hostOnly, parseAgents, parseRoutes, type AgentConfig } from './config-agents.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -105,7 +105,7 @@ const schema = z.object({
   OPENAI_VISION: bool.default(true),
   DIFY_BASE_URL: httpUrl.default(DEFAULT_BASE_URLS.dify),
   DIFY_API_KEY: z.string().trim().min(1).optional(),
-  COZE_BASE_URL: httpUrl.default(DEFAULT_BASE_URLS.coze),
+  COZE_BASE_URL: httpUrl.default(DEFAULT_BASE_URLS.coze).refine(hostOnly, 'must be the origin only, e.g. https://api.coze.cn'),
   COZE_API_TOKEN: z.string().trim().min(1).optional(),
   COZE_BOT_ID: z.string().trim().min(1).optional(),
   OLLAMA_BASE_URL: httpUrl.default(DEFAULT_BASE_URLS.ollama),
@@ -238,7 +238,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     const d = { timeoutMs: 60_000, replyOnTimeout: '-', replyOnError: '-', welcome: null };
     const named = parseAgents(cleaned.AGENTS, d);
     const names = new Set(['default', ...named.agents.map((a) => a.name)]);
-    throw new ConfigError([...problems, ...named.problems, ...parseRoutes(cleaned.AGENT_ROUTES, names).problems]);
+    const routes = parseRoutes(cleaned.AGENT_ROUTES, names, cleaned.WECHAT_MP_APP_ID?.trim() ?? null);
+    throw new ConfigError([...problems, ...named.problems, ...routes.problems]);
   }
   const config = toConfig(e);
   problems.push(...resolveAgents(config, e));
@@ -252,18 +253,18 @@ function resolveAgents(config: Config, e: Env): string[] {
   const defaults = { timeoutMs: e.LLM_TIMEOUT_MS, replyOnTimeout: replies.onTimeout, replyOnError: replies.onError, welcome: replies.welcome };
   const named = parseAgents(e.AGENTS, defaults);
   config.agents = [defaultAgent(e, defaults), ...named.agents];
-  const routes = parseRoutes(e.AGENT_ROUTES, new Set(config.agents.map((a) => a.name)));
+  const routes = parseRoutes(e.AGENT_ROUTES, new Set(config.agents.map((a) => a.name)), config.mp?.appId ?? null);
   config.routes = routes.routes;
   return [...named.problems, ...routes.problems];
 }
 
-function defaultAgent(e: Env, d: Omit<AgentConfig, 'name' | 'provider' | 'systemPrompt'>): AgentConfig {
-  const base = { ...d, name: 'default', systemPrompt: e.LLM_SYSTEM_PROMPT ?? null };
+function defaultAgent(e: Env, d: Omit<AgentConfig, 'name' | 'provider' | 'systemPrompt' | 'idleMs'>): AgentConfig {
+  const base = { ...d, name: 'default', systemPrompt: e.LLM_SYSTEM_PROMPT ?? null, idleMs: DEFAULT_IDLE_MS };
   switch (e.LLM_PROVIDER) {
     case 'openai':
       return { ...base, provider: 'openai', baseUrl: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY ?? '', model: e.OPENAI_MODEL, vision: e.OPENAI_VISION };
     case 'dify':
-      return { ...base, provider: 'dify', baseUrl: e.DIFY_BASE_URL, apiKey: e.DIFY_API_KEY ?? '', mode: 'chat', outputKey: 'text' };
+      return { ...base, provider: 'dify', baseUrl: e.DIFY_BASE_URL, apiKey: e.DIFY_API_KEY ?? '', mode: 'chat', inputKey: 'query', outputKey: 'text' };
     case 'coze':
       return { ...base, provider: 'coze', baseUrl: e.COZE_BASE_URL, apiToken: e.COZE_API_TOKEN ?? '', botId: e.COZE_BOT_ID ?? '' };
     case 'ollama':

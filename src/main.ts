@@ -29,7 +29,12 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const deps = await createDeps(config, log);
   const app = buildApp(deps.app);
-  if (!config.kf) log.warn('no channel is configured: set WECOM_CORP_ID, WECOM_KF_SECRET, WECOM_TOKEN, WECOM_ENCODING_AES_KEY');
+  if (!config.kf && !config.mp) {
+    log.warn('no channel is configured: set the WECOM_* variables (kf) and/or WECHAT_MP_* (Official Account)');
+  }
+  if (Object.keys(config.routes).length > 0 && config.agents[0]?.provider === 'echo') {
+    log.warn('AGENT_ROUTES is set but the default agent is echo: accounts without a route get their own words back (set LLM_PROVIDER)');
+  }
 
   const sweep = () => deps.sweep().catch((e: unknown) => log.warn({ err: e }, 'sweep failed'));
   const timer = setInterval(() => void sweep(), SWEEP_INTERVAL_MS);

@@ -369,4 +369,21 @@ describe('loadConfig: agents and routes (interface.md AGENTS, AGENT_ROUTES)', ()
     expect(e.message).not.toContain('sk-secret-mystery');
     expect(configError({ AGENTS: '{not json' }).problems.join('\n')).toMatch(/AGENTS: must be a JSON object/);
   });
+
+  it('values that would be ignored or fail every call are refused at start', () => {
+    const agents = {
+      d: { provider: 'dify', apiKey: 'app-x', systemPrompt: 'ignored by Dify' },
+      o: { provider: 'ollama', model: 'm', keepAlive: 'forever' },
+      c: { provider: 'coze', apiToken: 'pat_x', botId: '1', baseUrl: 'https://api.coze.com/v3' },
+    };
+    const text = configError({ AGENTS: JSON.stringify(agents), WECHAT_MP_APP_ID: 'wxA', WECHAT_MP_TOKEN: 't', WECHAT_MP_REPLY_MODE: 'passive', AGENT_ROUTES: JSON.stringify({ 'mp:wxB': 'default' }) }).problems.join('\n');
+    expect(text).toMatch(/AGENTS\.d.*systemPrompt/);
+    expect(text).toMatch(/AGENTS\.o\.keepAlive/);
+    expect(text).toMatch(/AGENTS\.c\.baseUrl: must be the origin only/);
+    expect(text).toContain('AGENT_ROUTES: "mp:wxB" names an AppID other than WECHAT_MP_APP_ID');
+    expect(configError({ COZE_BASE_URL: 'https://api.coze.cn/v3' }).problems.join('\n')).toContain('COZE_BASE_URL');
+    const ok = loadConfig({ AGENTS: JSON.stringify({ o: { provider: 'ollama', model: 'm', keepAlive: '30m', idleMs: 90000 }, w: { provider: 'dify', apiKey: 'app-x', mode: 'workflow', inputKey: 'question' } }) });
+    expect(ok.agents[1]).toMatchObject({ keepAlive: '30m', idleMs: 90000 });
+    expect(ok.agents[2]).toMatchObject({ mode: 'workflow', inputKey: 'question', outputKey: 'text', idleMs: 30000 });
+  });
 });

@@ -1,5 +1,6 @@
 import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
+import { LlmError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { LlmOutcome } from './run.js';
 
@@ -8,7 +9,7 @@ export interface LlmBreaker {
   /**
    * Runs `ask` unless the breaker is open; an open breaker answers at once with an `error` outcome (the
    * customer gets REPLY_ON_ERROR now instead of after LLM_TIMEOUT_MS). Timeouts and errors count as failures;
-   * an abort (shutdown) counts as nothing. Never throws.
+   * refusals of the message itself (`bad_request`, `not_found`) and aborts (shutdown) count as nothing. Never throws.
    */
   run(ask: () => Promise<LlmOutcome>): Promise<LlmOutcome>;
   shutdown(): void;
@@ -25,6 +26,10 @@ export interface BreakerOptions {
   resetTimeoutMs?: number;
 }
 
+function isMessageFault(outcome: LlmOutcome): boolean {
+  return !outcome.ok && outcome.reason === 'error' && outcome.error instanceof LlmError && ['bad_request', 'not_found'].includes(outcome.error.kind);
+}
+
 class FailedOutcome extends Error {
   constructor(readonly outcome: LlmOutcome) {
     super('LLM answer failed');
@@ -37,11 +42,13 @@ class FailedOutcome extends Error {
  * `runLlm` (opossum's own timeout is off). State is visible as `bridge_llm_breaker_open{agent}` and logged on change.
  */
 export function createLlmBreaker(agent: string, log: Logger, metrics: Metrics, o: BreakerOptions = {}): LlmBreaker {
-  const breaker = new CircuitBreaker(
+  const breaker: CircuitBreaker<[() => Promise<LlmOutcome>], LlmOutcome> = new CircuitBreaker(
     async (ask: () => Promise<LlmOutcome>) => {
       const outcome = await ask();
-      if (!outcome.ok && outcome.reason !== 'aborted') throw new FailedOutcome(outcome);
-      return outcome;
+      if (outcome.ok) return outcome;
+      // An abort says nothing about the LLM, except during the half-open trial, which must not close on it.
+      if (outcome.reason === 'aborted' && !breaker.halfOpen) return outcome;
+      throw new FailedOutcome(outcome);
     },
     {
       timeout: false,
@@ -49,6 +56,9 @@ export function createLlmBreaker(agent: string, log: Logger, metrics: Metrics, o
       volumeThreshold: o.volumeThreshold ?? 5,
       rollingCountTimeout: o.rollingCountTimeoutMs ?? 60_000,
       resetTimeout: o.resetTimeoutMs ?? 30_000,
+      // A refusal of one customer's message (HTTP 400 content check, Dify invalid_param, a bot tool call) means
+      // the LLM is up: it must not open the breaker for everyone.
+      errorFilter: (e: unknown) => e instanceof FailedOutcome && isMessageFault(e.outcome),
     },
   );
   const show = (open: number) => metrics.llmBreakerOpen.set({ agent }, open);
@@ -68,7 +78,7 @@ export function createLlmBreaker(agent: string, log: Logger, metrics: Metrics, o
         return await breaker.fire(ask);
       } catch (e) {
         if (e instanceof FailedOutcome) return e.outcome;
-        return { ok: false, reason: 'error', error: e, attempts: 0 };
+        return { ok: false, reason: 'rejected', error: e, attempts: 0 };
       }
     },
     shutdown: () => breaker.shutdown(),

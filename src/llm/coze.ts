@@ -3,7 +3,7 @@ import type { AxiosInstance } from 'axios';
 import { LlmError } from '../errors.js';
 import { llmErrorFromHttp, llmErrorFromStream } from './http-errors.js';
 import { readCapped, readSse } from './stream.js';
-import { parseFrame, postStream, usageOf } from './transport.js';
+import { headerOf, parseFrame, postStream, usageOf } from './transport.js';
 import type { ConversationState, LlmAdapter, ReplyRequest, ReplyResult, Usage } from './types.js';
 
 export interface CozeOptions {
@@ -77,7 +77,9 @@ export function createCozeAdapter(o: CozeOptions): LlmAdapter {
       const env = parseEnvelope(await readCapped(res.body));
       throw fromEnvelope(env) ?? new LlmError('protocol', 'coze: JSON answer to a streaming call');
     }
-    return readChat(res.body, signal, idleMs, conversationId);
+    const result = await readChat(res.body, signal, idleMs, conversationId);
+    const requestId = headerOf(res.headers, 'x-tt-logid');
+    return requestId ? { ...result, requestId } : result;
   };
   return {
     provider: PROVIDER,
@@ -133,6 +135,8 @@ async function readChat(body: Readable, signal: AbortSignal, idleMs: number, kno
   let conversationId = known;
   let completed: Chat | null = null;
   let ended = false;
+  // From the first event on, Coze has saved the question (auto_save_history): a retry would ask it twice.
+  let accepted = false;
   const partial = () => [...answers, streaming].filter(Boolean).join('\n\n');
   try {
     await readSse(body, {
@@ -145,6 +149,7 @@ async function readChat(body: Readable, signal: AbortSignal, idleMs: number, kno
           ended = true;
           return;
         }
+        accepted = true;
         if (ev.event === 'conversation.audio.delta') return;
         const f = parseFrame<Message & Chat & Envelope>(PROVIDER, ev.data || '{}', partial());
         if (f.conversation_id) conversationId = f.conversation_id;
@@ -164,7 +169,6 @@ async function readChat(body: Readable, signal: AbortSignal, idleMs: number, kno
           case 'conversation.chat.failed':
             throw new LlmError('upstream', `coze: chat failed ${f.last_error?.code ?? ''} ${f.last_error?.msg ?? ''}`.trim(), {
               code: f.last_error?.code === undefined ? null : String(f.last_error.code),
-              retryable: partial() === '',
               partialText: partial(),
             });
           case 'conversation.chat.requires_action':
@@ -172,19 +176,16 @@ async function readChat(body: Readable, signal: AbortSignal, idleMs: number, kno
               partialText: partial(),
             });
           case 'error':
-            throw new LlmError('upstream', `coze: error event ${f.code ?? ''} ${f.msg ?? ''}`.trim(), {
-              retryable: partial() === '',
-              partialText: partial(),
-            });
+            throw new LlmError('upstream', `coze: error event ${f.code ?? ''} ${f.msg ?? ''}`.trim(), { partialText: partial() });
           default:
         }
       },
     });
   } catch (e) {
-    throw llmErrorFromStream(PROVIDER, e, signal, partial());
+    throw llmErrorFromStream(PROVIDER, e, signal, partial(), accepted);
   }
   const chat = completed as Chat | null;
-  if (!chat) throw new LlmError('truncated', 'coze: stream ended without conversation.chat.completed', { retryable: partial() === '', partialText: partial() });
+  if (!chat) throw new LlmError('truncated', 'coze: stream ended without conversation.chat.completed', { retryable: !accepted, partialText: partial() });
   const text = partial();
   const u = chat.usage;
   const usage: Usage | null = u ? usageOf(u.input_count, u.output_count, u.token_count) : null;

@@ -22,13 +22,13 @@ export function createAdapter(agent: AgentConfig): LlmAdapter {
     });
   switch (agent.provider) {
     case 'openai':
-      return createOpenAiAdapter({ http: client(agent.baseUrl), apiKey: agent.apiKey, model: agent.model, systemPrompt: agent.systemPrompt });
+      return createOpenAiAdapter({ http: client(agent.baseUrl), ...agent, idleMs: agent.idleMs });
     case 'dify':
-      return createDifyAdapter({ http: client(agent.baseUrl), apiKey: agent.apiKey, mode: agent.mode, outputKey: agent.outputKey });
+      return createDifyAdapter({ http: client(agent.baseUrl), ...agent });
     case 'coze':
-      return createCozeAdapter({ http: client(agent.baseUrl), apiToken: agent.apiToken, botId: agent.botId });
+      return createCozeAdapter({ http: client(agent.baseUrl), ...agent });
     case 'ollama':
-      return createOllamaAdapter({ http: client(agent.baseUrl), model: agent.model, systemPrompt: agent.systemPrompt, keepAlive: agent.keepAlive });
+      return createOllamaAdapter({ http: client(agent.baseUrl), ...agent });
     case 'echo':
       return createEchoAdapter();
   }

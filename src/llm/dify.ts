@@ -13,7 +13,9 @@ export interface DifyOptions {
   apiKey: string;
   /** `chat` (Chat, Agent, Chatflow apps: /chat-messages) or `workflow` (Workflow apps: /workflows/run) */
   mode?: 'chat' | 'workflow';
-  /** workflow mode: the output that holds the answer (default `text`); the customer's text goes in `inputs.query` */
+  /** workflow mode: the input that gets the customer's text (default `query`) */
+  inputKey?: string;
+  /** workflow mode: the output that holds the answer (default `text`) */
   outputKey?: string;
   /** longest silence between two stream chunks, ms (Dify pings every ~10 s; default 30 s) */
   idleMs?: number;
@@ -62,7 +64,7 @@ export function createDifyAdapter(o: DifyOptions): LlmAdapter {
     answersInMarkdown: true,
     reply: async (req, signal) => {
       if (o.mode === 'workflow') {
-        const body = { inputs: { query: req.text }, response_mode: 'streaming', user: req.userId };
+        const body = { inputs: { [o.inputKey ?? 'query']: req.text }, response_mode: 'streaming', user: req.userId };
         const res = await postStream(o.http, PROVIDER, { path: '/workflows/run', body, headers, signal, translate: translateHttp });
         return { ...(await readWorkflow(res.body, signal, idleMs, o.outputKey ?? 'text')), state: null };
       }
@@ -97,7 +99,10 @@ function conversationOf(state: ConversationState | null): string | null {
 async function readChat(body: Readable, signal: AbortSignal, idleMs: number): Promise<ReplyResult> {
   let text = '';
   let conversationId: string | null = null;
+  let taskId: string | undefined;
   let end: Frame | null = null;
+  // A frame naming the message means Dify recorded the question in the conversation: a retry would ask it twice.
+  let accepted = false;
   try {
     await readSse(body, {
       signal,
@@ -105,6 +110,8 @@ async function readChat(body: Readable, signal: AbortSignal, idleMs: number): Pr
       isFinished: () => end !== null,
       onEvent: (ev) => {
         const f = parseFrame<Frame>(PROVIDER, ev.data, text);
+        if (f.message_id || f.task_id) accepted = true;
+        taskId ??= f.task_id;
         if (f.conversation_id) conversationId = f.conversation_id;
         if (f.event === 'message' || f.event === 'agent_message') text += f.answer ?? '';
         else if (f.event === 'message_replace') text = f.answer ?? '';
@@ -113,16 +120,17 @@ async function readChat(body: Readable, signal: AbortSignal, idleMs: number): Pr
       },
     });
   } catch (e) {
-    throw llmErrorFromStream(PROVIDER, e, signal, text);
+    throw llmErrorFromStream(PROVIDER, e, signal, text, accepted);
   }
   const last = end as Frame | null;
-  if (!last) throw new LlmError('truncated', 'dify: stream ended without message_end', { retryable: text === '', partialText: text });
+  if (!last) throw new LlmError('truncated', 'dify: stream ended without message_end', { retryable: !accepted, partialText: text });
   const u = last.metadata?.usage;
   return {
     text,
     state: conversationId ? { conversationId } : null,
     usage: u ? usageOf(u.prompt_tokens, u.completion_tokens, u.total_tokens) : null,
     finishReason: 'stop',
+    ...(taskId ? { requestId: taskId } : {}),
   };
 }
 

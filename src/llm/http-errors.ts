@@ -16,7 +16,8 @@ export function llmErrorFromHttp(provider: string, status: number, bodyText: str
   if (status === 429) {
     return new LlmError('rate_limit', message, {
       ...base,
-      retryable: true,
+      // OpenAI's "insufficient_quota" is a billing problem: no retry helps.
+      retryable: base.code !== 'insufficient_quota',
       retryAfterMs: retryAfterS === null ? null : retryAfterS * 1000,
     });
   }
@@ -35,14 +36,19 @@ export function llmErrorFromTransport(provider: string, e: unknown, signal: Abor
   return new LlmError('upstream', `${provider}: transport failure ${code}`, { retryable: true });
 }
 
-/** Translates a failure while reading a stream; partial text makes it non-retryable (never resend half an answer). */
-export function llmErrorFromStream(provider: string, e: unknown, signal: AbortSignal, partialText: string): LlmError {
+/**
+ * Translates a failure while reading a stream; partial text makes it non-retryable (never resend half an answer).
+ * @param accepted the provider already recorded the turn (a Coze chat or Dify message exists): asking again would
+ *   put the question into the bot's conversation twice, so the failure is final
+ */
+export function llmErrorFromStream(provider: string, e: unknown, signal: AbortSignal, partialText: string, accepted = false): LlmError {
   if (signal.aborted) return new LlmError('aborted', `${provider}: stream aborted`, { partialText });
+  const retryable = (r: boolean) => r && partialText === '' && !accepted;
   if (e instanceof LlmError) {
-    return new LlmError(e.kind, e.message, { ...e.options, partialText, retryable: e.retryable && partialText === '' });
+    return new LlmError(e.kind, e.message, { ...e.options, partialText, retryable: retryable(e.retryable) });
   }
   const code = (e as { code?: string } | null)?.code ?? (e instanceof Error ? e.message : 'ERR');
-  return new LlmError('upstream', `${provider}: stream failed (${code})`, { retryable: partialText === '', partialText });
+  return new LlmError('upstream', `${provider}: stream failed (${code})`, { retryable: retryable(true), partialText });
 }
 
 function parse(bodyText: string): Record<string, unknown> | null {

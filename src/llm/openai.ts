@@ -5,7 +5,7 @@ import { LlmError } from '../errors.js';
 import { appendTurn, historyOf, type HistoryLimits } from './history.js';
 import { llmErrorFromStream } from './http-errors.js';
 import { readCapped, readSse } from './stream.js';
-import { parseFrame, postStream } from './transport.js';
+import { headerOf, parseFrame, postStream } from './transport.js';
 import type { LlmAdapter, ReplyResult, Usage } from './types.js';
 
 export interface OpenAiOptions {
@@ -61,7 +61,8 @@ export function createOpenAiAdapter(o: OpenAiOptions): LlmAdapter {
       const parsed = res.contentType.includes('application/json')
         ? parseWhole(await readCapped(res.body, 4 * 1024 * 1024))
         : await readStream(res.body, signal, o.idleMs ?? 30_000);
-      return { ...parsed, state: appendTurn(req.state, req.text, parsed.text, o.history) };
+      const requestId = headerOf(res.headers, 'x-request-id');
+      return { ...parsed, ...(requestId ? { requestId } : {}), state: appendTurn(req.state, req.text, parsed.text, o.history) };
     },
   };
 }

@@ -5,8 +5,11 @@ import type { LlmAdapter, ReplyRequest, ReplyResult } from './types.js';
 /** The outcome of asking the LLM about one customer message. */
 export type LlmOutcome =
   | { ok: true; result: ReplyResult; attempts: number }
-  /** `timeout`: the deadline passed; `error`: any other failure; `aborted`: the caller's signal (shutdown) */
-  | { ok: false; reason: 'timeout' | 'error' | 'aborted'; error: unknown; attempts: number };
+  /**
+   * `timeout`: the deadline passed; `error`: any other failure; `aborted`: the caller's signal (shutdown);
+   * `rejected`: not asked, the agent's circuit breaker is open
+   */
+  | { ok: false; reason: 'timeout' | 'error' | 'aborted' | 'rejected'; error: unknown; attempts: number };
 
 export interface RunLlmOptions {
   /** one deadline for every attempt and backoff of this message, ms (LLM_TIMEOUT_MS) */

@@ -72,3 +72,10 @@ export function usageOf(input: unknown, output: unknown, total?: unknown): { inp
   const o = n(output);
   return { inputTokens: i, outputTokens: o, totalTokens: n(total) ?? (i !== null && o !== null ? i + o : null) };
 }
+
+/** A response header as a string (first value), or undefined. */
+export function headerOf(headers: Record<string, unknown>, name: string): string | undefined {
+  const v = headers[name];
+  const first = Array.isArray(v) ? v[0] : v;
+  return typeof first === 'string' && first ? first.slice(0, 128) : undefined;
+}

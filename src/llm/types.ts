@@ -31,6 +31,8 @@ export interface ReplyResult {
   state: ConversationState | null;
   usage: Usage | null;
   finishReason: 'stop' | 'length' | 'filtered' | 'other';
+  /** the provider's id of this answer for tracing with them (OpenAI x-request-id, Coze x-tt-logid, Dify task_id) */
+  requestId?: string;
 }
 
 export interface LlmAdapter {

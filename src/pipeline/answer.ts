@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { Replies } from '../config.js';
+import { LlmError } from '../errors.js';
 import { markdownToText } from '../format/markdown-to-text.js';
+import { stripReasoning } from '../format/reasoning.js';
 import { planParts } from '../format/split.js';
 import type { LlmBreaker } from '../llm/breaker.js';
 import { runLlm } from '../llm/run.js';
@@ -136,16 +138,25 @@ export function createAnswerer(o: AnswererOptions): Answerer {
     o.metrics.llmDuration.observe({ agent: o.agent, outcome: label }, seconds);
     if (!outcome.ok) {
       if (outcome.reason === 'aborted') throw req.signal.reason ?? new Error('aborted');
-      o.log.warn({ err: outcome.error, reason: outcome.reason, attempts: outcome.attempts }, 'LLM failed; sending fallback');
+      // Only what identifies the failure: the error's partial text is the customer's answer, not for the logs.
+      o.log.warn({ error: describeLlmError(outcome.error), reason: outcome.reason, attempts: outcome.attempts }, 'LLM failed; sending fallback');
       return fallback(outcome.reason === 'timeout' ? o.replies.onTimeout : o.replies.onError, req);
     }
-    const raw = outcome.result.text;
-    const text = (o.adapter.answersInMarkdown ? markdownToText(raw) : raw).trim();
-    if (!text) {
-      o.log.warn('LLM answered with no visible text; sending fallback');
+    const { finishReason, usage, requestId } = outcome.result;
+    const visible = stripReasoning(outcome.result.text);
+    // A filtered or abnormally ended answer is partial text in disguise; a length-capped one is complete enough.
+    if (visible === null || finishReason === 'filtered' || finishReason === 'other') {
+      o.log.warn({ finishReason, unclosedThink: visible === null, requestId }, 'LLM answer not usable; sending fallback');
       return fallback(o.replies.onError, req);
     }
-    o.log.info({ attempts: outcome.attempts, ms: Math.round(seconds * 1000), usage: outcome.result.usage }, 'LLM answered');
+    const text = (o.adapter.answersInMarkdown ? markdownToText(visible) : visible).trim();
+    if (!text) {
+      o.log.warn({ requestId }, 'LLM answered with no visible text; sending fallback');
+      return fallback(o.replies.onError, req);
+    }
+    const ms = Math.round(seconds * 1000);
+    if (finishReason === 'length') o.log.warn({ requestId }, 'LLM answer cut at its token limit; sending it as it is');
+    o.log.info({ attempts: outcome.attempts, ms, usage, requestId }, 'LLM answered');
     const newState = outcome.result.state ? JSON.stringify(outcome.result.state) : undefined;
     return plan(text, 'answer', req, newState);
   };
@@ -188,4 +199,10 @@ function parseState(stored: string | null): ConversationState | null {
   } catch {
     return null;
   }
+}
+
+/** An LLM failure for the logs: kind, status, provider code and message; never the partial answer text. */
+function describeLlmError(e: unknown): Record<string, unknown> {
+  if (e instanceof LlmError) return { kind: e.kind, status: e.status, code: e.options.code ?? null, message: e.message };
+  return { message: e instanceof Error ? e.message : String(e) };
 }

@@ -149,6 +149,37 @@ describe('agent routing', () => {
     expect(textsTo(h.fake, 'wmNew2')).toEqual([]);
   });
 
+  it('reasoning in <think> never reaches the customer; a filtered answer gets REPLY_ON_ERROR, not its partial text', async () => {
+    const o = await startFakeOpenAI({ apiKey: OPENAI_KEY });
+    closers.push(() => o.close());
+    o.script(
+      { kind: 'answer', text: '<think>客户问营业时间，查一下资料……</think>\n\n我们每天 9 点开门。' },
+      { kind: 'answer', text: '这部分内容', finishReason: 'content_filter' },
+    );
+    h = await startHarness({ env: { LLM_PROVIDER: 'openai', OPENAI_BASE_URL: o.baseUrl, OPENAI_API_KEY: OPENAI_KEY } });
+    await h.customerSays('wmThink', '几点开门？');
+    await h.fake.waitFor(() => h!.fake.sent.length === 1, 5000);
+    await h.customerSays('wmThink', '敏感问题');
+    await h.fake.waitFor(() => h!.fake.sent.length === 2, 5000);
+    expect(textsTo(h.fake, 'wmThink')).toEqual(['我们每天 9 点开门。', h.config.replies.onError]);
+  });
+
+  it('refusals of one message (HTTP 400) do not open the breaker for everyone', async () => {
+    const d = await startFakeDify({ apiKey: DIFY_KEY });
+    closers.push(() => d.close());
+    d.setDefault({ kind: 'status', status: 400, code: 'invalid_param', message: 'query is too long' });
+    h = await startHarness({
+      env: { LLM_PROVIDER: 'dify', DIFY_BASE_URL: d.baseUrl, DIFY_API_KEY: DIFY_KEY },
+      overrides: { breaker: { volumeThreshold: 2, resetTimeoutMs: 60_000 } },
+    });
+    for (const [i, user] of ['wmR1', 'wmR2', 'wmR3', 'wmR4'].entries()) {
+      await h.customerSays(user, '很长的问题');
+      await h.fake.waitFor(() => h!.fake.sent.length === i + 1, 5000);
+    }
+    expect(d.requests.filter((r) => r.path === '/v1/chat-messages')).toHaveLength(4);
+    expect(await h.deps.metrics.registry.getSingleMetricAsString('bridge_llm_breaker_open')).toContain('agent="default"} 0');
+  });
+
   it('the circuit breaker opens on a failing agent (fallback at once, no LLM call) and closes after a good trial', async () => {
     const d = await startFakeDify({ apiKey: DIFY_KEY });
     closers.push(() => d.close());

@@ -140,6 +140,7 @@ describe('openai adapter: success', () => {
       finishReason: 'stop',
       usage: { inputTokens: 1, outputTokens: 4, totalTokens: 5 },
       state: { history: [{ role: 'user', content: 'q' }, { role: 'assistant', content: '整段回答' }] },
+      requestId: expect.stringMatching(/^req_/),
     });
     expect((await failure(a.reply(req('q'), never()))).kind).toBe('protocol'); // half a JSON body
   });

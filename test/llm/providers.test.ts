@@ -64,10 +64,11 @@ describe('dify adapter', () => {
     expect((await adapter().reply(req(Q), never())).text).toBe(A);
   });
 
-  it('an error event before any text → upstream with the provider code, retryable (status 500)', async () => {
+  it('an error event before any text → upstream with the provider code, NOT retryable: Dify recorded the question already', async () => {
     fake.script({ kind: 'error-event', afterDeltas: 0, code: 'provider_quota_exceeded', message: 'Your quota for the model has been exceeded.' });
     const e = await failure(adapter().reply(req(Q), never()));
-    expect(e).toMatchObject({ kind: 'upstream', retryable: true, partialText: '' });
+    // Asking again would put the question into the conversation twice.
+    expect(e).toMatchObject({ kind: 'upstream', retryable: false, partialText: '' });
     expect(e.options.code).toBe('provider_quota_exceeded');
     expect(e.message).toContain('quota');
   });
@@ -168,13 +169,13 @@ describe('coze adapter', () => {
     expect((await adapter().reply(req(Q), never())).text).toBe(A);
   });
 
-  it('conversation.chat.failed → upstream with last_error code and message; partial text makes it not retryable', async () => {
+  it('conversation.chat.failed → upstream with last_error code and message; never retried (Coze saved the question)', async () => {
     fake.script({ kind: 'chat-failed', afterDeltas: 2, code: 4028, msg: 'bot quota exceeded' }, { kind: 'chat-failed', afterDeltas: 0 });
     const e = await failure(adapter().reply(req(Q), never()));
     expect(e).toMatchObject({ kind: 'upstream', retryable: false, partialText: head(`Coze:${Q}`, 8) });
     expect(e.options.code).toBe('4028');
     expect(e.message).toContain('bot quota exceeded');
-    expect(await failure(adapter().reply(req(Q), never()))).toMatchObject({ kind: 'upstream', retryable: true, partialText: '' });
+    expect(await failure(adapter().reply(req(Q), never()))).toMatchObject({ kind: 'upstream', retryable: false, partialText: '' });
   });
 
   it('requires_action (a client-side tool call) → error, not retryable', async () => {
@@ -182,9 +183,9 @@ describe('coze adapter', () => {
     expect(await failure(adapter().reply(req(Q), never()))).toMatchObject({ kind: 'bad_request', retryable: false, partialText: '' });
   });
 
-  it('an error event with empty data → upstream, retryable while nothing streamed', async () => {
+  it('an error event with empty data after chat.created → upstream, not retryable (the turn exists)', async () => {
     fake.script({ kind: 'error-event', afterDeltas: 0 });
-    expect(await failure(adapter().reply(req(Q), never()))).toMatchObject({ kind: 'upstream', retryable: true, partialText: '' });
+    expect(await failure(adapter().reply(req(Q), never()))).toMatchObject({ kind: 'upstream', retryable: false, partialText: '' });
   });
 
   it('HTTP 200 envelope code 4000 → bad_request, not retryable, provider code kept', async () => {
