@@ -121,6 +121,8 @@ const schema = z.object({
   REPLY_ON_RESET: text('好的，我们重新开始吧。'),
   REPLY_UNSUPPORTED: text('抱歉，暂时还不支持这种消息类型，请发送文字或图片。'),
   REPLY_STILL_THINKING: text('正在思考中，请稍后发送任意消息获取回答。'),
+  REPLY_ON_RATE_LIMIT: text('您发送消息太频繁了，请稍等一分钟再发。'),
+  RATE_LIMIT_PER_CUSTOMER_PER_MIN: int(0, 100_000).default(20),
 
   MAX_BODY_BYTES: int(256, 16 * 1024 * 1024).default(65536),
   CALLBACK_MAX_SKEW_S: int(0).default(300),
@@ -186,6 +188,8 @@ export interface Replies {
   unsupported: string;
   /** OA passive mode: the last delivery's answer while the LLM is still working */
   stillThinking: string;
+  /** told once per minute to a customer past RATE_LIMIT_PER_CUSTOMER_PER_MIN */
+  rateLimited: string;
   welcome: string | null;
 }
 
@@ -203,6 +207,8 @@ export interface Config {
   routes: Record<string, string>;
   replies: Replies;
   keywords: { reset: string[]; continue: string[] };
+  /** customer messages answered per minute per customer; 0 = no limit */
+  rateLimitPerMin: number;
   /** bytes */
   maxBodyBytes: number;
   /** seconds; 0 turns the check off */
@@ -375,11 +381,13 @@ function toConfig(e: Env): Config {
       onReset: e.REPLY_ON_RESET,
       unsupported: e.REPLY_UNSUPPORTED,
       stillThinking: e.REPLY_STILL_THINKING,
+      rateLimited: e.REPLY_ON_RATE_LIMIT,
       welcome: e.WELCOME_MESSAGE ?? null,
     },
     keywords: { reset: e.RESET_KEYWORDS, continue: e.CONTINUE_KEYWORDS },
     agents: [],
     routes: {},
+    rateLimitPerMin: e.RATE_LIMIT_PER_CUSTOMER_PER_MIN,
     maxBodyBytes: e.MAX_BODY_BYTES,
     callbackMaxSkewS: e.CALLBACK_MAX_SKEW_S,
     redisUrl: e.REDIS_URL ?? null,

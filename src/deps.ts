@@ -67,6 +67,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
     defaultAdapter: o.adapter,
     minBackoffMs: o.llmMinBackoffMs,
     breaker: o.breaker,
+    rateLimitPerMin: config.rateLimitPerMin,
   });
   const leaseMs = agents.maxTimeoutMs + LEASE_MARGIN_MS;
 

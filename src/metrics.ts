@@ -28,6 +28,8 @@ export interface Metrics {
   mpPassiveOnly: Gauge<'appid'>;
   /** 1 while an agent's circuit breaker is open (its customers get REPLY_ON_ERROR at once) */
   llmBreakerOpen: Gauge<'agent'>;
+  /** customer messages over RATE_LIMIT_PER_CUSTOMER_PER_MIN (told once, then not answered) */
+  rateLimited: Counter<'agent'>;
 }
 
 /**
@@ -92,6 +94,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'bridge_mp_deliveries_total',
       help: 'Official Account deliveries in passive/auto mode, by outcome (answered, held, still_thinking, acked)',
       labelNames: ['outcome'],
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: 'bridge_rate_limited_total',
+      help: 'Customer messages over RATE_LIMIT_PER_CUSTOMER_PER_MIN (the first is told, later ones get no reply)',
+      labelNames: ['agent'],
       registers,
     }),
     llmBreakerOpen: new Gauge({

@@ -7,6 +7,7 @@ import type { LlmAdapter } from '../llm/types.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/types.js';
 import { createAnswerer, type Answerer } from './answer.js';
+import { createRateLimiter } from './rate-limit.js';
 
 /** One configured agent at run time. */
 export interface Agent {
@@ -41,11 +42,15 @@ export interface AgentRouterOptions {
   /** first LLM retry backoff, ms (tests shorten it) */
   minBackoffMs?: number;
   breaker?: BreakerOptions;
+  /** RATE_LIMIT_PER_CUSTOMER_PER_MIN (0: off) */
+  rateLimitPerMin: number;
 }
 
 /** Builds every agent (adapter, circuit breaker, answerer with its own deadline and fallback texts) once. */
 export function createAgentRouter(o: AgentRouterOptions): AgentRouter {
   const breakers: LlmBreaker[] = [];
+  // One count per customer whichever agent answers them.
+  const limiter = createRateLimiter(o.store, o.rateLimitPerMin);
   const byName = new Map<string, Agent>();
   for (const config of o.agents) {
     const log = o.log.child({ agent: config.name });
@@ -63,6 +68,7 @@ export function createAgentRouter(o: AgentRouterOptions): AgentRouter {
       log,
       minBackoffMs: o.minBackoffMs,
       breaker,
+      limiter,
     });
     byName.set(config.name, { name: config.name, answerer, welcome: config.welcome });
   }

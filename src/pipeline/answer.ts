@@ -12,6 +12,7 @@ import { keys } from '../store/keys.js';
 import type { Store } from '../store/types.js';
 import type { ReplyKind } from './jobs.js';
 import { matchesKeyword } from './keywords.js';
+import type { RateLimiter } from './rate-limit.js';
 
 /** The customer-visible limits of one channel. */
 export interface PartLimits {
@@ -90,6 +91,8 @@ export interface AnswererOptions {
   minBackoffMs?: number;
   /** the agent's circuit breaker; none: every message asks the LLM */
   breaker?: LlmBreaker;
+  /** RATE_LIMIT_PER_CUSTOMER_PER_MIN; none: no limit */
+  limiter?: RateLimiter;
 }
 
 const CONVERSATION_TTL_MS = 7 * 24 * 3600_000;
@@ -164,6 +167,14 @@ export function createAnswerer(o: AnswererOptions): Answerer {
   return {
     takesDescriptions: o.adapter.provider !== 'echo',
     answer: async (req) => {
+      const verdict = o.limiter ? await o.limiter.check(req.customer) : 'ok';
+      if (verdict !== 'ok') {
+        o.metrics.rateLimited.inc({ agent: o.agent });
+        o.log.warn({ traceId: req.traceId, verdict }, 'customer over RATE_LIMIT_PER_CUSTOMER_PER_MIN');
+        // Told once per minute; the messages after that get no reply at all (an empty plan).
+        const text = verdict === 'notify' ? o.replies.rateLimited : '';
+        return { parts: text ? [text] : [], kind: 'fallback', text, effects: {} };
+      }
       if (matchesKeyword(req.text, o.keywords.reset)) {
         const text = o.replies.onReset;
         return { parts: [text], kind: 'command', text, effects: { conversation: null, rest: null } };

@@ -27,6 +27,8 @@ export const keys = {
   conversation: (agent: string, customer: string) => `conv:${agent}:${customer}`,
   /** held by the job planning and applying a reply for one customer, in whichever process (order across processes) */
   customerLock: (orderKey: string) => `customer-lock:${orderKey}`,
+  /** messages of one customer in one clock minute (RATE_LIMIT_PER_CUSTOMER_PER_MIN) */
+  rateLimit: (customer: string, minute: number) => `rate:${customer}:${minute}`,
   /** the rest of a long answer, sent when the customer asks to continue */
   pendingRest: (customer: string) => `rest:${customer}`,
   /** OA: how one message's answer leaves (a passive reply, "still thinking" given, or active), first writer wins */

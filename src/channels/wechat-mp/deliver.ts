@@ -55,7 +55,7 @@ export async function answerAuto(d: DeliveryDeps, jobId: string, signal: AbortSi
 }
 
 function fromSlot(d: DeliveryDeps, slot: Slot): DeliveryAnswer {
-  if (slot === 'ACTIVE') return { kind: 'success' };
+  if (slot === 'ACTIVE' || slot === 'NONE') return { kind: 'success' };
   if (slot === 'GAVE_UP') return { kind: 'reply', text: d.stillThinking, stillThinking: true };
   return { kind: 'reply', text: slot.reply, stillThinking: false };
 }

@@ -64,6 +64,7 @@ export function createMpJobHandler(d: MpHandlerDeps): JobHandler {
       progress.effects = null;
       await ctx.saveProgress(progress);
     }
+    if (progress.parts.length === 0) return ctx.log.info('no reply planned (customer over the rate limit)');
     if (progress.route === 'active') return sendParts(d, ctx, p, progress, customer);
     if (progress.route === 'passive') d.metrics.replies.inc({ channel: 'mp', kind: progress.kind });
     ctx.log.info(
@@ -112,12 +113,14 @@ async function planReply(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, cus
  */
 async function decideRoute(d: MpHandlerDeps, id: string, p: MpMessageJob, progress: JobProgress): Promise<'passive' | 'active' | 'kept'> {
   if (p.delivery === 'active') return 'active';
+  if (progress.parts.length === 0) return (await claimSlot(d.store, id, 'NONE')) === 'NONE' ? 'passive' : 'kept';
   const late = Date.now() - (p.received_at_ms ?? p.create_time * 1000) > passiveTooLateMs(d.timings, p.delivery);
   const reply: Slot = { reply: progress.parts[0] ?? '' };
   const wanted: Slot = p.delivery === 'passive' ? (late ? 'GAVE_UP' : reply) : late || progress.parts.length > 1 ? 'ACTIVE' : reply;
   const slot = await claimSlot(d.store, id, wanted);
   if (slot === 'GAVE_UP') return 'kept';
   if (slot === 'ACTIVE') return d.api ? 'active' : 'kept';
+  if (slot === 'NONE') return 'passive';
   return 'passive';
 }
 

@@ -9,9 +9,10 @@ import type { Store } from '../../store/types.js';
  *  - `GAVE_UP` (third passive delivery): the customer was told REPLY_STILL_THINKING; the handler keeps the
  *    answer for the customer's next message instead;
  *  - `ACTIVE` (auto mode, hold over, or a multi-part answer): the handler sends through custom/send and the
- *    delivery answers `success`.
+ *    delivery answers `success`;
+ *  - `NONE` (handler): no reply at all (a customer over the rate limit): deliveries answer `success`.
  */
-export type Slot = { reply: string } | 'GAVE_UP' | 'ACTIVE';
+export type Slot = { reply: string } | 'GAVE_UP' | 'ACTIVE' | 'NONE';
 
 /** A slot outlives WeChat's retries (~15 s) by far; a day keeps late retries answered the same way. */
 export const SLOT_TTL_MS = 24 * 3600_000;
@@ -22,7 +23,7 @@ export function encodeSlot(s: Slot): string {
 
 export function decodeSlot(raw: string | null): Slot | null {
   if (raw === null) return null;
-  if (raw === 'GAVE_UP' || raw === 'ACTIVE') return raw;
+  if (raw === 'GAVE_UP' || raw === 'ACTIVE' || raw === 'NONE') return raw;
   try {
     const v = JSON.parse(raw) as { reply?: unknown };
     return typeof v.reply === 'string' ? { reply: v.reply } : null;

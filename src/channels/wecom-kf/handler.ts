@@ -67,6 +67,7 @@ async function planReply(d: KfHandlerDeps, ctx: JobContext, p: KfTextJob | KfUns
 }
 
 async function sendParts(d: KfHandlerDeps, ctx: JobContext, p: KfTextJob | KfUnsupportedJob, progress: JobProgress) {
+  if (progress.parts.length === 0) return ctx.log.info('no reply planned (customer over the rate limit)');
   const first = progress.sent;
   for (let i = first; i < progress.parts.length; i++) {
     ctx.signal.throwIfAborted();
