@@ -1,3 +1,4 @@
+import underPressure from '@fastify/under-pressure';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { registerMpRoutes, type MpRouteDeps } from './channels/wechat-mp/routes.js';
@@ -18,6 +19,8 @@ export interface AppDeps {
   kf: KfRouteDeps | null;
   /** the Official Account channel, or null when it is not configured (its routes then answer 404) */
   mp: MpRouteDeps | null;
+  /** event-loop delay (ms) past which callbacks answer 503 so WeChat retries (default 1000; tests lower it) */
+  maxEventLoopDelayMs?: number;
 }
 
 declare module 'fastify' {
@@ -28,6 +31,9 @@ declare module 'fastify' {
 }
 
 const OUTCOMES: Record<number, string> = { 400: 'bad_request', 401: 'unauthorized', 413: 'too_large', 503: 'unavailable' };
+
+/** A process whose event loop lags this much would miss WeChat's 5 s anyway: better a quick 503 and a retry. */
+const DEFAULT_MAX_EVENT_LOOP_DELAY_MS = 1000;
 
 /**
  * Builds the Fastify app: no I/O of its own, no listening (main.ts does that). Callback bodies are read as raw
@@ -70,6 +76,19 @@ export function buildApp(d: AppDeps): FastifyInstance {
       (status === 200 ? (request.method === 'GET' ? 'verified' : 'accepted') : (OUTCOMES[status] ?? `http_${status}`));
     d.metrics.callbacks.inc({ channel, outcome });
     if (request.method === 'POST') d.metrics.ackDuration.observe({ channel }, reply.elapsedTime / 1000);
+  });
+
+  // @fastify/under-pressure samples the event loop; when it lags, callbacks get 503 at once (WeChat retries,
+  // perhaps on another replica) instead of hanging past WeChat's deadline. Health and metrics keep answering.
+  void app.register(underPressure, {
+    maxEventLoopDelay: d.maxEventLoopDelayMs ?? DEFAULT_MAX_EVENT_LOOP_DELAY_MS,
+    pressureHandler: (request, reply, type, value) => {
+      const channel = (request.routeOptions.config as { channel?: string } | undefined)?.channel;
+      if (!channel) return;
+      request.callbackOutcome = 'overloaded';
+      request.log.warn({ type, value, channel }, 'overloaded: callback refused with 503');
+      void reply.code(503).header('retry-after', '1').type('text/plain; charset=utf-8').send('temporarily unavailable');
+    },
   });
 
   app.get('/healthz', async (_req, reply) => reply.type('text/plain; charset=utf-8').send('ok'));

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app.js';
+import { buildApp, type AppDeps } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createDeps, type Deps, type DepsOverrides } from '../../src/deps.js';
 import { createLogger } from '../../src/logger.js';
@@ -67,7 +67,14 @@ export interface Harness {
  * @param o.pageSize the fake's sync_msg page size (default 1000)
  */
 export async function startHarness(
-  o: { env?: Record<string, string>; redis?: boolean; overrides?: DepsOverrides; fake?: FakeWecom; pageSize?: number } = {},
+  o: {
+    env?: Record<string, string>;
+    redis?: boolean;
+    overrides?: DepsOverrides;
+    appOverrides?: Partial<AppDeps>;
+    fake?: FakeWecom;
+    pageSize?: number;
+  } = {},
 ): Promise<Harness> {
   const fake = o.fake ?? (await startFakeWecom({ corpId: CREDS.corpId, kfSecret: CREDS.kfSecret, pageSize: o.pageSize }));
   const env = kfEnv(fake, { ...(o.redis ? { REDIS_URL: redisUrl } : {}), ...o.env });
@@ -80,7 +87,7 @@ export async function startHarness(
     llmMinBackoffMs: 50,
     ...o.overrides,
   });
-  const app = buildApp(deps.app);
+  const app = buildApp({ ...deps.app, ...o.appOverrides });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address();
   const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
