@@ -9,5 +9,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Two cores: integration files spawn servers and child processes; more workers only add contention.
     maxWorkers: 2,
+    // The hostile-input fuzz test measures heap after forced GCs.
+    execArgv: ['--expose-gc'],
   },
 });
