@@ -19,6 +19,8 @@ export interface AgentCommon {
   welcome: string | null;
   /** longest silence between two stream chunks, ms */
   idleMs: number;
+  /** LLM calls of this agent at once, per process */
+  maxConcurrency: number;
 }
 
 export type AgentConfig = AgentCommon &
@@ -42,6 +44,8 @@ export const DEFAULT_BASE_URLS = {
 const AGENT_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 /** Dify pings every ~10 s; 30 s of silence means the stream is dead. */
 export const DEFAULT_IDLE_MS = 30_000;
+/** Per agent and process: enough for a busy account, low enough not to trip a provider's concurrency limit. */
+export const DEFAULT_MAX_CONCURRENCY = 32;
 const ROUTE_KEY = /^(kf|mp|bot):[A-Za-z0-9_@.-]{1,128}$/;
 
 const nonEmpty = z.string().trim().min(1);
@@ -56,6 +60,8 @@ const common = {
   timeoutMs: z.number().int().min(100).max(600_000).optional(),
   /** longest silence between two stream chunks, ms (default 30 s): raise it for bots with slow tool steps */
   idleMs: z.number().int().min(1000).max(600_000).optional(),
+  /** LLM calls of this agent at once in one process (default 32): the provider's own rate limit, not ours */
+  maxConcurrency: z.number().int().min(1).max(1000).optional(),
   replyOnTimeout: nonEmpty.optional(),
   replyOnError: nonEmpty.optional(),
   welcome: nonEmpty.optional(),
@@ -138,6 +144,7 @@ export function parseAgents(raw: string | undefined, d: AgentDefaults): { agents
       name,
       systemPrompt: 'systemPrompt' in a ? (a.systemPrompt ?? null) : null,
       idleMs: a.idleMs ?? DEFAULT_IDLE_MS,
+      maxConcurrency: a.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
       timeoutMs: a.timeoutMs ?? d.timeoutMs,
       replyOnTimeout: a.replyOnTimeout ?? d.replyOnTimeout,
       replyOnError: a.replyOnError ?? d.replyOnError,

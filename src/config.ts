@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_BASE_URLS, DEFAULT_IDLE_MS, hostOnly, parseAgents, parseRoutes, type AgentConfig } from './config-agents.js';
+import { DEFAULT_BASE_URLS, DEFAULT_IDLE_MS, DEFAULT_MAX_CONCURRENCY, hostOnly, parseAgents, parseRoutes, type AgentConfig } from './config-agents.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -264,8 +264,8 @@ function resolveAgents(config: Config, e: Env): string[] {
   return [...named.problems, ...routes.problems];
 }
 
-function defaultAgent(e: Env, d: Omit<AgentConfig, 'name' | 'provider' | 'systemPrompt' | 'idleMs'>): AgentConfig {
-  const base = { ...d, name: 'default', systemPrompt: e.LLM_SYSTEM_PROMPT ?? null, idleMs: DEFAULT_IDLE_MS };
+function defaultAgent(e: Env, d: Omit<AgentConfig, 'name' | 'provider' | 'systemPrompt' | 'idleMs' | 'maxConcurrency'>): AgentConfig {
+  const base = { ...d, name: 'default', systemPrompt: e.LLM_SYSTEM_PROMPT ?? null, idleMs: DEFAULT_IDLE_MS, maxConcurrency: DEFAULT_MAX_CONCURRENCY };
   switch (e.LLM_PROVIDER) {
     case 'openai':
       return { ...base, provider: 'openai', baseUrl: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY ?? '', model: e.OPENAI_MODEL, vision: e.OPENAI_VISION };

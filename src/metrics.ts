@@ -19,6 +19,8 @@ export interface Metrics {
   wechatErrors: Counter<'api' | 'errcode'>;
   /** jobs handed off to this process and not yet started */
   jobsWaiting: Gauge;
+  /** seconds from a job's hand-off in this process to its start (the queue in front of the answers) */
+  jobLag: Histogram;
   /**
    * OA deliveries in passive/auto mode by outcome: `answered` (passive reply), `held` (not ready; WeChat
    * retries), `still_thinking`, `acked` (`success`; the answer goes out actively)
@@ -88,6 +90,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     jobsWaiting: new Gauge({
       name: 'bridge_jobs_waiting',
       help: 'Jobs handed off to this process and not yet started',
+      registers,
+    }),
+    jobLag: new Histogram({
+      name: 'bridge_job_lag_seconds',
+      help: 'Time from hand-off to the start of a job in this process',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
       registers,
     }),
     mpDeliveries: new Counter({

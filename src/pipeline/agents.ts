@@ -69,6 +69,7 @@ export function createAgentRouter(o: AgentRouterOptions): AgentRouter {
       minBackoffMs: o.minBackoffMs,
       breaker,
       limiter,
+      maxConcurrency: config.maxConcurrency,
     });
     byName.set(config.name, { name: config.name, answerer, welcome: config.welcome });
   }

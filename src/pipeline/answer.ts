@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { Replies } from '../config.js';
 import { LlmError } from '../errors.js';
@@ -93,6 +94,8 @@ export interface AnswererOptions {
   breaker?: LlmBreaker;
   /** RATE_LIMIT_PER_CUSTOMER_PER_MIN; none: no limit */
   limiter?: RateLimiter;
+  /** LLM calls of this agent at once in this process (default: unbounded) */
+  maxConcurrency?: number;
 }
 
 const CONVERSATION_TTL_MS = 7 * 24 * 3600_000;
@@ -111,6 +114,8 @@ export function createAnswerer(o: AnswererOptions): Answerer {
   const keywordHint = `（内容较长，回复“${o.keywords.continue[0] ?? '继续'}”查看剩余部分）`;
   const hintFor = (req: AnswerRequest) => (req.anyMessageContinues ? ANY_MESSAGE_HINT : keywordHint);
   const convKey = (customer: string) => keys.conversation(o.agent, customer);
+  // The deadline starts once a slot is free: a queue in front of the provider is not the provider's slowness.
+  const slots = pLimit(o.maxConcurrency ?? Number.POSITIVE_INFINITY);
 
   /** Splits an answer into parts; what did not fit is kept for the continue keyword (or an older rest cleared). */
   const plan = (text: string, kind: ReplyKind, req: AnswerRequest, conversation?: string): PlannedReply => {
@@ -135,7 +140,7 @@ export function createAnswerer(o: AnswererOptions): Answerer {
         { userId: req.customer, text: req.text, state, traceId: req.traceId },
         { timeoutMs: o.timeoutMs, signal: req.signal, minBackoffMs: o.minBackoffMs },
       );
-    const outcome = o.breaker ? await o.breaker.run(ask) : await ask();
+    const outcome = await slots(() => (o.breaker ? o.breaker.run(ask) : ask()));
     const seconds = (performance.now() - started) / 1000;
     const label = outcome.ok ? 'ok' : outcome.reason;
     o.metrics.llmDuration.observe({ agent: o.agent, outcome: label }, seconds);

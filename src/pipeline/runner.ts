@@ -77,6 +77,7 @@ export function createRunner(o: RunnerOptions): Runner {
   const limit = pLimit(o.concurrency);
   const serial = createKeyedSerial();
   const local = new Set<string>();
+  const submittedAt = new Map<string, number>();
   const running = new Map<string, AbortController>();
   const stopping = new AbortController();
   let waiting = 0;
@@ -84,6 +85,8 @@ export function createRunner(o: RunnerOptions): Runner {
   const runOne = async (id: string) => {
     const claim = await o.store.claim(id, owner, o.leaseMs);
     if (claim.status !== 'claimed') return;
+    const since = submittedAt.get(id);
+    if (since !== undefined) o.metrics.jobLag.observe((performance.now() - since) / 1000);
     let payload: JobPayload;
     try {
       payload = JSON.parse(claim.job.payload) as JobPayload;
@@ -142,6 +145,7 @@ export function createRunner(o: RunnerOptions): Runner {
   const submitOne = (id: string) => {
     if (local.has(id) || stopping.signal.aborted) return;
     local.add(id);
+    submittedAt.set(id, performance.now());
     waiting += 1;
     o.metrics.jobsWaiting.set(waiting);
     const task = () =>
@@ -154,7 +158,10 @@ export function createRunner(o: RunnerOptions): Runner {
     serial
       .run(orderKeyOf(id), task)
       .catch((e: unknown) => o.log.error({ err: e, jobId: id }, 'job runner error'))
-      .finally(() => local.delete(id));
+      .finally(() => {
+        local.delete(id);
+        submittedAt.delete(id);
+      });
   };
 
   return {

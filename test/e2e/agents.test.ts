@@ -164,6 +164,23 @@ describe('agent routing', () => {
     expect(textsTo(h.fake, 'wmThink')).toEqual(['我们每天 9 点开门。', h.config.replies.onError]);
   });
 
+  it('maxConcurrency bounds an agent\'s LLM calls at once; the others wait their turn and are all answered', async () => {
+    const o = await startFakeOpenAI({ apiKey: OPENAI_KEY });
+    closers.push(() => o.close());
+    o.setDefault({ kind: 'answer', firstByteDelayMs: 250 });
+    const agents = { slow: { provider: 'openai', baseUrl: o.baseUrl, apiKey: OPENAI_KEY, maxConcurrency: 1 } };
+    h = await startHarness({ env: { AGENTS: JSON.stringify(agents), AGENT_ROUTES: JSON.stringify({ 'kf:wkSLOW': 'slow' }) } });
+    for (const user of ['wmC1', 'wmC2', 'wmC3']) h.fake.addCustomerText({ open_kfid: 'wkSLOW', external_userid: user, content: user });
+    await h.callback('wkSLOW');
+    await h.fake.waitFor(() => h!.fake.sent.length === 3, 5000);
+    const starts = o.requests.map((r) => r.receivedAt).sort((a, b) => a - b);
+    expect(starts).toHaveLength(3);
+    // One at a time: each request starts only after the previous answer (≥ 250 ms) ended.
+    expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(240);
+    expect(starts[2]! - starts[1]!).toBeGreaterThanOrEqual(240);
+    expect(await h.deps.metrics.registry.getSingleMetricAsString('bridge_job_lag_seconds')).toMatch(/bridge_job_lag_seconds_count 3/);
+  });
+
   it('refusals of one message (HTTP 400) do not open the breaker for everyone', async () => {
     const d = await startFakeDify({ apiKey: DIFY_KEY });
     closers.push(() => d.close());
