@@ -1,11 +1,14 @@
 // `npm start`: runs dist/main.js, building first when dist/ is missing or older than any file in src/ (a fresh
 // clone, or a `git pull`). In the Docker image there is no src/, so it just runs the build it ships with.
+// `npm run worker` passes --role=worker: the same server as a background-only process (ROLE=worker).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const role = process.argv.find((a) => a.startsWith('--role='));
+if (role) process.env.ROLE = role.slice('--role='.length);
 const entry = join(root, 'dist', 'main.js');
 
 function newestMtime(dir) {

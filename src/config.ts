@@ -197,7 +197,8 @@ export interface Config {
   port: number;
   host: string;
   logLevel: Env['LOG_LEVEL'];
-  role: 'all';
+  /** `all`: routes and background work; `web`: routes only (hand-off to Redis); `worker`: background work only */
+  role: 'all' | 'web' | 'worker';
   kf: KfConfig | null;
   mp: MpConfig | null;
   llm: LlmConfig;
@@ -306,8 +307,9 @@ function crossChecks(e: Record<string, string | undefined>): string[] {
   for (const name of required[e.LLM_PROVIDER?.trim() ?? ''] ?? []) {
     if (!e[name]) problems.push(`${name}: required when LLM_PROVIDER=${e.LLM_PROVIDER?.trim()}`);
   }
-  if (e.ROLE === 'web' || e.ROLE === 'worker') {
-    problems.push(`ROLE: "${e.ROLE}" is not available in this version yet (use all: web and worker in one process)`);
+  const role = e.ROLE?.trim();
+  if ((role === 'web' || role === 'worker') && !e.REDIS_URL) {
+    problems.push(`ROLE: "${role}" needs REDIS_URL (the web and worker processes meet in Redis)`);
   }
   return problems;
 }
@@ -361,7 +363,7 @@ function toConfig(e: Env): Config {
     port: e.PORT,
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
-    role: 'all',
+    role: e.ROLE,
     kf,
     mp: toMpConfig(e),
     llm: {

@@ -22,6 +22,13 @@ import { fetchWecomToken } from './wechat-api/wecom-token.js';
 
 /** msgid dedup lives this long: beyond WeCom's 3-day replay window (sync_msg keeps 3 days). */
 export const DEDUP_TTL_MS = 4 * 24 * 3600_000;
+/** An `all` process runs what it handed off at once; the sweep only recovers crashed or released work. */
+export const SWEEP_INTERVAL_MS = 5000;
+/**
+ * A worker (ROLE=worker) learns of new work only from Redis: pull marks and due jobs, polled this often. Two cheap
+ * reads (HKEYS, ZRANGEBYSCORE) per poll.
+ */
+export const WORKER_POLL_MS = 200;
 /** Lease margin over LLM_TIMEOUT_MS (issue #2: lease = LLM_TIMEOUT_MS + 30 s, renewed while working). */
 export const LEASE_MARGIN_MS = 30_000;
 
@@ -31,8 +38,10 @@ export interface Deps {
   runner: Runner;
   kfPuller: KfPuller | null;
   app: AppDeps;
-  /** Periodic work: pulls still wanted and jobs whose lease expired. */
+  /** Periodic work: pulls still wanted and jobs whose lease expired (or, for a worker, jobs the web processes handed off). */
   sweep(): Promise<void>;
+  /** how often main runs `sweep`, ms: a worker polls often, since web processes only mark work in Redis */
+  sweepIntervalMs: number;
   /** Stops the background work (running jobs get `graceMs` to finish, then are released) and closes connections. */
   close(graceMs: number): Promise<void>;
 }
@@ -97,8 +106,11 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
           leaseMs,
           dedupTtlMs: DEDUP_TTL_MS,
           submit: (ids) => runner.submit(ids),
+          pullHere: config.role !== 'web',
         })
       : null;
+  const routes = config.role !== 'worker';
+  const works = config.role !== 'web';
 
   return {
     store,
@@ -111,7 +123,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
       maxBodyBytes: config.maxBodyBytes,
       checkReady: () => withTimeout(store.ping(), 1000),
       kf:
-        config.kf && kfPuller
+        config.kf && kfPuller && routes
           ? {
               puller: kfPuller,
               maxSkewS: config.callbackMaxSkewS,
@@ -122,9 +134,11 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
               },
             }
           : null,
-      mp: mp ? { ...mp.routes, submit: (ids) => runner.submit(ids) } : null,
+      mp: mp && routes ? { ...mp.routes, submit: (ids) => (works ? runner.submit(ids) : undefined) } : null,
     },
+    sweepIntervalMs: config.role === 'worker' ? WORKER_POLL_MS : SWEEP_INTERVAL_MS,
     sweep: async () => {
+      if (!works) return;
       await kfPuller?.sweep();
       await runner.sweep();
     },

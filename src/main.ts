@@ -6,7 +6,6 @@ import { ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
 
 /** How often pulls still wanted and jobs whose lease expired are picked up (ms). */
-const SWEEP_INTERVAL_MS = 5000;
 /** Running jobs get this long to finish on SIGTERM; the rest are released for the next process (ms). */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -37,7 +36,11 @@ async function main(): Promise<void> {
   }
 
   const sweep = () => deps.sweep().catch((e: unknown) => log.warn({ err: e }, 'sweep failed'));
-  const timer = setInterval(() => void sweep(), SWEEP_INTERVAL_MS);
+  // One sweep at a time: a worker polls every 200 ms and a slow Redis must not stack them up.
+  let sweeping: Promise<void> | null = null;
+  const timer = setInterval(() => {
+    sweeping ??= sweep().finally(() => (sweeping = null));
+  }, deps.sweepIntervalMs);
 
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -62,7 +65,7 @@ async function main(): Promise<void> {
 
   await app.listen({ port: config.port, host: config.host });
   log.info(
-    { port: config.port, store: deps.store.kind, kf: config.kf !== null, llm: config.llm.provider },
+    { port: config.port, role: config.role, store: deps.store.kind, kf: config.kf !== null, mp: config.mp !== null, llm: config.llm.provider },
     'wechat-ai-bridge listening',
   );
   // Work left by a previous process (crash or restart) starts now, not after the first interval.

@@ -64,9 +64,12 @@ describe('loadConfig: defaults (interface.md "Environment")', () => {
       onReset: '好的，我们重新开始吧。',
       unsupported: '抱歉，暂时还不支持这种消息类型，请发送文字或图片。',
       stillThinking: '正在思考中，请稍后发送任意消息获取回答。',
+      rateLimited: '您发送消息太频繁了，请稍等一分钟再发。',
       welcome: null,
     });
     expect(c.mp).toBeNull();
+    expect(c.role).toBe('all');
+    expect(c.rateLimitPerMin).toBe(20);
     expect(c.maxBodyBytes).toBe(65536);
     expect(c.callbackMaxSkewS).toBe(300);
     expect(c.redisUrl).toBeNull();

@@ -62,7 +62,7 @@ export function createMpChannel(
       forgetCustomer: (customer) => c.agents.for('mp', mp.appId).answerer.apply(customer, { conversation: null, rest: null }),
       metrics: c.metrics,
     },
-    leaseMs: c.leaseMs,
+    handOffGraceMs: config.role === 'web' ? 0 : c.leaseMs,
     dedupTtlMs: c.dedupTtlMs,
     log,
   };

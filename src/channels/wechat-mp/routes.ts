@@ -28,8 +28,11 @@ export interface MpRouteDeps {
   mode: AccountMode;
   delivery: DeliveryDeps;
   events: Omit<MpEventDeps, 'log'>;
-  /** job lease / hand-off grace and dedup lifetime, ms */
-  leaseMs: number;
+  /**
+   * ms a handed-off job is left to this process before any process may take it (the lease; 0 in a web-only process,
+   * whose jobs the workers take at once), and how long the MsgId dedup lives
+   */
+  handOffGraceMs: number;
   dedupTtlMs: number;
   log: Logger;
 }
@@ -127,7 +130,7 @@ async function handOff(
     delivery,
     received_at_ms: first.atMs,
   };
-  const [created] = await d.store.handOff([{ id, payload: JSON.stringify(payload) }], d.leaseMs, d.dedupTtlMs);
+  const [created] = await d.store.handOff([{ id, payload: JSON.stringify(payload) }], d.handOffGraceMs, d.dedupTtlMs);
   if (created) d.submit([id]);
   else d.events.metrics.dedupHits.inc({ channel: 'mp' });
   return { id, delivery, firstAtMs: first.atMs };

@@ -111,9 +111,10 @@ export function createKfPuller(d: SyncDeps): KfPuller {
         d.store.markWanted(wanted, account),
         syncToken ? d.store.set(keys.kfSyncToken(account), syncToken, SYNC_TOKEN_TTL_MS) : undefined,
       ]);
-      kick(account);
+      if (d.pullHere !== false) kick(account);
     },
     sweep: async () => {
+      if (d.pullHere === false) return;
       for (const account of await d.store.listWanted(wanted)) kick(account);
     },
     stop: async (graceMs) => {

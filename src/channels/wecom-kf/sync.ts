@@ -41,6 +41,8 @@ export interface SyncDeps {
   dedupTtlMs: number;
   /** runs the jobs a page handed off (they are durable by then; the cursor is saved right after) */
   submit: (ids: string[]) => void;
+  /** false in a web-only process (ROLE=web): callbacks only mark the account; worker processes pull */
+  pullHere?: boolean;
 }
 
 /**
