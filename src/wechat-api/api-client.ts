@@ -44,7 +44,16 @@ export function createApiClient(deps: { http: AxiosInstance; tokens: TokenProvid
         } catch (e) {
           if (!(e instanceof WechatApiError && e.errcode !== null && TOKEN_ERRCODES.has(e.errcode))) throw e;
           deps.metrics.wechatErrors.inc({ api, errcode: String(e.errcode) });
-          return await once<T>(api, path, body, signal);
+          try {
+            return await once<T>(api, path, body, signal);
+          } catch (again) {
+            // Refused again right after a fresh token: a token race or a platform hiccup, not a verdict on this
+            // message. Retryable, so the job backs off and tries later instead of dropping the reply.
+            if (again instanceof WechatApiError && again.errcode !== null && TOKEN_ERRCODES.has(again.errcode)) {
+              throw new WechatApiError(api, again.errcode, true, again.message, again.status);
+            }
+            throw again;
+          }
         }
       } catch (e) {
         if (e instanceof WechatApiError) deps.metrics.wechatErrors.inc({ api, errcode: String(e.errcode ?? e.status ?? 'network') });

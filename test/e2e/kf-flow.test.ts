@@ -30,6 +30,16 @@ for (const store of ['memory', 'redis'] as const) {
       expect(textsTo(h.fake, 'wmA')).toEqual(['你好']);
     });
 
+    it('send_msg refused with 42001 twice in a row (a token race): retried after a fresh token, answered once', async () => {
+      h = await start();
+      h.fake.failNext('send_msg', 42001, 2);
+      await h.customerSays('wmTok', '令牌');
+      await h.fake.waitFor(() => textsTo(h.fake, 'wmTok').length >= 1, 8000);
+      await sleep(SETTLE_MS);
+      expect(textsTo(h.fake, 'wmTok')).toEqual(['令牌']);
+      expect(h.fake.calls.filter((c) => c.api === 'send_msg').map((c) => c.errcode)).toEqual([42001, 42001, 0]);
+    });
+
     it('pages while has_more (2 per page, an empty page with has_more 1 on the way) and answers every message', async () => {
       h = await start({ pageSize: 2 });
       const fake = h.fake;

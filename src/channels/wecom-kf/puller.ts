@@ -2,8 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { keys } from '../../store/keys.js';
 import { pullAccount, SYNC_TOKEN_TTL_MS, type SyncDeps } from './sync.js';
 
-/** The pull lock's lifetime, renewed every third of it while a pull runs. */
-const PULL_LOCK_TTL_MS = 30_000;
+/**
+ * The pull lock's lifetime, renewed every third of it while a pull runs. Short, because when the process holding
+ * it dies, every callback for that account waits this long before another process may pull.
+ */
+const PULL_LOCK_TTL_MS = 10_000;
 /**
  * Least time between the starts of two pull rounds of one account in this process. WeCom sends one callback per
  * message; under a burst, a round per callback would call sync_msg hundreds of times a second (and meet 45009).
@@ -73,7 +76,10 @@ export function createKfPuller(d: SyncDeps): KfPuller {
     const lockKey = keys.kfPullLock(account);
     for (;;) {
       if (stopping.signal.aborted) return;
-      if (!(await d.store.acquireLock(lockKey, owner, PULL_LOCK_TTL_MS))) return; // the holder will see our mark
+      // A lock still held under our own owner is stale (its release failed, e.g. while Redis was down): `running`
+      // guarantees one loop per account here, so take it over instead of waiting out its lifetime.
+      const held = (await d.store.acquireLock(lockKey, owner, PULL_LOCK_TTL_MS)) || (await d.store.renewLock(lockKey, owner, PULL_LOCK_TTL_MS));
+      if (!held) return; // another process pulls; it will see our mark
       await pullUnderLock(account, lockKey);
       // A mark set between our clear and our release found the lock still held: look once more.
       if ((await d.store.wantedGeneration(wanted, account)) === 0) return;
