@@ -22,7 +22,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createFakeLifecycle } from './fake-lifecycle.js';
 
 /** What the fake does with one accepted `/v3/chat` request. `afterDeltas` counts answer deltas across messages; when
  *  the answers have fewer, the failure comes after the last answer's message.completed. */
@@ -144,25 +144,10 @@ export async function startFakeCoze(opts: { token: string; botId: string }): Pro
   const requests: FakeCozeRequest[] = [];
   const conversations = new Map<string, FakeCozeConversation>();
   const files = new Map<string, FakeCozeFile>();
-  const pending = new WeakSet<FakeCozeRequest>();
   const queue: FakeCozeBehavior[] = [];
   let fallback: FakeCozeBehavior = { kind: 'answer' };
-  let closing = false;
-  const sockets = new Set<Socket>();
-  const timers = new Map<NodeJS.Timeout, () => void>();
-  const waiters = new Set<{ check: () => boolean; resolve: () => void; reject: (e: Error) => void }>();
-
-  /** A timer that close() cancels (the promise then resolves early; callers re-check liveness). */
-  const sleep = (ms: number): Promise<void> =>
-    ms <= 0 || closing
-      ? Promise.resolve()
-      : new Promise((resolve) => {
-          const t = setTimeout(() => (timers.delete(t), resolve()), ms);
-          timers.set(t, resolve);
-        });
-  const notify = (): void => {
-    for (const w of waiters) if (w.check()) void (waiters.delete(w), w.resolve());
-  };
+  const life = createFakeLifecycle('coze', requests);
+  const { sleep } = life;
   const newConversation = (userId: string | null): FakeCozeConversation => {
     const c = { id: numId(), botId: opts.botId, userId, sectionId: numId(), turns: [] };
     return (conversations.set(c.id, c), c);
@@ -171,14 +156,8 @@ export async function startFakeCoze(opts: { token: string; botId: string }): Pro
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://fake');
     const rec: FakeCozeRequest = { method: req.method ?? '', path: url.pathname, query: Object.fromEntries(url.searchParams), headers: { ...req.headers }, body: undefined, receivedAt: Date.now(), closedByClient: false };
-    requests.push(rec);
-    pending.add(rec);
-    let serverDestroyed = false;
-    res.on('error', () => undefined);
-    res.on('close', () => void (rec.closedByClient ||= !res.writableFinished && !serverDestroyed && !closing));
-    const destroy = (): void => void ((serverDestroyed = true), res.destroy());
     res.setHeader('x-tt-logid', logId());
-    handle(req, res, rec, destroy).catch(() => (res.headersSent ? destroy() : sendJson(res, 500, { code: 5000, msg: 'internal error' })));
+    life.serve(rec, res, (destroy) => handle(req, res, rec, destroy), () => sendJson(res, 500, { code: 5000, msg: 'internal error' }));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse, rec: FakeCozeRequest, destroy: () => void): Promise<void> {
@@ -187,8 +166,7 @@ export async function startFakeCoze(opts: { token: string; botId: string }): Pro
     const raw = Buffer.concat(parts);
     const ctype = req.headers['content-type'] ?? '';
     rec.body = ctype.startsWith('multipart/form-data') ? await parseMultipart(raw, ctype) : parseJson(raw.toString('utf8'));
-    pending.delete(rec);
-    notify();
+    life.received(rec);
 
     const env = (code: number, msg: string, data?: unknown): void =>
       sendJson(res, 200, { code, msg, ...(data === undefined ? {} : { data }), detail: { logid: res.getHeader('x-tt-logid') } });
@@ -253,7 +231,7 @@ export async function startFakeCoze(opts: { token: string; botId: string }): Pro
     }
     const a = b.kind === 'answer' ? b : undefined;
     await sleep(a?.firstByteDelayMs ?? 0);
-    const alive = (): boolean => !closing && !res.destroyed;
+    const alive = (): boolean => !life.closing && !res.destroyed;
     if (!alive()) return;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     res.flushHeaders();
@@ -337,13 +315,7 @@ export async function startFakeCoze(opts: { token: string; botId: string }): Pro
     if (alive()) res.end();
   }
 
-  server.on('connection', (s) => void (sockets.add(s), s.once('close', () => sockets.delete(s))));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const port = await life.listen(server);
 
   return {
     baseUrl: `http://127.0.0.1:${port}`,
@@ -353,31 +325,8 @@ export async function startFakeCoze(opts: { token: string; botId: string }): Pro
     script: (...behaviors) => void queue.push(...behaviors),
     setDefault: (b) => void (fallback = b),
     expireConversation: (id) => void conversations.delete(id),
-    waitForRequests(n, timeoutMs = 2000) {
-      const check = (): boolean => requests.length >= n && requests.slice(0, n).every((r) => !pending.has(r));
-      if (check()) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const w = {
-          check,
-          resolve: () => (clearTimeout(t), timers.delete(t), resolve()),
-          reject: (e: Error) => (clearTimeout(t), timers.delete(t), reject(e)),
-        };
-        const t = setTimeout(() => (waiters.delete(w), w.reject(new Error(`fake coze: ${requests.length}/${n} requests after ${timeoutMs} ms`))), timeoutMs);
-        timers.set(t, () => undefined);
-        waiters.add(w);
-      });
-    },
-    async close() {
-      if (closing) return;
-      closing = true;
-      for (const [t, wake] of timers) void (clearTimeout(t), wake());
-      timers.clear();
-      for (const w of waiters) w.reject(new Error('fake coze closed'));
-      waiters.clear();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      await closed;
-    },
+    waitForRequests: (n, timeoutMs) => life.waitForRequests(n, timeoutMs),
+    close: () => life.close(server),
   };
 }
 

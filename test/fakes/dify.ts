@@ -15,12 +15,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import {
   blockingChat, blockingWorkflow, difyError, isObj, nonEmpty, nowS, parseJson, parseMultipart, planChat, planWorkflow, sendJson, sendStatus, UUID_RE, write,
   type ChatCtx, type FakeDifyBehavior, type FakeDifyConversation, type FakeDifyOptions, type FakeDifyRequest, type FakeDifyStreamOptions,
   type FakeDifyUpload, type Json, type MultipartForm, type PlannedFrame, type WorkflowCtx,
 } from './dify-frames.js';
+import { createFakeLifecycle } from './fake-lifecycle.js';
 
 export {
   THOUGHT_MARKER, type FakeDifyBehavior, type FakeDifyConversation, type FakeDifyOptions, type FakeDifyRequest, type FakeDifyStreamOptions,
@@ -66,49 +66,19 @@ const NO_CONVERSATION = (): Json => difyError(404, 'not_found', 'Conversation No
 export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
   const maxUpload = opts.maxUploadBytes ?? 15 * 1024 * 1024;
   const requests: FakeDifyRequest[] = [];
-  const pending = new WeakSet<FakeDifyRequest>();
   const queue: FakeDifyBehavior[] = [];
   let fallback: FakeDifyBehavior = { kind: 'answer' };
   const conversations = new Map<string, FakeDifyConversation>();
   const uploads: FakeDifyUpload[] = [];
   const stops: FakeDify['stops'] = [];
   const liveTasks = new Map<string, { user: string; stopped: boolean }>();
-  let closing = false;
-  const sockets = new Set<Socket>();
-  const timers = new Map<NodeJS.Timeout, () => void>();
-  const waiters = new Set<{ check: () => boolean; resolve: () => void; reject: (e: Error) => void }>();
-
-  /** A timer that close() cancels (the promise then resolves early; callers re-check liveness). */
-  const sleep = (ms: number): Promise<void> =>
-    ms <= 0 || closing
-      ? Promise.resolve()
-      : new Promise((resolve) => {
-          const t = setTimeout(() => (timers.delete(t), resolve()), ms);
-          timers.set(t, resolve);
-        });
-  const notify = (): void => {
-    for (const w of waiters) {
-      if (!w.check()) continue;
-      waiters.delete(w);
-      w.resolve();
-    }
-  };
+  const life = createFakeLifecycle('dify', requests);
+  const { sleep } = life;
 
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://fake').pathname;
     const rec: FakeDifyRequest = { method: req.method ?? '', path, headers: { ...req.headers }, body: undefined, receivedAt: Date.now(), closedByClient: false };
-    requests.push(rec);
-    pending.add(rec);
-    let serverDestroyed = false;
-    res.on('error', () => undefined);
-    res.on('close', () => {
-      if (!res.writableFinished && !serverDestroyed && !closing) rec.closedByClient = true;
-    });
-    const destroy = (): void => {
-      serverDestroyed = true;
-      res.destroy();
-    };
-    handle(req, res, rec, destroy).catch(() => (res.headersSent ? destroy() : sendJson(res, 500, difyError(500))));
+    life.serve(rec, res, (destroy) => handle(req, res, rec, destroy), () => sendJson(res, 500, difyError(500)));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse, rec: FakeDifyRequest, destroy: () => void): Promise<void> {
@@ -118,8 +88,7 @@ export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
     const ctype = String(req.headers['content-type'] ?? '');
     const form = /^multipart\/form-data/i.test(ctype) ? parseMultipart(raw, ctype) : null;
     rec.body = form ? { fields: form.fields, files: form.files.map(({ data, ...f }) => ({ ...f, size: data.length })) } : parseJson(raw.toString('utf8'));
-    pending.delete(rec);
-    notify();
+    life.received(rec);
 
     const hit = ROUTES.find(([, re]) => re.test(rec.path));
     if (!hit) return sendJson(res, 404, difyError(404));
@@ -244,7 +213,7 @@ export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
   async function blocking(res: ServerResponse, b: FakeDifyBehavior, json: Json, destroy: () => void): Promise<void> {
     if (b.kind === 'hang' || b.kind === 'status') return; // hang: no headers at all, like a stuck upstream
     await sleep(b.firstByteDelayMs ?? 0);
-    if (closing || res.destroyed) return;
+    if (life.closing || res.destroyed) return;
     if (b.kind === 'error-event') return sendJson(res, 400, difyError(400, b.code ?? 'completion_request_error', b.message ?? PROVIDER_ERROR));
     if (b.kind === 'answer' || b.kind === 'workflow') return sendJson(res, 200, json);
     const full = JSON.stringify(json);
@@ -257,7 +226,7 @@ export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
   async function stream(res: ServerResponse, b: FakeDifyBehavior, frames: PlannedFrame[], errorFrame: (code?: string, message?: string) => Json,
     destroy: () => void, task?: { stopped: boolean }): Promise<void> {
     const o: FakeDifyStreamOptions = b.kind === 'hang' || b.kind === 'status' ? {} : b;
-    const alive = (): boolean => !closing && !res.destroyed;
+    const alive = (): boolean => !life.closing && !res.destroyed;
     await sleep(o.firstByteDelayMs ?? 0);
     if (!alive()) return;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
@@ -301,16 +270,7 @@ export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
     if (alive()) res.end();
   }
 
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const port = await life.listen(server);
 
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
@@ -319,20 +279,7 @@ export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
     stops,
     script: (...behaviors) => void queue.push(...behaviors),
     setDefault: (b) => void (fallback = b),
-    waitForRequests(n, timeoutMs = 2000) {
-      const check = (): boolean => requests.length >= n && requests.slice(0, n).every((r) => !pending.has(r));
-      if (check()) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const w = {
-          check,
-          resolve: () => (clearTimeout(t), timers.delete(t), resolve()),
-          reject: (e: Error) => (clearTimeout(t), timers.delete(t), reject(e)),
-        };
-        const t = setTimeout(() => (waiters.delete(w), w.reject(new Error(`fake dify: ${requests.length}/${n} requests after ${timeoutMs} ms`))), timeoutMs);
-        timers.set(t, () => undefined);
-        waiters.add(w);
-      });
-    },
+    waitForRequests: (n, timeoutMs) => life.waitForRequests(n, timeoutMs),
     conversation: (id) => conversations.get(id),
     conversationsOf: (user) => [...conversations.values()].filter((c) => c.user === user),
     expireConversation(id) {
@@ -340,19 +287,6 @@ export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
       if (!conv) throw new Error(`fake dify: conversation ${id} was never issued`);
       conv.expired = true;
     },
-    async close() {
-      if (closing) return;
-      closing = true;
-      for (const [t, wake] of timers) {
-        clearTimeout(t);
-        wake();
-      }
-      timers.clear();
-      for (const w of waiters) w.reject(new Error('fake dify closed'));
-      waiters.clear();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      await closed;
-    },
+    close: () => life.close(server),
   };
 }

@@ -16,7 +16,7 @@
  * `receivedAt` epoch ms, `chunkSize` Unicode code points, `*_duration` nanoseconds, counts are character counts.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createFakeLifecycle } from './fake-lifecycle.js';
 
 /** What the fake does with one accepted `/api/chat` request (passed the checks above, non-empty `messages`). */
 export type FakeOllamaBehavior =
@@ -98,35 +98,14 @@ function defaultError(status: number): string {
 export async function startFakeOllama(opts: { models?: string[] } = {}): Promise<FakeOllama> {
   const models = (opts.models ?? ['llama3.2']).map(withTag);
   const requests: FakeOllamaRequest[] = [];
-  const pending = new WeakSet<FakeOllamaRequest>();
   const queue: FakeOllamaBehavior[] = [];
   let fallback: FakeOllamaBehavior = { kind: 'answer' };
-  let closing = false;
-  const sockets = new Set<Socket>();
-  const timers = new Map<NodeJS.Timeout, () => void>();
-  const waiters = new Set<{ check: () => boolean; resolve: () => void; reject: (e: Error) => void }>();
-
-  /** A timer that close() cancels (the promise then resolves early; callers re-check liveness). */
-  const sleep = (ms: number): Promise<void> =>
-    ms <= 0 || closing
-      ? Promise.resolve()
-      : new Promise((resolve) => {
-          const t = setTimeout(() => (timers.delete(t), resolve()), ms);
-          timers.set(t, resolve);
-        });
-  const notify = (): void => {
-    for (const w of waiters) if (w.check()) void (waiters.delete(w), w.resolve());
-  };
+  const life = createFakeLifecycle('ollama', requests);
+  const { sleep } = life;
 
   const server = createServer((req, res) => {
     const rec: FakeOllamaRequest = { method: req.method ?? '', path: new URL(req.url ?? '/', 'http://fake').pathname, headers: { ...req.headers }, body: undefined, receivedAt: Date.now(), closedByClient: false };
-    requests.push(rec);
-    pending.add(rec);
-    let serverDestroyed = false;
-    res.on('error', () => undefined);
-    res.on('close', () => void (rec.closedByClient ||= !res.writableFinished && !serverDestroyed && !closing));
-    const destroy = (): void => void ((serverDestroyed = true), res.destroy());
-    handle(req, res, rec, destroy).catch(() => (res.headersSent ? destroy() : sendJson(res, 500, { error: 'internal error' })));
+    life.serve(rec, res, (destroy) => handle(req, res, rec, destroy), () => sendJson(res, 500, { error: 'internal error' }));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse, rec: FakeOllamaRequest, destroy: () => void): Promise<void> {
@@ -138,8 +117,7 @@ export async function startFakeOllama(opts: { models?: string[] } = {}): Promise
     } catch {
       rec.body = raw;
     }
-    pending.delete(rec);
-    notify();
+    life.received(rec);
 
     const get = req.method === 'GET' || req.method === 'HEAD';
     if (get && rec.path === '/') return void res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('Ollama is running');
@@ -184,7 +162,7 @@ export async function startFakeOllama(opts: { models?: string[] } = {}): Promise
     };
     const doneReason = a?.doneReason ?? 'stop';
     await sleep(a?.firstByteDelayMs ?? 0);
-    const alive = (): boolean => !closing && !res.destroyed;
+    const alive = (): boolean => !life.closing && !res.destroyed;
     if (!alive()) return;
 
     if (!stream) {
@@ -240,13 +218,7 @@ export async function startFakeOllama(opts: { models?: string[] } = {}): Promise
     if (alive()) res.end();
   }
 
-  server.on('connection', (s) => void (sockets.add(s), s.once('close', () => sockets.delete(s))));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const port = await life.listen(server);
 
   return {
     baseUrl: `http://127.0.0.1:${port}`,
@@ -254,31 +226,8 @@ export async function startFakeOllama(opts: { models?: string[] } = {}): Promise
     models,
     script: (...behaviors) => void queue.push(...behaviors),
     setDefault: (b) => void (fallback = b),
-    waitForRequests(n, timeoutMs = 2000) {
-      const check = (): boolean => requests.length >= n && requests.slice(0, n).every((r) => !pending.has(r));
-      if (check()) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const w = {
-          check,
-          resolve: () => (clearTimeout(t), timers.delete(t), resolve()),
-          reject: (e: Error) => (clearTimeout(t), timers.delete(t), reject(e)),
-        };
-        const t = setTimeout(() => (waiters.delete(w), w.reject(new Error(`fake ollama: ${requests.length}/${n} requests after ${timeoutMs} ms`))), timeoutMs);
-        timers.set(t, () => undefined);
-        waiters.add(w);
-      });
-    },
-    async close() {
-      if (closing) return;
-      closing = true;
-      for (const [t, wake] of timers) void (clearTimeout(t), wake());
-      timers.clear();
-      for (const w of waiters) w.reject(new Error('fake ollama closed'));
-      waiters.clear();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      await closed;
-    },
+    waitForRequests: (n, timeoutMs) => life.waitForRequests(n, timeoutMs),
+    close: () => life.close(server),
   };
 }
 

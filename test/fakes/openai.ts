@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createFakeLifecycle } from './fake-lifecycle.js';
 
 /** What the fake does with one accepted chat-completions request. */
 export type FakeOpenAIBehavior =
@@ -89,44 +89,14 @@ function defaultErrorBody(status: number): Json {
  *  `model`: require this request `model` (else 404 model_not_found); responses echo the request's model. */
 export async function startFakeOpenAI(opts: { apiKey?: string; model?: string } = {}): Promise<FakeOpenAI> {
   const requests: FakeOpenAIRequest[] = [];
-  const pending = new WeakSet<FakeOpenAIRequest>();
   const queue: FakeOpenAIBehavior[] = [];
   let fallback: FakeOpenAIBehavior = { kind: 'answer' };
-  let closing = false;
-  const sockets = new Set<Socket>();
-  const timers = new Map<NodeJS.Timeout, () => void>();
-  const waiters = new Set<{ check: () => boolean; resolve: () => void; reject: (e: Error) => void }>();
-
-  /** A timer that close() cancels (the promise then resolves early; callers re-check liveness). */
-  const sleep = (ms: number): Promise<void> =>
-    ms <= 0 || closing
-      ? Promise.resolve()
-      : new Promise((resolve) => {
-          const t = setTimeout(() => (timers.delete(t), resolve()), ms);
-          timers.set(t, resolve);
-        });
-  const notify = (): void => {
-    for (const w of waiters) {
-      if (!w.check()) continue;
-      waiters.delete(w);
-      w.resolve();
-    }
-  };
+  const life = createFakeLifecycle('openai', requests);
+  const { sleep } = life;
 
   const server = createServer((req, res) => {
     const rec: FakeOpenAIRequest = { headers: { ...req.headers }, body: undefined, receivedAt: Date.now(), closedByClient: false };
-    requests.push(rec);
-    pending.add(rec);
-    let serverDestroyed = false;
-    res.on('error', () => undefined);
-    res.on('close', () => {
-      if (!res.writableFinished && !serverDestroyed && !closing) rec.closedByClient = true;
-    });
-    const destroy = (): void => {
-      serverDestroyed = true;
-      res.destroy();
-    };
-    handle(req, res, rec, destroy).catch(() => (res.headersSent ? destroy() : sendJson(res, 500, defaultErrorBody(500))));
+    life.serve(rec, res, (destroy) => handle(req, res, rec, destroy), () => sendJson(res, 500, defaultErrorBody(500)));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse, rec: FakeOpenAIRequest, destroy: () => void): Promise<void> {
@@ -138,8 +108,7 @@ export async function startFakeOpenAI(opts: { apiKey?: string; model?: string } 
     } catch {
       rec.body = raw;
     }
-    pending.delete(rec);
-    notify();
+    life.received(rec);
 
     const path = new URL(req.url ?? '/', 'http://fake').pathname;
     if (req.method !== 'POST' || path !== '/v1/chat/completions') {
@@ -170,7 +139,7 @@ export async function startFakeOpenAI(opts: { apiKey?: string; model?: string } 
     const cmplId = id('chatcmpl-');
     const created = Math.floor(Date.now() / 1000);
     const head = (object: string): Json => ({ id: cmplId, object, created, model, system_fingerprint: 'fp_fake' });
-    const alive = (): boolean => !closing && !res.destroyed;
+    const alive = (): boolean => !life.closing && !res.destroyed;
     const requestId = id('req_', 16);
 
     if (b.kind === 'status') {
@@ -248,50 +217,15 @@ export async function startFakeOpenAI(opts: { apiKey?: string; model?: string } 
     if (alive()) res.end();
   }
 
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const port = await life.listen(server);
 
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     requests,
     script: (...behaviors) => void queue.push(...behaviors),
     setDefault: (b) => void (fallback = b),
-    waitForRequests(n, timeoutMs = 2000) {
-      const check = (): boolean => requests.length >= n && requests.slice(0, n).every((r) => !pending.has(r));
-      if (check()) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const w = {
-          check,
-          resolve: () => (clearTimeout(t), timers.delete(t), resolve()),
-          reject: (e: Error) => (clearTimeout(t), timers.delete(t), reject(e)),
-        };
-        const t = setTimeout(() => (waiters.delete(w), w.reject(new Error(`fake openai: ${requests.length}/${n} requests after ${timeoutMs} ms`))), timeoutMs);
-        timers.set(t, () => undefined);
-        waiters.add(w);
-      });
-    },
-    async close() {
-      if (closing) return;
-      closing = true;
-      for (const [t, wake] of timers) {
-        clearTimeout(t);
-        wake();
-      }
-      timers.clear();
-      for (const w of waiters) w.reject(new Error('fake openai closed'));
-      waiters.clear();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      await closed;
-    },
+    waitForRequests: (n, timeoutMs) => life.waitForRequests(n, timeoutMs),
+    close: () => life.close(server),
   };
 }
 
