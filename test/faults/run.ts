@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { hasRedisServer, killAllChildren, RedisServer } from './procs.js';
-import { instances, retries } from './scenarios-load.js';
+import { instances, retries, split } from './scenarios-load.js';
 import { appCrashes, redisCrash } from './scenarios-crash.js';
 import { llmFaults, wecomFaults } from './scenarios-upstream.js';
 import { seeded, type Result, type Suite } from './world.js';
@@ -25,6 +25,7 @@ const SCENARIOS: Array<{ key: string; label: string; limitMs: number; run: (s: S
   { key: 'd', label: '(d) Redis crash', limitMs: 90_000, run: redisCrash },
   { key: 'e', label: '(e) LLM faults', limitMs: 90_000, run: llmFaults },
   { key: 'f', label: '(f) WeCom faults', limitMs: 60_000, run: wecomFaults },
+  { key: 'g', label: '(g) web + workers', limitMs: 90_000, run: split },
 ];
 
 process.on('exit', killAllChildren);

@@ -1,6 +1,7 @@
 /**
  * (a) WeChat retries: every callback delivered 3× at once and once more 2 s later.
- * (b) Several instances: 3 server processes on one Redis, 500 customers, callbacks round-robin.
+ * (b) Several instances: 2× ROLE=all + 1× ROLE=worker on one Redis, 500 customers, callbacks round-robin over
+ *     the two that serve routes (a worker serves none); (g) the same with 1× ROLE=web + 2× ROLE=worker.
  */
 import { sleep } from './procs.js';
 import { pool, Scenario, type Result, type Suite } from './world.js';
@@ -29,24 +30,33 @@ export async function retries(suite: Suite): Promise<Result> {
   }
 }
 
-export async function instances(suite: Suite): Promise<Result> {
-  const s = await Scenario.open('b', '(b) 3 instances (3× all), one Redis', suite);
+/**
+ * Several processes on one Redis: `routed` serve the callbacks (round-robin), `workers` only take work from Redis.
+ * @param key / title the table row
+ */
+async function shared(suite: Suite, key: string, title: string, routed: Array<'all' | 'web'>, workers: number): Promise<Result> {
+  const s = await Scenario.open(key, title, suite);
   try {
-    // ROLE=worker is not available in this version (config.ts refuses it): three ROLE=all processes.
-    const bridges = await Promise.all(['1', '2', '3'].map((n) => s.spawn(n, s.env({ ROLE: 'all' }))));
-    const users = Array.from({ length: 500 }, (_, i) => `wmB${String(i).padStart(4, '0')}`);
+    const bridges = await Promise.all(routed.map((role, i) => s.spawn(`${role}${i}`, s.env({ ROLE: role }))));
+    await Promise.all(Array.from({ length: workers }, (_, i) => s.spawn(`w${i}`, s.env({ ROLE: 'worker' }))));
+    const users = Array.from({ length: 500 }, (_, i) => `wm${key}${String(i).padStart(4, '0')}`);
     let rr = 0;
     const pick = () => bridges[rr++ % bridges.length]!.url;
     await pool(users, 16, async (user, i) => {
-      const m = s.add(user, `b${i}`);
+      const m = s.add(user, `${key}${i}`);
       await s.deliver(s.callback(), pick, m);
     });
     await s.settle(60_000);
     const pulls = s.fake.calls.filter((c) => c.api === 'sync_msg').length;
-    s.notes.push(`${pulls} sync_msg calls, ${s.fake.gettokenCount()} gettoken for 3 processes`);
-    s.notes.push('ROLE=worker is refused by this version (config.ts), so all three are ROLE=all (web + worker)');
+    s.notes.push(`${pulls} sync_msg calls, ${s.fake.gettokenCount()} gettoken for ${routed.length + workers} processes`);
     return s.result();
   } finally {
     await s.close();
   }
 }
+
+/** (b) 2× ROLE=all + 1× ROLE=worker (the issue's setup). */
+export const instances = (suite: Suite): Promise<Result> => shared(suite, 'b', '(b) 2× all + 1× worker, one Redis', ['all', 'all'], 1);
+
+/** (g) a split deployment: 1× ROLE=web takes every callback, 2× ROLE=worker do the work. */
+export const split = (suite: Suite): Promise<Result> => shared(suite, 'g', '(g) 1× web + 2× worker, one Redis', ['web'], 2);
