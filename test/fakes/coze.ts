@@ -22,7 +22,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createFakeLifecycle } from './fake-lifecycle.js';
+import { createFakeLifecycle, writeChunk as write } from './fake-lifecycle.js';
 
 /** What the fake does with one accepted `/v3/chat` request. `afterDeltas` counts answer deltas across messages; when
  *  the answers have fewer, the failure comes after the last answer's message.completed. */
@@ -343,15 +343,6 @@ async function parseMultipart(raw: Buffer, ctype: string): Promise<{ fields: Rec
   } catch {
     return raw.toString('utf8');
   }
-}
-
-function write(res: ServerResponse, data: string | Buffer): Promise<void> {
-  if (res.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => (res.off('close', done), resolve());
-    res.once('close', done);
-    res.write(data, done);
-  });
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -103,3 +103,16 @@ export function createFakeLifecycle<R extends FakeLifecycleRequest>(name: string
     },
   };
 }
+
+/**
+ * Writes one chunk of a streamed answer and resolves once it is flushed, or at once when the client has gone away
+ * (so a fake never waits on a dead socket).
+ */
+export function writeChunk(res: ServerResponse, data: string | Buffer): Promise<void> {
+  if (res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => (res.off('close', done), resolve());
+    res.once('close', done);
+    res.write(data, done);
+  });
+}

@@ -16,7 +16,7 @@
  * `receivedAt` epoch ms, `chunkSize` Unicode code points, `*_duration` nanoseconds, counts are character counts.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createFakeLifecycle } from './fake-lifecycle.js';
+import { createFakeLifecycle, writeChunk as write } from './fake-lifecycle.js';
 
 /** What the fake does with one accepted `/api/chat` request (passed the checks above, non-empty `messages`). */
 export type FakeOllamaBehavior =
@@ -229,15 +229,6 @@ export async function startFakeOllama(opts: { models?: string[] } = {}): Promise
     waitForRequests: (n, timeoutMs) => life.waitForRequests(n, timeoutMs),
     close: () => life.close(server),
   };
-}
-
-function write(res: ServerResponse, data: string | Buffer): Promise<void> {
-  if (res.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => (res.off('close', done), resolve());
-    res.once('close', done);
-    res.write(data, done);
-  });
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createFakeLifecycle } from './fake-lifecycle.js';
+import { createFakeLifecycle, writeChunk as write } from './fake-lifecycle.js';
 
 /** What the fake does with one accepted chat-completions request. */
 export type FakeOpenAIBehavior =
@@ -227,15 +227,6 @@ export async function startFakeOpenAI(opts: { apiKey?: string; model?: string } 
     waitForRequests: (n, timeoutMs) => life.waitForRequests(n, timeoutMs),
     close: () => life.close(server),
   };
-}
-
-function write(res: ServerResponse, data: string | Buffer): Promise<void> {
-  if (res.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => (res.off('close', done), resolve());
-    res.once('close', done);
-    res.write(data, done);
-  });
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
