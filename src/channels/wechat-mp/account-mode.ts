@@ -20,6 +20,11 @@ const CACHE_MS = 2_000;
 /** The switch is kept for 30 days: an account that gets verified later is back to auto after that (or a restart of Redis). */
 const SWITCH_TTL_MS = 30 * 24 * 3600_000;
 
+/**
+ * The reply mode of one account: the configured one, except that an `auto` account switched by a 48001 answers
+ * passively. The switch is a store key (all processes see it within CACHE_MS) kept 30 days, and the
+ * `bridge_mp_passive_only{appid}` gauge.
+ */
 export function createAccountMode(o: { store: Store; appId: string; mode: MpReplyMode; metrics: Metrics; log: Logger }): AccountMode {
   let cached: { passive: boolean; at: number } | null = null;
   const key = keys.mpPassiveOnly(o.appId);

@@ -17,10 +17,12 @@ export type Slot = { reply: string } | 'GAVE_UP' | 'ACTIVE' | 'NONE';
 /** A slot outlives WeChat's retries (~15 s) by far; a day keeps late retries answered the same way. */
 export const SLOT_TTL_MS = 24 * 3600_000;
 
+/** The stored form of a slot: the marker names as they are, a reply as JSON `{"reply": text}`. */
 export function encodeSlot(s: Slot): string {
   return typeof s === 'string' ? s : JSON.stringify(s);
 }
 
+/** Reads a stored slot back. @returns null when nothing is stored or the value is not a slot */
 export function decodeSlot(raw: string | null): Slot | null {
   if (raw === null) return null;
   if (raw === 'GAVE_UP' || raw === 'ACTIVE' || raw === 'NONE') return raw;
@@ -83,6 +85,9 @@ export interface SlotWatch {
   wait(jobId: string, timeoutMs: number, signal: AbortSignal): Promise<Slot | null>;
 }
 
+/**
+ * @param pollMs how often a waiting delivery re-reads the store (a slot written by another process), ms
+ */
 export function createSlotWatch(store: Store, pollMs = 200): SlotWatch {
   const waiters = new Map<string, Set<() => void>>();
   return {
