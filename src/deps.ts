@@ -11,7 +11,10 @@ import type { LlmAdapter } from './llm/types.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createAgentRouter } from './pipeline/agents.js';
 import { dispatchByChannel } from './pipeline/dispatch.js';
-import { createRunner, type Runner } from './pipeline/runner.js';
+import { createBullmqQueue } from './pipeline/bullmq-queue.js';
+import type { JobHandler, JobQueue } from './pipeline/job-queue.js';
+import { createMemoryQueue } from './pipeline/memory-queue.js';
+import { createMemoryJobRecords } from './store/memory-jobs.js';
 import { createMemoryStore } from './store/memory.js';
 import { createRedisStore } from './store/redis.js';
 import type { Store } from './store/types.js';
@@ -22,25 +25,27 @@ import { fetchWecomToken } from './wechat-api/wecom-token.js';
 
 /** msgid dedup lives this long: beyond WeCom's 3-day replay window (sync_msg keeps 3 days). */
 export const DEDUP_TTL_MS = 4 * 24 * 3600_000;
-/** An `all` process runs what it handed off at once; the sweep only recovers crashed or released work. */
+/** An `all` process pulls and runs what it was handed at once; the sweep only recovers failed or released work. */
 export const SWEEP_INTERVAL_MS = 5000;
 /**
- * A worker (ROLE=worker) learns of new work only from Redis: pull marks and due jobs, polled this often. Two cheap
- * reads (HKEYS, ZRANGEBYSCORE) per poll.
+ * A worker (ROLE=worker) learns of kf callbacks only from the pull marks web processes leave in Redis: one HKEYS
+ * this often. (Jobs reach it through BullMQ's blocking wait, not this poll.)
  */
 export const WORKER_POLL_MS = 200;
+/** Jobs running at once in one process. */
+export const JOB_CONCURRENCY = 64;
 /** Lease margin over LLM_TIMEOUT_MS (issue #2: lease = LLM_TIMEOUT_MS + 30 s, renewed while working). */
 export const LEASE_MARGIN_MS = 30_000;
 
 export interface Deps {
   store: Store;
   metrics: Metrics;
-  runner: Runner;
+  jobs: JobQueue;
   kfPuller: KfPuller | null;
   app: AppDeps;
-  /** Periodic work: pulls still wanted and jobs whose lease expired (or, for a worker, jobs the web processes handed off). */
+  /** Periodic work: pulls still wanted, and (embedded mode) jobs released with a backoff or whose lease expired. */
   sweep(): Promise<void>;
-  /** how often main runs `sweep`, ms: a worker polls often, since web processes only mark work in Redis */
+  /** how often main runs `sweep`, ms: a worker polls often, since web processes only mark kf pulls in Redis */
   sweepIntervalMs: number;
   /** Stops the background work (running jobs get `graceMs` to finish, then are released) and closes connections. */
   close(graceMs: number): Promise<void>;
@@ -64,7 +69,9 @@ export interface DepsOverrides {
  */
 export async function createDeps(config: Config, log: Logger, o: DepsOverrides = {}): Promise<Deps> {
   const metrics = createMetrics({ defaultMetrics: o.defaultMetrics ?? true });
-  const store = config.redisUrl ? await connectRedisStore(config.redisUrl, o.redisPrefix, log) : createMemoryStore();
+  const prefix = o.redisPrefix ?? 'bridge:';
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, log) : null;
+  const store = redis ? createRedisStore(redis, prefix) : createMemoryStore();
   const agents = createAgentRouter({
     agents: config.agents,
     routes: config.routes,
@@ -79,21 +86,26 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
     rateLimitPerMin: config.rateLimitPerMin,
   });
   const leaseMs = agents.maxTimeoutMs + LEASE_MARGIN_MS;
+  const routes = config.role !== 'worker';
+  const works = config.role !== 'web';
 
   const kf = config.kf;
   const kfApi = kf ? createKfApi(kf, store, log, metrics) : null;
-  const mp = config.mp ? createMpChannel(config, config.mp, { store, log, metrics, agents, leaseMs, dedupTtlMs: DEDUP_TTL_MS }) : null;
-  const runner = createRunner({
-    store,
-    log,
-    metrics,
-    leaseMs,
-    concurrency: 64,
-    handle: dispatchByChannel({
-      ...(kfApi ? { kf: createKfJobHandler({ api: kfApi, agents, replies: config.replies, metrics }) } : {}),
-      ...(mp ? { mp: mp.handler } : {}),
-    }),
+  const mp = config.mp ? createMpChannel(config, config.mp, { store, log, metrics, agents }) : null;
+  const handler: JobHandler = dispatchByChannel({
+    ...(kfApi ? { kf: createKfJobHandler({ api: kfApi, agents, replies: config.replies, metrics }) } : {}),
+    ...(mp ? { mp: mp.handler } : {}),
   });
+  const queueDeps = { store, log, metrics, handler, leaseMs, dedupTtlMs: DEDUP_TTL_MS, concurrency: JOB_CONCURRENCY };
+  const jobs: JobQueue =
+    redis && config.redisUrl
+      ? createBullmqQueue({
+          ...queueDeps,
+          producer: redis,
+          workerConnection: works ? connectWorkerRedis(config.redisUrl, log) : null,
+          prefix: prefix.replace(/:$/, ''),
+        })
+      : createMemoryQueue({ ...queueDeps, records: createMemoryJobRecords() });
   const kfPuller: KfPuller | null =
     kf && kfApi
       ? createKfPuller({
@@ -103,19 +115,15 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
           log: log.child({ channel: 'kf' }),
           metrics,
           welcomeEnabled: agents.anyWelcome,
-          leaseMs,
-          dedupTtlMs: DEDUP_TTL_MS,
-          submit: (ids) => runner.submit(ids),
-          pullHere: config.role !== 'web',
+          jobs,
+          pullHere: works,
         })
       : null;
-  const routes = config.role !== 'worker';
-  const works = config.role !== 'web';
 
   return {
     store,
     metrics,
-    runner,
+    jobs,
     kfPuller,
     app: {
       log,
@@ -134,17 +142,17 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
               },
             }
           : null,
-      mp: mp && routes ? { ...mp.routes, submit: (ids) => (works ? runner.submit(ids) : undefined) } : null,
+      mp: mp && routes ? { ...mp.routes, jobs } : null,
     },
     sweepIntervalMs: config.role === 'worker' ? WORKER_POLL_MS : SWEEP_INTERVAL_MS,
     sweep: async () => {
       if (!works) return;
       await kfPuller?.sweep();
-      await runner.sweep();
+      await jobs.sweep();
     },
     close: async (graceMs) => {
       await kfPuller?.stop(Math.min(graceMs, 5000));
-      await runner.stop(graceMs);
+      await jobs.stop(graceMs);
       agents.shutdown();
       await store.close();
     },
@@ -166,12 +174,19 @@ function createKfApi(kf: KfConfig, store: Store, log: Logger, metrics: Metrics):
   return createApiClient({ http, tokens, metrics });
 }
 
-async function connectRedisStore(url: string, prefix: string | undefined, log: Logger): Promise<Store> {
+async function connectRedis(url: string, log: Logger): Promise<Redis> {
   // Fail fast while Redis is away (callbacks answer 503 and WeChat retries) instead of queueing in memory.
   const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3000 });
   redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
   await redis.connect();
-  return createRedisStore(redis, prefix ?? 'bridge:');
+  return redis;
+}
+
+/** The BullMQ worker's client: it waits and reconnects through an outage instead of failing its commands. */
+function connectWorkerRedis(url: string, log: Logger): Redis {
+  const redis = new Redis(url, { maxRetriesPerRequest: null, connectTimeout: 3000 });
+  redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis (worker) connection error'));
+  return redis;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -17,9 +17,9 @@ export interface Metrics {
   dedupHits: Counter<'channel'>;
   tokenRefreshes: Counter<'api'>;
   wechatErrors: Counter<'api' | 'errcode'>;
-  /** jobs handed off to this process and not yet started */
+  /** jobs not yet started: BullMQ's waiting + delayed count (every process alike), or this process's embedded queue */
   jobsWaiting: Gauge;
-  /** seconds from a job's hand-off in this process to its start (the queue in front of the answers) */
+  /** seconds from a job's hand-off to its first start (the queue in front of the answers); retries not counted */
   jobLag: Histogram;
   /**
    * OA deliveries in passive/auto mode by outcome: `answered` (passive reply), `held` (not ready; WeChat
@@ -89,12 +89,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     }),
     jobsWaiting: new Gauge({
       name: 'bridge_jobs_waiting',
-      help: 'Jobs handed off to this process and not yet started',
+      help: 'Jobs not yet started (with Redis: the BullMQ queue, waiting and delayed)',
       registers,
     }),
     jobLag: new Histogram({
       name: 'bridge_job_lag_seconds',
-      help: 'Time from hand-off to the start of a job in this process',
+      help: 'Time from hand-off to the first start of a job',
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
       registers,
     }),

@@ -61,9 +61,10 @@ export interface MpMessageJob {
 }
 
 /**
- * After this many claims a job stops trying and ends as `failed` instead of looping for its whole TTL. Claims
- * also count shutdown releases and lease takeovers, and the runner's backoff doubles up to 5 minutes, so 20
- * claims span more than an hour of a failing WeCom before a message is given up.
+ * After this many starts a job stops trying: the failure of the last attempt (or a start beyond it) ends the job
+ * with REPLY_ON_ERROR as a best effort (the handler's `giveUp`) instead of looping for its whole TTL. Starts also
+ * count shutdown hand-backs and crashed attempts, and the backoff doubles up to 5 minutes, so 20 starts span more
+ * than an hour of a failing WeCom before a message is given up.
  */
 export const MAX_JOB_ATTEMPTS = 20;
 

@@ -19,10 +19,11 @@ export const keys = {
   /** cached access_token; the secret only enters as a short hash so a key never reveals it */
   accessToken: (api: string, appId: string, secret: string) => `token:${api}:${appId}:${secretTag(secret)}`,
   accessTokenLock: (api: string, appId: string, secret: string) => `token-lock:${api}:${appId}:${secretTag(secret)}`,
-  /** a durable job record (hash): state, owner, lease, attempts, payload, progress */
-  job: (id: string) => `job:${id}`,
-  /** sorted set of job ids not done, scored by the time (ms) their lease or hand-off grace ends */
-  jobsDue: () => 'jobs:due',
+  /**
+   * Written right AFTER a job was added to the BullMQ queue, first writer wins: whoever writes it learns that the job
+   * is new (BullMQ itself silently ignores a duplicate job id)
+   */
+  jobHandedOff: (id: string) => `job-handed-off:${id}`,
   /** opaque conversation state (history or provider conversation id) of one customer with one agent */
   conversation: (agent: string, customer: string) => `conv:${agent}:${customer}`,
   /** held by the job planning and applying a reply for one customer, in whichever process (order across processes) */

@@ -1,15 +1,8 @@
-import type { ClaimResult, JobRecord, NewJob, Store } from './types.js';
+import type { Store } from './types.js';
 
 interface Entry {
   value: string;
   /** ms epoch; Infinity = no expiry */
-  expiresAt: number;
-}
-
-interface MemJob extends JobRecord {
-  owner: string | null;
-  /** ms epoch at which a queued/processing job becomes due for anyone */
-  dueAt: number;
   expiresAt: number;
 }
 
@@ -23,12 +16,10 @@ export function createMemoryStore(opts: { now?: () => number; sweepIntervalMs?: 
   const now = opts.now ?? Date.now;
   const kv = new Map<string, Entry>();
   const wanted = new Map<string, Map<string, number>>();
-  const jobs = new Map<string, MemJob>();
 
   const sweep = setInterval(() => {
     const t = now();
     for (const [k, e] of kv) if (e.expiresAt <= t) kv.delete(k);
-    for (const [id, j] of jobs) if (j.expiresAt <= t) jobs.delete(id);
   }, opts.sweepIntervalMs ?? 60_000);
   sweep.unref();
 
@@ -44,27 +35,6 @@ export function createMemoryStore(opts: { now?: () => number; sweepIntervalMs?: 
   const write = (key: string, value: string, ttlMs?: number) => {
     kv.set(key, { value, expiresAt: ttlMs === undefined ? Infinity : now() + ttlMs });
   };
-  const liveJob = (id: string): MemJob | null => {
-    const j = jobs.get(id);
-    if (!j) return null;
-    if (j.expiresAt <= now()) {
-      jobs.delete(id);
-      return null;
-    }
-    return j;
-  };
-  const owned = (id: string, owner: string): MemJob | null => {
-    const j = liveJob(id);
-    return j && j.state === 'processing' && j.owner === owner ? j : null;
-  };
-  const snapshot = (j: MemJob): JobRecord => ({
-    id: j.id,
-    state: j.state,
-    payload: j.payload,
-    attempts: j.attempts,
-    progress: j.progress,
-  });
-
   return {
     kind: 'memory',
     get: async (key) => read(key),
@@ -111,71 +81,6 @@ export function createMemoryStore(opts: { now?: () => number; sweepIntervalMs?: 
       return true;
     },
     listWanted: async (set) => [...(wanted.get(set)?.keys() ?? [])],
-
-    handOff: async (newJobs: NewJob[], leaseMs, ttlMs) =>
-      newJobs.map(({ id, payload }) => {
-        if (liveJob(id)) return false;
-        const t = now();
-        jobs.set(id, {
-          id,
-          state: 'queued',
-          payload,
-          attempts: 0,
-          progress: null,
-          owner: null,
-          dueAt: t + leaseMs,
-          expiresAt: t + ttlMs,
-        });
-        return true;
-      }),
-    claim: async (id, owner, leaseMs): Promise<ClaimResult> => {
-      const j = liveJob(id);
-      if (!j) return { status: 'missing' };
-      if (j.state === 'done') return { status: 'done' };
-      const t = now();
-      if (j.state === 'processing' && j.owner !== owner && j.dueAt > t) return { status: 'busy' };
-      j.state = 'processing';
-      j.owner = owner;
-      j.dueAt = t + leaseMs;
-      j.attempts += 1;
-      return { status: 'claimed', job: snapshot(j) };
-    },
-    renewJob: async (id, owner, leaseMs) => {
-      const j = owned(id, owner);
-      if (j) j.dueAt = now() + leaseMs;
-      return j !== null;
-    },
-    saveProgress: async (id, owner, progress) => {
-      const j = owned(id, owner);
-      if (j) j.progress = progress;
-      return j !== null;
-    },
-    complete: async (id, owner) => {
-      const j = owned(id, owner);
-      if (!j) return false;
-      j.state = 'done';
-      j.owner = null;
-      // Keep only what dedup needs; the payload may hold a customer's text.
-      j.payload = '';
-      j.progress = null;
-      return true;
-    },
-    releaseJob: async (id, owner, delayMs = 0) => {
-      const j = owned(id, owner);
-      if (!j) return false;
-      j.state = 'queued';
-      j.owner = null;
-      j.dueAt = now() + delayMs;
-      return true;
-    },
-    dueJobs: async (limit) => {
-      const t = now();
-      return [...jobs.values()]
-        .filter((j) => j.state !== 'done' && j.dueAt <= t && j.expiresAt > t)
-        .sort((a, b) => a.dueAt - b.dueAt)
-        .slice(0, limit)
-        .map((j) => j.id);
-    },
 
     ping: async () => undefined,
     close: async () => {

@@ -1,7 +1,7 @@
 /**
  * (c) Crashes: 2 instances, 300 messages over ~10 s, kill -9 of a random instance at 3 random moments, each
- *     restarted with the same env. A killed process's leased jobs are re-run after the lease (LLM_TIMEOUT_MS +
- *     30 s = 32 s here) by the 5 s sweep, so this scenario takes ~45–60 s by design.
+ *     restarted with the same env. A killed process's running jobs go back to wait once their BullMQ lock (LLM_TIMEOUT_MS
+ *     + 30 s = 32 s here) has expired and the next 5 s stalled check has passed, so this scenario takes ~45–60 s by design.
  * (d) Redis crash: 1 instance, 200 messages over ~6 s, kill -9 of redis-server in the middle and a restart on the
  *     same port and AOF data ~2 s later; callbacks during the outage get 503 and are retried until 200.
  */

@@ -22,8 +22,11 @@ export const CREDS = {
   encodingAesKey: 'jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C',
 };
 export const KFID = 'wkFAULTS0000000000000000000000A1';
-/** The bridge's fixed Redis key prefix (deps.ts) and the keys that say whether work is still pending. */
-const DUE = 'bridge:jobs:due';
+/**
+ * The bridge's fixed Redis key prefix (deps.ts) and the keys that say whether work is still pending: BullMQ's lists
+ * and sets of the `answers` queue (waiting, running, in backoff) and the kf pull marks.
+ */
+const QUEUE = 'bridge:answers';
 const WANTED = 'bridge:kf:pulls-wanted';
 /** A callback WeCom does not hear back from within this is retried (WeCom waits 5 s). */
 const CALLBACK_TIMEOUT_MS = 5000;
@@ -182,10 +185,22 @@ export class Scenario {
     return n;
   }
 
+  /** Jobs of the bridge's BullMQ queue not finished: waiting, prioritized, running or in backoff. */
+  async pending(): Promise<number> {
+    const c = this.suite.client;
+    const [wait, active, delayed, prioritized] = await Promise.all([
+      c.llen(`${QUEUE}:wait`),
+      c.llen(`${QUEUE}:active`),
+      c.zcard(`${QUEUE}:delayed`),
+      c.zcard(`${QUEUE}:prioritized`),
+    ]);
+    return wait + active + delayed + prioritized;
+  }
+
   /** No job waiting or leased and no account with an unserved callback (Redis unreachable: not quiet). */
   async quiet(): Promise<boolean> {
     try {
-      const [due, wanted] = await Promise.all([this.suite.client.zcard(DUE), this.suite.client.hlen(WANTED)]);
+      const [due, wanted] = await Promise.all([this.pending(), this.suite.client.hlen(WANTED)]);
       return due === 0 && wanted === 0;
     } catch {
       return false;
@@ -205,7 +220,7 @@ export class Scenario {
       }
       await sleep(100);
     }
-    const pending = await this.suite.client.zcard(DUE).catch(() => -1);
+    const pending = await this.pending().catch(() => -1);
     this.notes.push(`budget of ${Math.round(budgetMs / 1000)} s ran out with ${pending} job(s) still pending in Redis`);
     return false;
   }

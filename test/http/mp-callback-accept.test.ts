@@ -266,7 +266,7 @@ describe('404 when the OA channel is not configured', () => {
       const get = await app.inject({ method: 'GET', url: `${MP_PATH}?${buildMpVerifyQuery(MP.token, 'echo').query}` });
       expect({ status: get.statusCode, body: get.body }).toEqual({ status: 404, body: 'not found' });
       expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
-      expect(deps.runner.size).toBe(0);
+      expect(deps.jobs.size).toBe(0);
     } finally {
       await app.close();
       await deps.close(1000);

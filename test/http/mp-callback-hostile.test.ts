@@ -20,7 +20,7 @@ const OTHER_KEY = 'ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut';
 const USER = 'oHostileUser_0123456789abcd';
 const STORE_WRITES = [
   'set', 'del', 'delIfEquals', 'setIfAbsent', 'incr', 'acquireLock', 'renewLock', 'releaseLock', 'markWanted',
-  'clearWanted', 'handOff', 'claim', 'renewJob', 'saveProgress', 'complete', 'releaseJob',
+  'clearWanted',
 ] as const;
 const OUTCOME: Record<number, string> = { 400: 'bad_request', 401: 'unauthorized', 413: 'too_large' };
 
@@ -43,6 +43,12 @@ async function start(env: Record<string, string> = {}): Promise<MpHarness> {
       return original(...a);
     };
   }
+  // ... and every hand-off to the job queue (the routes and the puller hold this same object).
+  const handOff = x.deps.jobs.handOff.bind(x.deps.jobs);
+  x.deps.jobs.handOff = (jobs) => {
+    writes.push('handOff');
+    return handOff(jobs);
+  };
   return x;
 }
 beforeEach(async () => {
@@ -109,7 +115,7 @@ async function nothingProcessed(): Promise<void> {
   await sleep(30); // a hand-off would start its job (and its API calls) at once
   expect(writes).toEqual([]);
   expect(h.api.calls).toEqual([]);
-  expect(h.deps.runner.size).toBe(0);
+  expect(h.deps.jobs.size).toBe(0);
   for (const [outcome, n] of Object.entries(tally)) expect(await count(outcome), outcome).toBe(n);
   expect(await count('accepted')).toBe(0);
   expect(await count('event')).toBe(0);

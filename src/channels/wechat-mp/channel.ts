@@ -20,8 +20,8 @@ import { createSlotWatch } from './slots.js';
 export function createMpChannel(
   config: Config,
   mp: MpConfig,
-  c: { store: Store; log: Logger; metrics: Metrics; agents: AgentRouter; leaseMs: number; dedupTtlMs: number },
-): { handler: ReturnType<typeof createMpJobHandler>; routes: Omit<MpRouteDeps, 'submit'> } {
+  c: { store: Store; log: Logger; metrics: Metrics; agents: AgentRouter },
+): { handler: ReturnType<typeof createMpJobHandler>; routes: Omit<MpRouteDeps, 'jobs'> } {
   const log = c.log.child({ channel: 'mp' });
   const secret = mp.appSecret;
   const api = secret && mp.replyMode !== 'passive' ? createMpApi(mp, secret, c.store, log, c.metrics) : null;
@@ -38,7 +38,7 @@ export function createMpChannel(
     mode,
     timings,
   });
-  const routes: Omit<MpRouteDeps, 'submit'> = {
+  const routes: Omit<MpRouteDeps, 'jobs'> = {
     secrets: {
       token: mp.token,
       appId: mp.appId,
@@ -62,8 +62,6 @@ export function createMpChannel(
       forgetCustomer: (customer) => c.agents.for('mp', mp.appId).answerer.apply(customer, { conversation: null, rest: null }),
       metrics: c.metrics,
     },
-    handOffGraceMs: config.role === 'web' ? 0 : c.leaseMs,
-    dedupTtlMs: c.dedupTtlMs,
     log,
   };
   return { handler, routes };

@@ -5,8 +5,8 @@ import { OA_TEXT_MAX_BYTES } from '../../format/split.js';
 import type { Metrics } from '../../metrics.js';
 import type { PartLimits, PlannedReply } from '../../pipeline/answer.js';
 import type { AgentRouter } from '../../pipeline/agents.js';
-import { MAX_JOB_ATTEMPTS, type JobProgress, type MpMessageJob } from '../../pipeline/jobs.js';
-import type { JobContext, JobHandler } from '../../pipeline/runner.js';
+import type { JobContext, JobHandler } from '../../pipeline/job-queue.js';
+import type { JobProgress, MpMessageJob } from '../../pipeline/jobs.js';
 import { customerKey } from '../../store/keys.js';
 import type { Store } from '../../store/types.js';
 import type { ApiClient } from '../../wechat-api/api-client.js';
@@ -39,39 +39,66 @@ const PASSIVE_LIMITS: PartLimits = { maxBytes: OA_TEXT_MAX_BYTES, maxParts: 1 };
  * as the passive reply a held delivery serves, through custom/send (parts in order, each recorded as WeChat
  * accepts it), or kept for the customer's next message when the last delivery already said "still thinking".
  * 45015/45047/48001 end the sending without retry; in auto mode 48001 also switches the account to passive and
- * keeps the answer for the next message. Transient failures are thrown for the runner's backoff.
+ * keeps the answer for the next message. Transient failures are thrown for the queue's backoff; when the attempts
+ * run out, `giveUp` tells the customer REPLY_ON_ERROR as a best effort.
  */
 export function createMpJobHandler(d: MpHandlerDeps): JobHandler {
-  return async (ctx) => {
-    const p = ctx.payload;
-    if (p.channel !== 'mp') throw new Error(`mp handler got a ${p.channel} job`);
-    const ageS = Date.now() / 1000 - p.create_time;
-    if (ctx.attempts > MAX_JOB_ATTEMPTS || ageS > MP_SEND_WINDOW_S) {
-      d.metrics.replies.inc({ channel: 'mp', kind: 'failed' });
-      ctx.log.error({ attempts: ctx.attempts, ageS: Math.round(ageS) }, 'giving up on this message after repeated failures');
-      return;
-    }
-    const customer = customerKey('mp', p.appid, p.openid);
-    const progress = ctx.progress ?? (await planReply(d, ctx, p, customer));
-    if (!progress.route) {
-      progress.route = await decideRoute(d, ctx.id, p, progress);
-      if (progress.route === 'kept') progress.effects = { ...progress.effects, rest: progress.text ?? null };
-      await ctx.saveProgress(progress);
-      d.slots.notify(ctx.id);
-    }
-    if (progress.effects) {
-      await d.agents.for('mp', p.appid).answerer.apply(customer, progress.effects);
-      progress.effects = null;
-      await ctx.saveProgress(progress);
-    }
-    if (progress.parts.length === 0) return ctx.log.info('no reply planned (customer over the rate limit)');
-    if (progress.route === 'active') return sendParts(d, ctx, p, progress, customer);
-    if (progress.route === 'passive') d.metrics.replies.inc({ channel: 'mp', kind: progress.kind });
-    ctx.log.info(
-      { route: progress.route, kind: progress.kind },
-      progress.route === 'passive' ? 'passive reply ready' : 'answer kept for the customer’s next message',
-    );
-  };
+  return { run: (ctx) => run(d, ctx), giveUp: (ctx) => giveUp(d, ctx) };
+}
+
+async function run(d: MpHandlerDeps, ctx: JobContext): Promise<void> {
+  const p = ctx.payload;
+  if (p.channel !== 'mp') throw new Error(`mp handler got a ${p.channel} job`);
+  const ageS = Date.now() / 1000 - p.create_time;
+  if (ageS > MP_SEND_WINDOW_S) {
+    d.metrics.replies.inc({ channel: 'mp', kind: 'failed' });
+    ctx.log.error({ attempts: ctx.attempts, ageS: Math.round(ageS) }, 'giving up on this message: past the send window');
+    return;
+  }
+  const customer = customerKey('mp', p.appid, p.openid);
+  const progress = ctx.progress ?? (await planReply(d, ctx, p, customer));
+  if (!progress.route) {
+    progress.route = await decideRoute(d, ctx.id, p, progress);
+    if (progress.route === 'kept') progress.effects = { ...progress.effects, rest: progress.text ?? null };
+    await ctx.saveProgress(progress);
+    d.slots.notify(ctx.id);
+  }
+  if (progress.effects) {
+    await d.agents.for('mp', p.appid).answerer.apply(customer, progress.effects);
+    progress.effects = null;
+    await ctx.saveProgress(progress);
+  }
+  if (progress.parts.length === 0) return ctx.log.info('no reply planned (customer over the rate limit)');
+  if (progress.route === 'active') return sendParts(d, ctx, p, progress, customer);
+  if (progress.route === 'passive') d.metrics.replies.inc({ channel: 'mp', kind: progress.kind });
+  ctx.log.info(
+    { route: progress.route, kind: progress.kind },
+    progress.route === 'passive' ? 'passive reply ready' : 'answer kept for the customer’s next message',
+  );
+}
+
+/**
+ * The attempts ran out: unless part of the answer already reached the customer, REPLY_ON_ERROR goes out through
+ * custom/send, or (no API: passive only) waits as the passive reply to the customer's next message.
+ */
+async function giveUp(d: MpHandlerDeps, ctx: JobContext): Promise<void> {
+  const p = ctx.payload;
+  if (p.channel !== 'mp') return;
+  const ageS = Date.now() / 1000 - p.create_time;
+  if ((ctx.progress?.sent ?? 0) > 0 || ageS > MP_SEND_WINDOW_S) {
+    d.metrics.replies.inc({ channel: 'mp', kind: 'failed' });
+    ctx.log.error({ sent: ctx.progress?.sent ?? 0, ageS: Math.round(ageS) }, 'giving up on this message; no fallback sent');
+    return;
+  }
+  try {
+    if (d.api) await sendCustomText(d.api, { touser: p.openid, content: d.replies.onError }, ctx.signal);
+    else await d.agents.for('mp', p.appid).answerer.apply(customerKey('mp', p.appid, p.openid), { rest: d.replies.onError });
+    d.metrics.replies.inc({ channel: 'mp', kind: 'fallback' });
+    ctx.log.warn({ active: d.api !== null }, 'attempts ran out; REPLY_ON_ERROR given instead');
+  } catch (e) {
+    d.metrics.replies.inc({ channel: 'mp', kind: 'failed' });
+    ctx.log.error({ err: e }, 'attempts ran out and the fallback could not be given either');
+  }
 }
 
 async function planReply(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, customer: string): Promise<JobProgress> {

@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { HttpError } from '../../http/http-error.js';
+import type { JobQueue } from '../../pipeline/job-queue.js';
 import type { MpMessageJob } from '../../pipeline/jobs.js';
 import { jobId } from '../../pipeline/jobs.js';
 import { keys } from '../../store/keys.js';
@@ -23,17 +24,11 @@ export interface MpRouteDeps {
   /** CALLBACK_MAX_SKEW_S; 0 = off */
   maxSkewS: number;
   store: Store;
-  /** starts handed-off jobs in this process */
-  submit(ids: string[]): void;
+  /** where a message is handed off (durable once it resolves) */
+  jobs: Pick<JobQueue, 'handOff'>;
   mode: AccountMode;
   delivery: DeliveryDeps;
   events: Omit<MpEventDeps, 'log'>;
-  /**
-   * ms a handed-off job is left to this process before any process may take it (the lease; 0 in a web-only process,
-   * whose jobs the workers take at once), and how long the MsgId dedup lives
-   */
-  handOffGraceMs: number;
-  dedupTtlMs: number;
   log: Logger;
 }
 
@@ -104,7 +99,7 @@ async function refuseReplayedUrl(d: MpRouteDeps, query: Record<string, string>, 
 }
 
 /**
- * Records the message as a job (once per MsgId) and starts it here. Every delivery of a MsgId uses the reply mode
+ * Records the message as a job (once per MsgId). Every delivery of a MsgId uses the reply mode
  * and first-arrival time recorded by the first one, so an account switching mode meanwhile cannot split them.
  */
 async function handOff(
@@ -130,9 +125,8 @@ async function handOff(
     delivery,
     received_at_ms: first.atMs,
   };
-  const [created] = await d.store.handOff([{ id, payload: JSON.stringify(payload) }], d.handOffGraceMs, d.dedupTtlMs);
-  if (created) d.submit([id]);
-  else d.events.metrics.dedupHits.inc({ channel: 'mp' });
+  const [created] = await d.jobs.handOff([{ id, payload: JSON.stringify(payload) }]);
+  if (!created) d.events.metrics.dedupHits.inc({ channel: 'mp' });
   return { id, delivery, firstAtMs: first.atMs };
 }
 

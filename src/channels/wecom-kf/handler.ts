@@ -5,13 +5,12 @@ import { KF_MAX_PARTS, KF_TEXT_MAX_BYTES } from '../../format/split.js';
 import type { Metrics } from '../../metrics.js';
 import type { PlannedReply } from '../../pipeline/answer.js';
 import type { AgentRouter } from '../../pipeline/agents.js';
-import { MAX_JOB_ATTEMPTS, type JobProgress, type KfTextJob, type KfUnsupportedJob, type KfWelcomeJob } from '../../pipeline/jobs.js';
-import type { JobContext } from '../../pipeline/runner.js';
+import type { JobContext, JobHandler } from '../../pipeline/job-queue.js';
+import type { JobProgress, KfTextJob, KfUnsupportedJob, KfWelcomeJob } from '../../pipeline/jobs.js';
 import { customerKey } from '../../store/keys.js';
 import type { ApiClient } from '../../wechat-api/api-client.js';
 import { outboundMsgid, sendKfOnEvent, sendKfText } from './send.js';
 import { WELCOME_CODE_MAX_AGE_S } from './sync-select.js';
-
 
 export interface KfHandlerDeps {
   api: ApiClient;
@@ -24,27 +23,57 @@ export interface KfHandlerDeps {
  * Handles one kf job: plans the reply once (LLM, command or fallback) and stores the plan, then sends the
  * parts in order with deterministic msgids, recording each accepted part, so a re-run after a crash sends
  * only what is missing and never asks the LLM twice. Refusals (95001, 95018, 45002 …) end the job as
- * `failed` (logged, counted); transient failures are thrown for the runner to retry with backoff.
+ * `failed` (logged, counted); transient failures are thrown for the queue to retry with backoff. When the attempts
+ * run out, `giveUp` sends REPLY_ON_ERROR once more as a best effort.
  */
-export function createKfJobHandler(d: KfHandlerDeps): (ctx: JobContext) => Promise<void> {
-  return async (ctx) => {
-    const p = ctx.payload;
-    if (p.channel !== 'kf') throw new Error(`kf handler got a ${p.channel} job`);
-    if (p.type === 'kf.welcome') return sendWelcome(d, ctx, p);
-    const ageS = Date.now() / 1000 - p.send_time;
-    if (ctx.attempts > MAX_JOB_ATTEMPTS || ageS > KF_SEND_WINDOW_S) {
-      d.metrics.replies.inc({ channel: 'kf', kind: 'failed' });
-      ctx.log.error({ attempts: ctx.attempts, ageS: Math.round(ageS) }, 'giving up on this message after repeated failures');
-      return;
-    }
-    const progress = ctx.progress ?? (await planReply(d, ctx, p));
-    if (progress.effects) {
-      await d.agents.for('kf', p.open_kfid).answerer.apply(customerKey('kf', p.open_kfid, p.external_userid), progress.effects);
-      progress.effects = null;
-      await ctx.saveProgress(progress);
-    }
-    await sendParts(d, ctx, p, progress);
-  };
+export function createKfJobHandler(d: KfHandlerDeps): JobHandler {
+  return { run: (ctx) => run(d, ctx), giveUp: (ctx) => giveUp(d, ctx) };
+}
+
+async function run(d: KfHandlerDeps, ctx: JobContext): Promise<void> {
+  const p = ctx.payload;
+  if (p.channel !== 'kf') throw new Error(`kf handler got a ${p.channel} job`);
+  if (p.type === 'kf.welcome') return sendWelcome(d, ctx, p);
+  const ageS = Date.now() / 1000 - p.send_time;
+  if (ageS > KF_SEND_WINDOW_S) {
+    d.metrics.replies.inc({ channel: 'kf', kind: 'failed' });
+    ctx.log.error({ attempts: ctx.attempts, ageS: Math.round(ageS) }, 'giving up on this message: past the send window');
+    return;
+  }
+  const progress = ctx.progress ?? (await planReply(d, ctx, p));
+  if (progress.effects) {
+    await d.agents.for('kf', p.open_kfid).answerer.apply(customerKey('kf', p.open_kfid, p.external_userid), progress.effects);
+    progress.effects = null;
+    await ctx.saveProgress(progress);
+  }
+  await sendParts(d, ctx, p, progress);
+}
+
+/**
+ * The attempts ran out (WeCom kept failing): unless part of the reply already reached the customer, REPLY_ON_ERROR
+ * goes out once more under its own deterministic msgid (a repeat of this very fallback counts as sent).
+ */
+async function giveUp(d: KfHandlerDeps, ctx: JobContext): Promise<void> {
+  const p = ctx.payload;
+  if (p.channel !== 'kf' || p.type === 'kf.welcome') return;
+  const ageS = Date.now() / 1000 - p.send_time;
+  if ((ctx.progress?.sent ?? 0) > 0 || ageS > KF_SEND_WINDOW_S) {
+    d.metrics.replies.inc({ channel: 'kf', kind: 'failed' });
+    ctx.log.error({ sent: ctx.progress?.sent ?? 0, ageS: Math.round(ageS) }, 'giving up on this message; no fallback sent');
+    return;
+  }
+  try {
+    await sendKfText(
+      d.api,
+      { open_kfid: p.open_kfid, touser: p.external_userid, msgid: outboundMsgid(p.open_kfid, p.msgid, 'f'), content: d.replies.onError },
+      { signal: ctx.signal, mayHaveBeenSent: true, retries: 1 },
+    );
+    d.metrics.replies.inc({ channel: 'kf', kind: 'fallback' });
+    ctx.log.warn('attempts ran out; REPLY_ON_ERROR sent instead');
+  } catch (e) {
+    d.metrics.replies.inc({ channel: 'kf', kind: 'failed' });
+    ctx.log.error({ err: e }, 'attempts ran out and the fallback could not be sent either');
+  }
 }
 
 /** WeCom accepts replies for 48 h after the customer's message; past it, retrying is pointless. */

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { KfConfig } from '../../config.js';
 import { WechatApiError } from '../../errors.js';
 import type { Metrics } from '../../metrics.js';
+import type { JobQueue } from '../../pipeline/job-queue.js';
 import { keys } from '../../store/keys.js';
 import type { Store } from '../../store/types.js';
 import type { WechatEnvelope } from '../../wechat-api/http.js';
@@ -35,12 +36,8 @@ export interface SyncDeps {
   log: Logger;
   metrics: Metrics;
   welcomeEnabled: boolean;
-  /** job lease and hand-off grace, ms */
-  leaseMs: number;
-  /** how long a job record (and so the msgid dedup) lives, ms; beyond WeCom's 3-day replay window */
-  dedupTtlMs: number;
-  /** runs the jobs a page handed off (they are durable by then; the cursor is saved right after) */
-  submit: (ids: string[]) => void;
+  /** where a page's messages are handed off (durable once it resolves; the cursor is saved right after) */
+  jobs: Pick<JobQueue, 'handOff'>;
   /** false in a web-only process (ROLE=web): callbacks only mark the account; worker processes pull */
   pullHere?: boolean;
 }
@@ -117,11 +114,10 @@ async function handOffPage(d: SyncDeps, items: SyncItem[], coldStart: boolean, a
     if (s.action === 'job') jobs.push({ id: s.id, payload: JSON.stringify(s.payload) });
     else d.log[LOG_LEVEL_BY_REASON[s.reason] ?? 'debug']({ open_kfid: account, msgid: s.msgid, reason: s.reason, detail: s.detail }, 'kf item not answered');
   }
-  const created = await d.store.handOff(jobs, d.leaseMs, d.dedupTtlMs);
+  const created = await d.jobs.handOff(jobs);
   const fresh = jobs.filter((_, i) => created[i]).map((j) => j.id);
   const dupes = jobs.length - fresh.length;
   if (dupes > 0) d.metrics.dedupHits.inc({ channel: 'kf' }, dupes);
   if (items.length > 0) d.log.info({ open_kfid: account, items: items.length, handedOff: fresh.length, dupes, coldStart }, 'kf page pulled');
-  d.submit(fresh);
   return fresh.length;
 }

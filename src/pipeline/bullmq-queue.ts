@@ -1,0 +1,218 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import { keys } from '../store/keys.js';
+import type { Store } from '../store/types.js';
+import { LeaseLostError, ShutdownError, retryDelayMs, type JobContext, type JobHandler, type JobQueue } from './job-queue.js';
+import { createKeyedSerial } from './keyed-serial.js';
+import { MAX_JOB_ATTEMPTS, orderKeyOf, type JobPayload, type JobProgress } from './jobs.js';
+import { runAttempt } from './run-attempt.js';
+
+/** The one BullMQ queue of the bridge: every job answers one customer message. */
+export const QUEUE_NAME = 'answers';
+/** How often `bridge_jobs_waiting` is refreshed from the queue's counts, ms. */
+const WAITING_REFRESH_MS = 5000;
+
+/** What a BullMQ job carries: the readable id (logs, per-customer order) and the pipeline's JSON. */
+interface JobData {
+  id: string;
+  payload: string;
+  /** JSON of JobProgress, written as the job goes */
+  progress?: string;
+}
+
+export interface BullmqQueueOptions {
+  /**
+   * The producer's client (the store's, shared): created with `enableOfflineQueue: false` so a hand-off during a
+   * Redis outage fails at once (the callback answers 503). Not closed here.
+   */
+  producer: Redis;
+  /**
+   * The worker's client, created with `maxRetriesPerRequest: null` so it waits and reconnects through an outage;
+   * null in a web-only process (ROLE=web), which only adds jobs. Quit in `stop`.
+   */
+  workerConnection: Redis | null;
+  /** key prefix without the trailing colon, e.g. `bridge` (BullMQ adds `:answers:…`) */
+  prefix: string;
+  /** the customer locks and the "handed off" markers */
+  store: Store;
+  log: Logger;
+  metrics: Metrics;
+  handler: JobHandler;
+  /** BullMQ lock duration and customer lock lifetime, ms (LLM_TIMEOUT_MS + 30 s); both renewed while a job runs */
+  leaseMs: number;
+  /** how long finished jobs (and so the msgid dedup) are kept, ms */
+  dedupTtlMs: number;
+  /** jobs running at once in this process */
+  concurrency: number;
+  /** starts before a job gives up with the fallback; default MAX_JOB_ATTEMPTS (tests lower it) */
+  maxAttempts?: number;
+  /** backoff after the n-th failed attempt, ms; default `retryDelayMs` (tests shorten it) */
+  retryDelayMs?: (attemptsMade: number) => number;
+}
+
+/**
+ * BullMQ's job id for a readable job id: BullMQ wants no `:` and never all digits, so the channel as a prefix and
+ * base64url SHA-256 of the whole id (e.g. `kf-3q2…`). The same message always maps to the same id: the dedup.
+ */
+export function bullJobId(id: string): string {
+  const channel = id.slice(0, id.indexOf(':')) || 'job';
+  return `${channel}-${createHash('sha256').update(id).digest('base64url')}`;
+}
+
+/**
+ * Jobs on BullMQ (REDIS_URL set). Hand-off adds to the queue (a duplicate id is ignored by BullMQ) and then writes
+ * a first-writer-wins marker to learn whether the job is new. A Worker (not in ROLE=web) runs jobs with BullMQ's
+ * blocking wait, retries failures with a capped exponential backoff, and gets back the jobs of a killed worker
+ * through BullMQ's stalled check. Progress is saved in the job's data, so a re-run resumes.
+ */
+export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
+  const ttlS = Math.ceil(o.dedupTtlMs / 1000);
+  const maxAttempts = o.maxAttempts ?? MAX_JOB_ATTEMPTS;
+  const queue = new Queue<JobData>(QUEUE_NAME, {
+    connection: o.producer,
+    prefix: o.prefix,
+    defaultJobOptions: {
+      // Our last attempt never throws (it gives up with the fallback); BullMQ's own limit is only a backstop.
+      attempts: maxAttempts + 5,
+      backoff: { type: 'capped' },
+      removeOnComplete: { age: ttlS },
+      removeOnFail: { age: ttlS },
+    },
+  });
+  queue.on('error', (err: Error) => o.log.warn({ err: { message: err.message } }, 'job queue error'));
+
+  const active = new Map<string, AbortController>();
+  let stopping = false;
+  const worker = o.workerConnection ? startWorker(o, active, () => stopping) : null;
+
+  const refreshWaiting = () =>
+    queue
+      .getJobCounts('wait', 'prioritized', 'delayed')
+      .then((c) => o.metrics.jobsWaiting.set(Object.values(c).reduce((a, b) => a + b, 0)))
+      .catch(() => undefined);
+  const gauge = setInterval(refreshWaiting, WAITING_REFRESH_MS);
+  gauge.unref();
+
+  return {
+    kind: 'bullmq',
+    handOff: async (jobs) => {
+      if (jobs.length === 0) return [];
+      await queue.addBulk(
+        jobs.map((j) => ({ name: 'answer', data: { id: j.id, payload: j.payload }, opts: { jobId: bullJobId(j.id) } })),
+      );
+      // AFTER the add: a crash between the two leaves a job with no marker, and the platform's retry then reports
+      // it as new once more (a count, never a lost message); the reverse order could lose one.
+      return Promise.all(jobs.map((j) => o.store.setIfAbsent(keys.jobHandedOff(j.id), '1', o.dedupTtlMs)));
+    },
+    sweep: async () => undefined,
+    stop: async (graceMs) => {
+      stopping = true;
+      clearInterval(gauge);
+      if (worker) {
+        const closed = worker.close();
+        let timer: NodeJS.Timeout | undefined;
+        const late = await Promise.race([
+          closed.then(() => false),
+          new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs))),
+        ]);
+        clearTimeout(timer);
+        if (late) for (const ctrl of active.values()) ctrl.abort(new ShutdownError('shutdown'));
+        await closed;
+        await o.workerConnection?.quit().catch(() => o.workerConnection?.disconnect());
+      }
+      await queue.close();
+    },
+    get size() {
+      return active.size;
+    },
+  };
+}
+
+function startWorker(o: BullmqQueueOptions, active: Map<string, AbortController>, stopping: () => boolean): Worker<JobData> {
+  const owner = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  // BullMQ hands a worker several jobs at once; one customer's still run one after another, in the order taken.
+  const serial = createKeyedSerial();
+  const maxAttempts = o.maxAttempts ?? MAX_JOB_ATTEMPTS;
+  const backoff = o.retryDelayMs ?? retryDelayMs;
+  const attemptDeps = { store: o.store, handler: o.handler, leaseMs: o.leaseMs, maxAttempts };
+
+  const processJob = async (job: Job<JobData>, token: string | undefined, bullSignal?: AbortSignal): Promise<void> => {
+    const id = job.data.id;
+    const bullId = job.id ?? bullJobId(id);
+    const ctrl = new AbortController();
+    active.set(bullId, ctrl);
+    const signal = bullSignal ? AbortSignal.any([ctrl.signal, bullSignal]) : ctrl.signal;
+    // Time from hand-off to the first start: the queue in front of the answers (retries wait on purpose).
+    if (job.attemptsMade === 0 && job.attemptsStarted <= 1) o.metrics.jobLag.observe(Math.max(0, Date.now() - job.timestamp) / 1000);
+    let payload: JobPayload;
+    try {
+      payload = JSON.parse(job.data.payload) as JobPayload;
+    } catch {
+      o.log.error({ jobId: id }, 'job payload is not JSON; dropping the job');
+      active.delete(bullId);
+      return;
+    }
+    const log = o.log.child({ jobId: id, channel: payload.channel, msgid: payload.msgid });
+    const ctx: JobContext = {
+      id,
+      payload,
+      attempts: Math.max(1, job.attemptsStarted),
+      progress: job.data.progress ? (JSON.parse(job.data.progress) as JobProgress) : null,
+      signal,
+      log,
+      saveProgress: async (p: JobProgress) => {
+        // updateData does not check the lock: prove we still hold it first, so a worker whose lock was taken
+        // over stops instead of overwriting the new owner's record.
+        if (!token || (await job.extendLock(token, o.leaseMs)) !== 1) throw new LeaseLostError(`lock on ${id} lost`);
+        await job.updateData({ ...job.data, progress: JSON.stringify(p) });
+        ctx.progress = p;
+      },
+    };
+    const attempt = async () => {
+      try {
+        await runAttempt(attemptDeps, ctx, owner);
+      } catch (e) {
+        if (!(stopping() && signal.aborted) || ctrl.signal.reason instanceof LeaseLostError || e instanceof LeaseLostError) throw e;
+        // Handed back inside the customer's turn, so a customer's jobs go back in the order they were taken: due now
+        // (BullMQ's delayed set is ordered by time, and moveToDelayed counts no attempt), for the next worker.
+        await job.moveToDelayed(Date.now(), token);
+        log.info('job handed back (shutdown)');
+        throw new DelayedError();
+      }
+    };
+    try {
+      await serial.run(orderKeyOf(id), attempt);
+    } catch (e) {
+      if (e instanceof DelayedError) throw e;
+      if (ctrl.signal.reason instanceof LeaseLostError || e instanceof LeaseLostError) {
+        log.warn('lease lost (its BullMQ lock); the stalled check gives the job to another run');
+        throw e;
+      }
+      log.error({ err: e, attempts: ctx.attempts, retryInMs: backoff(job.attemptsMade + 1) }, 'job failed; will retry');
+      throw e;
+    } finally {
+      active.delete(bullId);
+    }
+  };
+
+  const worker = new Worker<JobData>(QUEUE_NAME, processJob, {
+    connection: o.workerConnection!,
+    prefix: o.prefix,
+    concurrency: o.concurrency,
+    lockDuration: o.leaseMs,
+    // A killed worker's jobs go back to wait once their lock expired and one more check passed.
+    stalledInterval: Math.min(o.leaseMs, 5000),
+    // Crashes are counted by attemptsStarted (runAttempt gives up past maxAttempts with the fallback): BullMQ
+    // failing a job for stalling would end it in silence, so its limit only comes after ours.
+    maxStalledCount: maxAttempts + 5,
+    settings: { backoffStrategy: (attemptsMade: number) => backoff(attemptsMade) },
+  });
+  worker.on('lockRenewalFailed', (ids) => {
+    for (const jobId of ids) active.get(jobId)?.abort(new LeaseLostError(`lock on ${jobId} lost`));
+  });
+  worker.on('error', (err) => o.log.warn({ err: { message: err.message } }, 'job worker error'));
+  return worker;
+}
