@@ -190,28 +190,41 @@ for (const v of variants) {
       expect(r.gaveUp[0]!.progress).toEqual({ parts: ['x'], kind: 'answer', sent: 0 });
     });
 
-    it('one customer’s jobs run one at a time, in hand-off order, across two processes; others run alongside', async () => {
-      world = await v.make();
-      const events: string[] = [];
-      let running = 0;
-      let overlap = false;
+    /** A handler that records the order of customer `same`'s jobs and whether two of them ever overlapped. */
+    function orderWatch() {
+      const state = { events: [] as string[], running: 0, overlap: false };
       const r = recorder(async (ctx) => {
         if (ctx.payload.channel !== 'kf' || ctx.payload.external_userid !== 'same') return;
-        running += 1;
-        if (running > 1) overlap = true;
-        events.push(ctx.payload.msgid);
+        state.running += 1;
+        if (state.running > 1) state.overlap = true;
+        state.events.push(ctx.payload.msgid);
         await sleep(60);
-        running -= 1;
+        state.running -= 1;
       });
+      return { ...r, state };
+    }
+
+    it('within one process a customer’s jobs run one at a time in hand-off order; other customers run alongside', async () => {
+      world = await v.make();
+      const r = orderWatch();
       const q = world.open(r.handler);
-      world.open(r.handler);
       for (const m of ['m1', 'm2', 'm3', 'm4']) await q.handOff([job('same', m)]);
       await q.handOff([job('other', 'o1')]);
-      await until(() => events.length === 4);
-      expect(overlap).toBe(false);
-      expect(events).toEqual(['m1', 'm2', 'm3', 'm4']);
-      // the other customer did not wait for the four
+      await until(() => r.state.events.length === 4);
+      expect(r.state.overlap).toBe(false);
+      expect(r.state.events).toEqual(['m1', 'm2', 'm3', 'm4']);
       expect(r.runs.findIndex((c) => c.id.endsWith('o1'))).toBeLessThan(4);
+    });
+
+    it('across two processes a customer’s jobs never run at the same time (the customer lock)', async () => {
+      world = await v.make();
+      const r = orderWatch();
+      const q = world.open(r.handler);
+      world.open(r.handler);
+      await q.handOff(['m1', 'm2', 'm3', 'm4', 'm5', 'm6'].map((m) => job('same', m)));
+      await until(() => r.state.events.length === 6);
+      expect(r.state.overlap).toBe(false);
+      expect([...r.state.events].sort()).toEqual(['m1', 'm2', 'm3', 'm4', 'm5', 'm6']);
     });
 
     it('stop lets running jobs finish for the grace, then aborts and hands the rest back to the next process', async () => {
