@@ -84,6 +84,7 @@ export function createCozeAdapter(o: CozeOptions): LlmAdapter {
   return {
     provider: PROVIDER,
     answersInMarkdown: true,
+    acceptsImages: false,
     reply: async (req, signal) => {
       const stored = conversationOf(req.state);
       try {

@@ -62,6 +62,7 @@ export function createDifyAdapter(o: DifyOptions): LlmAdapter {
   return {
     provider: PROVIDER,
     answersInMarkdown: true,
+    acceptsImages: false,
     reply: async (req, signal) => {
       if (o.mode === 'workflow') {
         const body = { inputs: { [o.inputKey ?? 'query']: req.text }, response_mode: 'streaming', user: req.userId };

@@ -41,6 +41,7 @@ export function createOllamaAdapter(o: OllamaOptions): LlmAdapter {
   return {
     provider: PROVIDER,
     answersInMarkdown: true,
+    acceptsImages: false,
     reply: async (req, signal) => {
       const body = {
         model: o.model,

@@ -38,6 +38,7 @@ export function createOpenAiAdapter(o: OpenAiOptions): LlmAdapter {
   return {
     provider,
     answersInMarkdown: true,
+    acceptsImages: false,
     reply: async (req, signal) => {
       const messages = [
         ...(o.systemPrompt ? [{ role: 'system', content: o.systemPrompt }] : []),
