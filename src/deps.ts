@@ -8,7 +8,9 @@ import type { Config, KfConfig } from './config.js';
 import { parseEncodingAesKey } from './crypto/wxbizmsgcrypt.js';
 import type { BreakerOptions } from './llm/breaker.js';
 import type { LlmAdapter } from './llm/types.js';
+import { createMediaTools } from './media/tools.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import type { MediaTools } from './pipeline/media-tools.js';
 import { createAgentRouter } from './pipeline/agents.js';
 import { dispatchByChannel } from './pipeline/dispatch.js';
 import { createRunner, type Runner } from './pipeline/runner.js';
@@ -56,6 +58,8 @@ export interface DepsOverrides {
   defaultMetrics?: boolean;
   /** circuit breaker settings for every agent (tests shorten them) */
   breaker?: BreakerOptions;
+  /** downloads on a customer's behalf (tests inject a resolver through `createMediaTools`) */
+  media?: MediaTools;
 }
 
 /**
@@ -80,9 +84,10 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
   });
   const leaseMs = agents.maxTimeoutMs + LEASE_MARGIN_MS;
 
+  const media = o.media ?? createMediaTools(config.media, log.child({ part: 'media' }));
   const kf = config.kf;
   const kfApi = kf ? createKfApi(kf, store, log, metrics) : null;
-  const mp = config.mp ? createMpChannel(config, config.mp, { store, log, metrics, agents, leaseMs, dedupTtlMs: DEDUP_TTL_MS }) : null;
+  const mp = config.mp ? createMpChannel(config, config.mp, { store, log, metrics, agents, leaseMs, dedupTtlMs: DEDUP_TTL_MS, media }) : null;
   const runner = createRunner({
     store,
     log,
@@ -90,7 +95,20 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
     leaseMs,
     concurrency: 64,
     handle: dispatchByChannel({
-      ...(kfApi ? { kf: createKfJobHandler({ api: kfApi, agents, replies: config.replies, metrics }) } : {}),
+      ...(kfApi
+        ? {
+            kf: createKfJobHandler({
+              api: kfApi,
+              agents,
+              replies: config.replies,
+              metrics,
+              store,
+              handoff: config.handoff,
+              handoffKeywords: config.keywords.handoff,
+              media,
+            }),
+          }
+        : {}),
       ...(mp ? { mp: mp.handler } : {}),
     }),
   });

@@ -7,7 +7,8 @@ import { keys } from '../../store/keys.js';
 import type { Store } from '../../store/types.js';
 import type { WechatEnvelope } from '../../wechat-api/http.js';
 import type { ApiClient } from '../../wechat-api/api-client.js';
-import { selectItem, type SyncItem } from './sync-select.js';
+import { applyKfEvent } from './events.js';
+import { selectItem, type KfEvent, type SyncItem } from './sync-select.js';
 
 /** The account key used when a callback carries no OpenKfId (old setups): pull every account at once. */
 export const ALL_ACCOUNTS = '_all';
@@ -112,9 +113,11 @@ async function handOffPage(d: SyncDeps, items: SyncItem[], coldStart: boolean, a
     welcomeEnabled: d.welcomeEnabled,
   };
   const jobs: { id: string; payload: string }[] = [];
+  const events: KfEvent[] = [];
   for (const item of items) {
     const s = selectItem(item, ctx);
     if (s.action === 'job') jobs.push({ id: s.id, payload: JSON.stringify(s.payload) });
+    else if (s.action === 'event') events.push(s.event);
     else d.log[LOG_LEVEL_BY_REASON[s.reason] ?? 'debug']({ open_kfid: account, msgid: s.msgid, reason: s.reason, detail: s.detail }, 'kf item not answered');
   }
   const created = await d.store.handOff(jobs, d.leaseMs, d.dedupTtlMs);
@@ -122,6 +125,9 @@ async function handOffPage(d: SyncDeps, items: SyncItem[], coldStart: boolean, a
   const dupes = jobs.length - fresh.length;
   if (dupes > 0) d.metrics.dedupHits.inc({ channel: 'kf' }, dupes);
   if (items.length > 0) d.log.info({ open_kfid: account, items: items.length, handedOff: fresh.length, dupes, coldStart }, 'kf page pulled');
+  // Before the jobs run: a hand-over or a recall in this page must be known when their replies are planned. In
+  // log order, so the newest state of a conversation wins.
+  for (const ev of events) await applyKfEvent(d, ev);
   d.submit(fresh);
   return fresh.length;
 }
