@@ -116,6 +116,10 @@ const schema = z.object({
   WELCOME_MESSAGE: z.string().optional(),
   RESET_KEYWORDS: list.default(['重置', 'reset', '重新开始', '清空对话']),
   CONTINUE_KEYWORDS: list.default(['继续']),
+  HANDOFF_KEYWORDS: list.default(['人工', '转人工', '人工客服']),
+  HANDOFF_SERVICE_STATE: z.enum(['2', '3']).default('2'),
+  HANDOFF_SERVICER_USERID: z.string().trim().min(1).optional(),
+  REPLY_ON_HANDOFF: text('正在为您转接人工客服，请稍候。'),
   REPLY_ON_TIMEOUT: text('抱歉，回答超时了，请稍后再试。'),
   REPLY_ON_ERROR: text('抱歉，服务暂时不可用，请稍后再试。'),
   REPLY_ON_RESET: text('好的，我们重新开始吧。'),
@@ -124,6 +128,8 @@ const schema = z.object({
   REPLY_ON_RATE_LIMIT: text('您发送消息太频繁了，请稍等一分钟再发。'),
   RATE_LIMIT_PER_CUSTOMER_PER_MIN: int(0, 100_000).default(20),
 
+  MEDIA_MAX_BYTES: int(1024, 50 * 1024 * 1024).default(10 * 1024 * 1024),
+  FETCH_ALLOW_HOSTS: z.string().optional(),
   MAX_BODY_BYTES: int(256, 16 * 1024 * 1024).default(65536),
   CALLBACK_MAX_SKEW_S: int(0).default(300),
   REDIS_URL: z
@@ -180,6 +186,17 @@ export interface LlmConfig {
   openai: { baseUrl: string; apiKey: string | null; model: string; vision: boolean };
 }
 
+/** Limits for everything the bridge downloads on a customer's behalf. */
+export interface MediaConfig {
+  /** MEDIA_MAX_BYTES: largest image/file downloaded (bytes) */
+  maxBytes: number;
+  /**
+   * FETCH_ALLOW_HOSTS: host names and CIDRs that may be fetched although they are loopback/private (raw,
+   * comma-separated; empty = public addresses only)
+   */
+  allowHosts: string;
+}
+
 /** Texts the customer may see. */
 export interface Replies {
   onTimeout: string;
@@ -190,6 +207,8 @@ export interface Replies {
   stillThinking: string;
   /** told once per minute to a customer past RATE_LIMIT_PER_CUSTOMER_PER_MIN */
   rateLimited: string;
+  /** kf: the answer to a hand-off keyword */
+  onHandoff: string;
   welcome: string | null;
 }
 
@@ -207,7 +226,11 @@ export interface Config {
   /** AGENT_ROUTES: `kf:<open_kfid>` / `mp:<AppID>` / `bot:<aibotid>` → agent name; unrouted traffic uses `default` */
   routes: Record<string, string>;
   replies: Replies;
-  keywords: { reset: string[]; continue: string[] };
+  keywords: { reset: string[]; continue: string[]; handoff: string[] };
+  /** kf hand-off target (HANDOFF_SERVICE_STATE / HANDOFF_SERVICER_USERID) */
+  handoff: { serviceState: 2 | 3; servicerUserid: string | null };
+  /** media and page downloads (customer images and files, links, images in answers) */
+  media: MediaConfig;
   /** customer messages answered per minute per customer; 0 = no limit */
   rateLimitPerMin: number;
   /** bytes */
@@ -298,6 +321,9 @@ function crossChecks(e: Record<string, string | undefined>): string[] {
     problems.push(`kf channel is partly configured: missing ${missing.join(', ')}`);
   }
   problems.push(...mpCrossChecks(e));
+  if (e.HANDOFF_SERVICE_STATE === '3' && e.HANDOFF_SERVICER_USERID === undefined) {
+    problems.push('HANDOFF_SERVICE_STATE=3 needs HANDOFF_SERVICER_USERID (the servicer who takes the conversation)');
+  }
   const required: Record<string, string[]> = {
     openai: ['OPENAI_API_KEY'],
     dify: ['DIFY_API_KEY'],
@@ -384,9 +410,12 @@ function toConfig(e: Env): Config {
       unsupported: e.REPLY_UNSUPPORTED,
       stillThinking: e.REPLY_STILL_THINKING,
       rateLimited: e.REPLY_ON_RATE_LIMIT,
+      onHandoff: e.REPLY_ON_HANDOFF,
       welcome: e.WELCOME_MESSAGE ?? null,
     },
-    keywords: { reset: e.RESET_KEYWORDS, continue: e.CONTINUE_KEYWORDS },
+    keywords: { reset: e.RESET_KEYWORDS, continue: e.CONTINUE_KEYWORDS, handoff: e.HANDOFF_KEYWORDS },
+    handoff: { serviceState: e.HANDOFF_SERVICE_STATE === '3' ? 3 : 2, servicerUserid: e.HANDOFF_SERVICER_USERID ?? null },
+    media: { maxBytes: e.MEDIA_MAX_BYTES, allowHosts: e.FETCH_ALLOW_HOSTS ?? '' },
     agents: [],
     routes: {},
     rateLimitPerMin: e.RATE_LIMIT_PER_CUSTOMER_PER_MIN,

@@ -8,7 +8,9 @@ import type { Config, KfConfig } from './config.js';
 import { parseEncodingAesKey } from './crypto/wxbizmsgcrypt.js';
 import type { BreakerOptions } from './llm/breaker.js';
 import type { LlmAdapter } from './llm/types.js';
+import { createMediaTools } from './media/tools.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import type { MediaTools } from './pipeline/media-tools.js';
 import { createAgentRouter } from './pipeline/agents.js';
 import { dispatchByChannel } from './pipeline/dispatch.js';
 import { createBullmqQueue } from './pipeline/bullmq-queue.js';
@@ -61,6 +63,8 @@ export interface DepsOverrides {
   defaultMetrics?: boolean;
   /** circuit breaker settings for every agent (tests shorten them) */
   breaker?: BreakerOptions;
+  /** downloads on a customer's behalf (tests inject a resolver through `createMediaTools`) */
+  media?: MediaTools;
 }
 
 /**
@@ -89,11 +93,25 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
   const routes = config.role !== 'worker';
   const works = config.role !== 'web';
 
+  const media = o.media ?? createMediaTools(config.media, log.child({ part: 'media' }));
   const kf = config.kf;
   const kfApi = kf ? createKfApi(kf, store, log, metrics) : null;
-  const mp = config.mp ? createMpChannel(config, config.mp, { store, log, metrics, agents }) : null;
+  const mp = config.mp ? createMpChannel(config, config.mp, { store, log, metrics, agents, media }) : null;
   const handler: JobHandler = dispatchByChannel({
-    ...(kfApi ? { kf: createKfJobHandler({ api: kfApi, agents, replies: config.replies, metrics }) } : {}),
+    ...(kfApi
+      ? {
+          kf: createKfJobHandler({
+            api: kfApi,
+            agents,
+            replies: config.replies,
+            metrics,
+            store,
+            handoff: config.handoff,
+            handoffKeywords: config.keywords.handoff,
+            media,
+          }),
+        }
+      : {}),
     ...(mp ? { mp: mp.handler } : {}),
   });
   const queueDeps = { store, log, metrics, handler, leaseMs, dedupTtlMs: DEDUP_TTL_MS, concurrency: JOB_CONCURRENCY };

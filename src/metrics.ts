@@ -32,6 +32,10 @@ export interface Metrics {
   llmBreakerOpen: Gauge<'agent'>;
   /** customer messages over RATE_LIMIT_PER_CUSTOMER_PER_MIN (told once, then not answered) */
   rateLimited: Counter<'agent'>;
+  /** kf: `msg_send_fail` events (a part WeCom accepted but could not deliver), by `fail_type` */
+  kfSendFailed: Counter<'fail_type'>;
+  /** kf: customer messages not answered because a human or the queue holds the conversation */
+  kfHumanHeld: Counter;
 }
 
 /**
@@ -114,6 +118,17 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'bridge_llm_breaker_open',
       help: '1 while an agent circuit breaker is open (customers get REPLY_ON_ERROR at once)',
       labelNames: ['agent'],
+      registers,
+    }),
+    kfSendFailed: new Counter({
+      name: 'bridge_kf_send_failed_total',
+      help: 'kf msg_send_fail events: accepted parts WeCom could not deliver, by fail_type (the rest of that reply is cancelled)',
+      labelNames: ['fail_type'],
+      registers,
+    }),
+    kfHumanHeld: new Counter({
+      name: 'bridge_kf_human_held_total',
+      help: 'kf customer messages left to a human: the queue or a servicer holds the conversation (no LLM call)',
       registers,
     }),
     mpPassiveOnly: new Gauge({

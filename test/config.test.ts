@@ -58,6 +58,9 @@ describe('loadConfig: defaults (interface.md "Environment")', () => {
     });
     expect(c.keywords.reset).toEqual(['重置', 'reset', '重新开始', '清空对话']);
     expect(c.keywords.continue).toEqual(['继续']);
+    expect(c.keywords.handoff).toEqual(['人工', '转人工', '人工客服']);
+    expect(c.handoff).toEqual({ serviceState: 2, servicerUserid: null });
+    expect(c.media).toEqual({ maxBytes: 10 * 1024 * 1024, allowHosts: '' });
     expect(c.replies).toEqual({
       onTimeout: '抱歉，回答超时了，请稍后再试。',
       onError: '抱歉，服务暂时不可用，请稍后再试。',
@@ -65,6 +68,7 @@ describe('loadConfig: defaults (interface.md "Environment")', () => {
       unsupported: '抱歉，暂时还不支持这种消息类型，请发送文字或图片。',
       stillThinking: '正在思考中，请稍后发送任意消息获取回答。',
       rateLimited: '您发送消息太频繁了，请稍等一分钟再发。',
+      onHandoff: '正在为您转接人工客服，请稍候。',
       welcome: null,
     });
     expect(c.mp).toBeNull();
@@ -73,6 +77,14 @@ describe('loadConfig: defaults (interface.md "Environment")', () => {
     expect(c.maxBodyBytes).toBe(65536);
     expect(c.callbackMaxSkewS).toBe(300);
     expect(c.redisUrl).toBeNull();
+  });
+
+  it('hand-off to a named servicer needs the servicer; the state is 2 or 3 only', () => {
+    expect(() => loadConfig({ HANDOFF_SERVICE_STATE: '3' })).toThrow(/HANDOFF_SERVICER_USERID/);
+    expect(() => loadConfig({ HANDOFF_SERVICE_STATE: '1' })).toThrow(/HANDOFF_SERVICE_STATE/);
+    const c = loadConfig({ HANDOFF_SERVICE_STATE: '3', HANDOFF_SERVICER_USERID: 'zhangsan', HANDOFF_KEYWORDS: '找人工, agent' });
+    expect(c.handoff).toEqual({ serviceState: 3, servicerUserid: 'zhangsan' });
+    expect(c.keywords.handoff).toEqual(['找人工', 'agent']);
   });
 
   it('kf defaults: WeCom origin and both message-age limits', () => {

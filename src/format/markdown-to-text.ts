@@ -9,7 +9,7 @@
  *   and every continuation line of an item, is indented by two spaces; items are never separated by blank lines;
  * - links: `text (url)`, just `url` when the text is the url; `mailto:` links show the bare address; urls are
  *   markdown-it's normalised (percent-encoded) href, which WeChat's own link detection can still click;
- * - images: `alt (url)`, or `url` without alt; inline code: its text;
+ * - images: `alt (url)`, or `url` without alt (or a marker, see image-marker.ts); inline code: its text;
  * - code blocks: the code as its own paragraph, without fences;
  * - blockquotes: every line prefixed with `｜` (full-width bar, no space), blank quote lines become a lone `｜`;
  * - tables: one line per row (header included), cells joined by ` | `; horizontal rules: `——————`;
@@ -19,6 +19,7 @@
  */
 import MarkdownIt from 'markdown-it';
 import type { Token } from 'markdown-it';
+import { imageMarker, markersToText, stripMarkerChars } from './image-marker.js';
 
 interface TokenNode {
   token: Token;
@@ -149,8 +150,8 @@ function renderLink(href: string, text: string): string {
 }
 
 function renderImage(src: string, alt: string): string {
-  const label = alt.trim();
-  return label === '' ? src : `${label} (${src})`;
+  // Always a marker here; createMarkdownToText writes it out as text unless the caller sends images itself.
+  return imageMarker(src, alt.trim());
 }
 
 function normalizeOutput(text: string): string {
@@ -168,15 +169,26 @@ function normalizeOutput(text: string): string {
  * string, never throws) and returns plain text following the conventions in this module's header; text
  * without markdown syntax comes back unchanged. Lengths are not limited here: split afterwards by bytes.
  */
-export function createMarkdownToText(): (markdown: string) => string {
+export function createMarkdownToText(opts: { imageMarkers?: boolean } = {}): (markdown: string) => string {
   const md = new MarkdownIt({ html: false, linkify: false });
-  return (markdown) => normalizeOutput(renderBlocks(toTree(md.parse(markdown, {}))).join('\n\n'));
+  return (markdown) => {
+    const text = normalizeOutput(renderBlocks(toTree(md.parse(stripMarkerChars(markdown), {}))).join('\n\n'));
+    return opts.imageMarkers ? text : markersToText(text);
+  };
 }
 
 let shared: ((markdown: string) => string) | undefined;
+let sharedWithMarkers: ((markdown: string) => string) | undefined;
 
-/** {@link createMarkdownToText} with one lazily created, module-wide instance (markdown-it is stateless per call). */
-export function markdownToText(markdown: string): string {
+/**
+ * {@link createMarkdownToText} with lazily created, module-wide instances (markdown-it is stateless per call).
+ * @param opts.imageMarkers images become `image-marker.ts` markers (for channels that send images) instead of text
+ */
+export function markdownToText(markdown: string, opts: { imageMarkers?: boolean } = {}): string {
+  if (opts.imageMarkers) {
+    sharedWithMarkers ??= createMarkdownToText({ imageMarkers: true });
+    return sharedWithMarkers(markdown);
+  }
   shared ??= createMarkdownToText();
   return shared(markdown);
 }

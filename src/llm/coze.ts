@@ -3,8 +3,8 @@ import type { AxiosInstance } from 'axios';
 import { LlmError } from '../errors.js';
 import { llmErrorFromHttp, llmErrorFromStream } from './http-errors.js';
 import { readCapped, readSse } from './stream.js';
-import { headerOf, parseFrame, postStream, usageOf } from './transport.js';
-import type { ConversationState, LlmAdapter, ReplyRequest, ReplyResult, Usage } from './types.js';
+import { headerOf, imageBlob, parseFrame, postForm, postStream, usageOf } from './transport.js';
+import type { ConversationState, ImageInput, LlmAdapter, ReplyRequest, ReplyResult, Usage } from './types.js';
 
 export interface CozeOptions {
   /** axios instance whose baseURL is https://api.coze.cn (China) or https://api.coze.com (international) */
@@ -50,16 +50,44 @@ const CONVERSATION_GONE = 'conversation_gone';
  * (a missing `done` after it is fine). HTTP 200 with a non-zero `code`, `conversation.chat.failed`,
  * `requires_action` (no client-side tools here) and `error` events are failures. A stored conversation Coze no
  * longer knows (4200) is dropped and the call retried once without it.
+ *
+ * Images: each is first uploaded with `POST /v1/files/upload` (multipart `file`, the same token) → `data.id`; the
+ * user turn is then `content_type:"object_string"` with `content` the JSON *string* of
+ * `[{type:"text",text}, {type:"image",file_id}…]` (the text part only when there is text). Uploads are made once
+ * per `reply` (the conversation-gone retry reuses them; a retry by the caller uploads again).
+ * @throws LlmError; an upload failure like the chat's: HTTP status or envelope code (4000 → `bad_request`, 4100/4101
+ *   → `auth`, 4013/429 → `rate_limit`, 5xxx/5xx and network failures → retryable `upstream`)
  */
 export function createCozeAdapter(o: CozeOptions): LlmAdapter {
   const idleMs = o.idleMs ?? 30_000;
-  const call = async (req: ReplyRequest, conversationId: string | null, signal: AbortSignal): Promise<ReplyResult> => {
+  const upload = async (images: ImageInput[], signal: AbortSignal): Promise<string[]> => {
+    const ids: string[] = [];
+    for (const img of images) {
+      const form = new FormData();
+      form.append('file', imageBlob(img), img.name);
+      const env = (await postForm(o.http, `${PROVIDER} /v1/files/upload`, {
+        path: '/v1/files/upload',
+        form,
+        headers: { authorization: `Bearer ${o.apiToken}` },
+        signal,
+        translate: (status, text, retryAfter) => translateHttp(status, text, retryAfter, 'upload'),
+      })) as Envelope & { data?: { id?: unknown } };
+      const failed = fromEnvelope(env, undefined, 'upload');
+      if (failed) throw failed;
+      const id = env.data?.id;
+      // Coze ids are 19-digit numbers sent as strings; a number would already have lost precision.
+      if (typeof id !== 'string' || !id) throw new LlmError('protocol', 'coze: /v1/files/upload answer has no data.id');
+      ids.push(id);
+    }
+    return ids;
+  };
+  const call = async (req: ReplyRequest, fileIds: string[], conversationId: string | null, signal: AbortSignal): Promise<ReplyResult> => {
     const body = {
       bot_id: o.botId,
       user_id: req.userId,
       stream: true,
       auto_save_history: true,
-      additional_messages: [{ role: 'user', content: req.text, content_type: 'text', type: 'question' }],
+      additional_messages: [{ role: 'user', ...userContent(req.text, fileIds), type: 'question' }],
     };
     const res = await postStream(o.http, PROVIDER, {
       path: '/v3/chat',
@@ -67,10 +95,7 @@ export function createCozeAdapter(o: CozeOptions): LlmAdapter {
       params: conversationId ? { conversation_id: conversationId } : undefined,
       headers: { authorization: `Bearer ${o.apiToken}`, accept: 'text/event-stream' },
       signal,
-      translate: (status, text, retryAfter) => {
-        const http = llmErrorFromHttp(PROVIDER, status, text, retryAfter);
-        return fromEnvelope(parseEnvelope(text), { status, retryAfterMs: http.options.retryAfterMs ?? null }) ?? http;
-      },
+      translate: (status, text, retryAfter) => translateHttp(status, text, retryAfter, 'chat'),
     });
     // A JSON answer to a streaming call is an error envelope (Coze reports most failures under HTTP 200).
     if (res.contentType.includes('application/json')) {
@@ -84,16 +109,32 @@ export function createCozeAdapter(o: CozeOptions): LlmAdapter {
   return {
     provider: PROVIDER,
     answersInMarkdown: true,
+    acceptsImages: true,
     reply: async (req, signal) => {
+      // Before the try: an upload failure must never be mistaken for the stored conversation being gone.
+      const fileIds = await upload(req.images ?? [], signal);
       const stored = conversationOf(req.state);
       try {
-        return await call(req, stored, signal);
+        return await call(req, fileIds, stored, signal);
       } catch (e) {
         if (!stored || !(e instanceof LlmError && e.options.code === CONVERSATION_GONE)) throw e;
-        return call(req, null, signal);
+        return call(req, fileIds, null, signal);
       }
     },
   };
+}
+
+/** The user turn's `content`/`content_type`: plain text, or with images the object_string form (§2 "Images"). */
+function userContent(text: string, fileIds: string[]): { content: string; content_type: 'text' | 'object_string' } {
+  if (fileIds.length === 0) return { content: text, content_type: 'text' };
+  const parts = [...(text ? [{ type: 'text', text }] : []), ...fileIds.map((file_id) => ({ type: 'image', file_id }))];
+  return { content: JSON.stringify(parts), content_type: 'object_string' };
+}
+
+/** An HTTP error status: the envelope in the body when there is one, else the generic mapping. */
+function translateHttp(status: number, text: string, retryAfter: string | undefined, what: 'chat' | 'upload'): LlmError {
+  const http = llmErrorFromHttp(what === 'chat' ? PROVIDER : `${PROVIDER} /v1/files/upload`, status, text, retryAfter);
+  return fromEnvelope(parseEnvelope(text), { status, retryAfterMs: http.options.retryAfterMs ?? null }, what) ?? http;
 }
 
 function conversationOf(state: ConversationState | null): string | null {
@@ -113,15 +154,20 @@ function parseEnvelope(text: string): Envelope | null {
 /**
  * A non-zero envelope code as an LlmError; null when there is none.
  * @param http the HTTP status (and retry-after) when the envelope came with an error status; none under HTTP 200
+ * @param what `upload`: a 4200 is a plain `not_found`, not our "stored conversation gone" (which would retry the chat)
  */
-function fromEnvelope(env: Envelope | null, http: { status: number | null; retryAfterMs: number | null } = { status: null, retryAfterMs: null }): LlmError | null {
+function fromEnvelope(
+  env: Envelope | null,
+  http: { status: number | null; retryAfterMs: number | null } = { status: null, retryAfterMs: null },
+  what: 'chat' | 'upload' = 'chat',
+): LlmError | null {
   if (!env || typeof env.code !== 'number' || env.code === 0) return null;
-  const msg = `coze: code ${env.code} ${String(env.msg ?? '').slice(0, 200)}`.trim();
+  const msg = `coze${what === 'upload' ? ' /v1/files/upload' : ''}: code ${env.code} ${String(env.msg ?? '').slice(0, 200)}`.trim();
   const base = { code: String(env.code), status: http.status };
   if (AUTH_CODES.has(env.code)) {
     return new LlmError('auth', `${msg} (a token for api.coze.com used on api.coze.cn, or the reverse? check COZE_BASE_URL)`, base);
   }
-  if (env.code === NOT_FOUND) return new LlmError('not_found', msg, { ...base, code: CONVERSATION_GONE });
+  if (env.code === NOT_FOUND) return new LlmError('not_found', msg, what === 'chat' ? { ...base, code: CONVERSATION_GONE } : base);
   if (env.code === RATE_LIMIT || http.status === 429) {
     return new LlmError('rate_limit', msg, { ...base, retryable: true, retryAfterMs: http.retryAfterMs });
   }

@@ -1,10 +1,11 @@
 import type { Readable } from 'node:stream';
 import type { AxiosInstance } from 'axios';
 import { LlmError } from '../errors.js';
+import { IMAGE_MARK } from './history.js';
 import { llmErrorFromHttp, llmErrorFromStream } from './http-errors.js';
 import { readSse } from './stream.js';
-import { parseFrame, postStream, usageOf } from './transport.js';
-import type { ConversationState, LlmAdapter, ReplyRequest, ReplyResult } from './types.js';
+import { imageBlob, parseFrame, postForm, postStream, usageOf } from './transport.js';
+import type { ConversationState, ImageInput, LlmAdapter, ReplyRequest, ReplyResult } from './types.js';
 
 export interface DifyOptions {
   /** axios instance whose baseURL is the app API, e.g. https://api.dify.ai/v1 or https://dify.example.com/v1 */
@@ -17,6 +18,11 @@ export interface DifyOptions {
   inputKey?: string;
   /** workflow mode: the output that holds the answer (default `text`) */
   outputKey?: string;
+  /**
+   * workflow mode: a file-list input variable that also gets the customer's images (Dify puts files inside
+   * `inputs`). Unset: images go only in the run's top-level `files` (the workflow's `sys.files`).
+   */
+  imageInputKey?: string;
   /** longest silence between two stream chunks, ms (Dify pings every ~10 s; default 30 s) */
   idleMs?: number;
 }
@@ -36,6 +42,13 @@ interface Frame {
 
 const PROVIDER = 'dify';
 
+/** A file reference in a chat / workflow request (llm-providers.md §1 `files`). */
+interface DifyFile {
+  type: 'image';
+  transfer_method: 'local_file';
+  upload_file_id: string;
+}
+
 /**
  * Dify apps (llm-providers.md §1). Chat mode streams `POST /chat-messages` with `user` = our stable customer id
  * and the stored `conversation_id` (state `{conversationId}`): `message`/`agent_message` deltas (agent thoughts
@@ -43,17 +56,48 @@ const PROVIDER = 'dify';
  * A conversation Dify no longer knows (404, or a 400 naming the conversation) is dropped and the call retried
  * once without it. Workflow mode streams `POST /workflows/run` (stateless); `workflow_finished` with status
  * `succeeded` is terminal and the answer is `outputs[outputKey]` (or the streamed `text_chunk`s).
+ *
+ * Images: each is first uploaded with `POST /files/upload` (multipart `file` + `user`, the same user as the chat:
+ * Dify lets only that user use the upload) and then referenced as `{type:"image", transfer_method:"local_file",
+ * upload_file_id}` in `files` (chat) or in the run's `files` and `inputs[imageInputKey]` (workflow). Uploads are
+ * made once per `reply` (the conversation-gone retry reuses them; a retry by the caller uploads again). An image
+ * with no text asks `[图片]`, so the query (and a workflow's text input) is never empty. The app must have image
+ * upload enabled (`file_upload.image.enabled` in `GET /parameters`), else the model may never see them; this adapter
+ * does not check it.
+ * @throws LlmError; upload failures as `llmErrorFromHttp` maps them: 400 (`no_file_uploaded`, `too_many_files`),
+ *   413 `file_too_large`, 415 `unsupported_file_type` are `bad_request` (not retryable), 5xx and network failures
+ *   retryable `upstream`
  */
 export function createDifyAdapter(o: DifyOptions): LlmAdapter {
   const idleMs = o.idleMs ?? 30_000;
   const headers = { authorization: `Bearer ${o.apiKey}`, accept: 'text/event-stream' };
-  const chat = async (req: ReplyRequest, conversationId: string | null, signal: AbortSignal) => {
+  const upload = async (images: ImageInput[], user: string, signal: AbortSignal): Promise<DifyFile[]> => {
+    const files: DifyFile[] = [];
+    // One at a time, in order: Dify takes one file per upload, and a customer message rarely has more than one.
+    for (const img of images) {
+      const form = new FormData();
+      form.append('file', imageBlob(img), img.name);
+      form.append('user', user);
+      // No translateHttp: an upload has no conversation, its 400/404 must not look like "conversation gone".
+      const json = await postForm(o.http, `${PROVIDER} /files/upload`, {
+        path: '/files/upload',
+        form,
+        headers: { authorization: headers.authorization },
+        signal,
+      });
+      if (typeof json.id !== 'string' || !json.id) throw new LlmError('protocol', 'dify: /files/upload answer has no id');
+      files.push({ type: 'image', transfer_method: 'local_file', upload_file_id: json.id });
+    }
+    return files;
+  };
+  const chat = async (req: ReplyRequest, query: string, files: DifyFile[], conversationId: string | null, signal: AbortSignal) => {
     const body = {
-      query: req.text,
+      query,
       inputs: {},
       response_mode: 'streaming',
       user: req.userId,
       auto_generate_name: false,
+      ...(files.length > 0 ? { files } : {}),
       ...(conversationId ? { conversation_id: conversationId } : {}),
     };
     const res = await postStream(o.http, PROVIDER, { path: '/chat-messages', body, headers, signal, translate: translateHttp });
@@ -62,19 +106,25 @@ export function createDifyAdapter(o: DifyOptions): LlmAdapter {
   return {
     provider: PROVIDER,
     answersInMarkdown: true,
+    acceptsImages: true,
     reply: async (req, signal) => {
+      const files = await upload(req.images ?? [], req.userId, signal);
+      const query = files.length > 0 && !req.text ? IMAGE_MARK : req.text;
       if (o.mode === 'workflow') {
-        const body = { inputs: { [o.inputKey ?? 'query']: req.text }, response_mode: 'streaming', user: req.userId };
+        const inputs: Record<string, unknown> = { [o.inputKey ?? 'query']: query };
+        if (files.length > 0 && o.imageInputKey) inputs[o.imageInputKey] = files;
+        const body = { inputs, response_mode: 'streaming', user: req.userId, ...(files.length > 0 ? { files } : {}) };
         const res = await postStream(o.http, PROVIDER, { path: '/workflows/run', body, headers, signal, translate: translateHttp });
         return { ...(await readWorkflow(res.body, signal, idleMs, o.outputKey ?? 'text')), state: null };
       }
       const stored = conversationOf(req.state);
       try {
-        return await chat(req, stored, signal);
+        return await chat(req, query, files, stored, signal);
       } catch (e) {
         if (!stored || !(e instanceof LlmError && e.options.code === CONVERSATION_GONE)) throw e;
-        // Dify forgot the conversation (expired, deleted, another app): start a new one, once.
-        return chat(req, null, signal);
+        // Dify forgot the conversation (expired, deleted, another app): start a new one, once. The uploads belong
+        // to the user, not the conversation, so they are reused.
+        return chat(req, query, files, null, signal);
       }
     },
   };

@@ -8,6 +8,7 @@ export function createEchoAdapter(): LlmAdapter {
   return {
     provider: 'echo',
     answersInMarkdown: false,
+    acceptsImages: false,
     reply: async (req) => ({ text: req.text, state: null, usage: null, finishReason: 'stop' }),
   };
 }

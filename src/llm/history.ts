@@ -14,6 +14,21 @@ export interface HistoryLimits {
 
 export const DEFAULT_HISTORY_LIMITS: HistoryLimits = { maxTurns: 10, maxChars: 6000 };
 
+/**
+ * What stands for one customer image in remembered text (WeChat's own label in chat lists). History never holds
+ * image bytes; the mark keeps the next turn coherent ("what is in it?" refers to something the model can see was
+ * there).
+ */
+export const IMAGE_MARK = '[图片]';
+
+/**
+ * The text to remember for a user turn that came with `imageCount` images: one IMAGE_MARK per image, then the text
+ * (`[图片]这个多少钱？`); the text alone when there are none.
+ */
+export function userTurnText(text: string, imageCount: number): string {
+  return IMAGE_MARK.repeat(Math.max(0, imageCount)) + text;
+}
+
 /** Reads the history out of a stored state; anything malformed counts as no history. */
 export function historyOf(state: ConversationState | null): HistoryMessage[] {
   const h = state?.history;

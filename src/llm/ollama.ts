@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { AxiosInstance } from 'axios';
 import { LlmError } from '../errors.js';
-import { appendTurn, historyOf, type HistoryLimits } from './history.js';
+import { appendTurn, historyOf, userTurnText, type HistoryLimits } from './history.js';
 import { llmErrorFromHttp, llmErrorFromStream } from './http-errors.js';
 import { readNdjson } from './ndjson.js';
 import { readCapped } from './stream.js';
@@ -36,19 +36,28 @@ const PROVIDER = 'ollama';
  * Ollama's native chat API (llm-providers.md §4): `POST /api/chat` streaming NDJSON; the bridge keeps the history
  * (state `{history}`, capped like OpenAI's). `message.thinking` is never shown nor stored. A line `{"error":…}`
  * under HTTP 200 is a failure; success needs the `done: true` line. 404 = the model is not pulled.
+ * Images go on the user message as `images: [<plain base64, no data: prefix>]` (the configured model must be a
+ * vision one, e.g. llava or qwen2.5vl; a text-only model may answer with an error); the stored history keeps
+ * `[图片]` marks, never the bytes.
  */
 export function createOllamaAdapter(o: OllamaOptions): LlmAdapter {
   return {
     provider: PROVIDER,
     answersInMarkdown: true,
+    acceptsImages: true,
     reply: async (req, signal) => {
+      const images = req.images ?? [];
       const body = {
         model: o.model,
         stream: true,
         messages: [
           ...(o.systemPrompt ? [{ role: 'system', content: o.systemPrompt }] : []),
           ...historyOf(req.state),
-          { role: 'user', content: req.text },
+          {
+            role: 'user',
+            content: req.text,
+            ...(images.length > 0 ? { images: images.map((img) => img.data.toString('base64')) } : {}),
+          },
         ],
         ...(o.keepAlive ? { keep_alive: /^-?\d+$/.test(o.keepAlive) ? Number(o.keepAlive) : o.keepAlive } : {}),
       };
@@ -66,7 +75,7 @@ export function createOllamaAdapter(o: OllamaOptions): LlmAdapter {
       const parsed = res.contentType.includes('application/json')
         ? whole(await readCapped(res.body, 4 * 1024 * 1024))
         : await readStream(res.body, signal, o.idleMs ?? 30_000);
-      return { ...parsed, state: appendTurn(req.state, req.text, parsed.text, o.history) };
+      return { ...parsed, state: appendTurn(req.state, userTurnText(req.text, images.length), parsed.text, o.history) };
     },
   };
 }

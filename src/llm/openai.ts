@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { AxiosInstance } from 'axios';
 import { LlmError } from '../errors.js';
-import { appendTurn, historyOf, type HistoryLimits } from './history.js';
+import { appendTurn, historyOf, userTurnText, type HistoryLimits } from './history.js';
 import { llmErrorFromStream } from './http-errors.js';
 import { readCapped, readSse } from './stream.js';
 import { headerOf, parseFrame, postStream } from './transport.js';
-import type { LlmAdapter, ReplyResult, Usage } from './types.js';
+import type { ImageInput, LlmAdapter, ReplyResult, Usage } from './types.js';
 
 export interface OpenAiOptions {
   /** axios instance whose baseURL is the API base, e.g. https://api.openai.com/v1 or https://api.deepseek.com */
@@ -17,7 +17,15 @@ export interface OpenAiOptions {
   history?: HistoryLimits;
   /** longest silence between two stream chunks, ms (default 30 s) */
   idleMs?: number;
+  /**
+   * The model takes image parts (OPENAI_VISION / the agent's `vision`; config defaults it to true). Off here unless
+   * given, so a bare adapter never sends `image_url` parts to a text-only model (DeepSeek refuses those).
+   */
+  vision?: boolean;
 }
+
+/** One part of a user message's `content` array (llm-providers.md §3). */
+type ContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
 
 interface Chunk {
   choices?: { delta?: { content?: string | null; reasoning_content?: string | null }; finish_reason?: string | null }[];
@@ -32,17 +40,28 @@ const FINISH: Record<string, ReplyResult['finishReason']> = { stop: 'stop', leng
  * with `stream: true` and `stream_options.include_usage` (llm-providers.md §3). The bridge keeps the history
  * (state `{history}`) capped by turns and characters; DeepSeek's `reasoning_content` is neither shown nor stored.
  * Success needs a `finish_reason` and `data: [DONE]`; anything less is `truncated`.
+ *
+ * Images (only with `vision`): the user message's `content` becomes parts, `{type:"text"}` (when there is text)
+ * then one `{type:"image_url", image_url:{url:"data:<mime>;base64,…"}}` per image. The stored history keeps only
+ * `[图片]` marks plus the text: images are sent once, with the turn they came with, never again.
+ * @throws LlmError `bad_request` when given images while `vision` is off (the caller must check `acceptsImages`)
  */
 export function createOpenAiAdapter(o: OpenAiOptions): LlmAdapter {
   const provider = 'openai';
   return {
     provider,
     answersInMarkdown: true,
+    acceptsImages: o.vision === true,
     reply: async (req, signal) => {
+      const images = req.images ?? [];
+      if (images.length > 0 && o.vision !== true) {
+        // Dropping them would let the model answer as if it had seen the picture; the port says not to call us.
+        throw new LlmError('bad_request', 'openai: images given to an adapter with vision off (check acceptsImages)');
+      }
       const messages = [
         ...(o.systemPrompt ? [{ role: 'system', content: o.systemPrompt }] : []),
         ...historyOf(req.state),
-        { role: 'user', content: req.text },
+        { role: 'user', content: images.length > 0 ? contentParts(req.text, images) : req.text },
       ];
       const body = {
         model: o.model,
@@ -62,9 +81,19 @@ export function createOpenAiAdapter(o: OpenAiOptions): LlmAdapter {
         ? parseWhole(await readCapped(res.body, 4 * 1024 * 1024))
         : await readStream(res.body, signal, o.idleMs ?? 30_000);
       const requestId = headerOf(res.headers, 'x-request-id');
-      return { ...parsed, ...(requestId ? { requestId } : {}), state: appendTurn(req.state, req.text, parsed.text, o.history) };
+      const state = appendTurn(req.state, userTurnText(req.text, images.length), parsed.text, o.history);
+      return { ...parsed, ...(requestId ? { requestId } : {}), state };
     },
   };
+}
+
+/** A user `content` array: the text part (left out when empty: some compatibles refuse an empty text part), then
+ *  each image as a base64 data URL. */
+function contentParts(text: string, images: ImageInput[]): ContentPart[] {
+  return [
+    ...(text ? [{ type: 'text' as const, text }] : []),
+    ...images.map((img) => ({ type: 'image_url' as const, image_url: { url: `data:${img.mime};base64,${img.data.toString('base64')}` } })),
+  ];
 }
 
 async function readStream(body: Readable, signal: AbortSignal, idleMs: number): Promise<Omit<ReplyResult, 'state'>> {

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { AxiosInstance } from 'axios';
 import { LlmError } from '../errors.js';
+import type { ImageInput } from './types.js';
 import { llmErrorFromHttp, llmErrorFromTransport } from './http-errors.js';
 import { readCapped } from './stream.js';
 
@@ -52,6 +53,73 @@ export async function postStream(
     throw req.translate ? req.translate(res.status, text, retryAfter) : llmErrorFromHttp(provider, res.status, text, retryAfter);
   }
   return { body: res.data, contentType: String(res.headers['content-type'] ?? '').toLowerCase(), headers: res.headers };
+}
+
+/**
+ * A multipart/form-data POST (file uploads: Dify `POST /files/upload`, Coze `POST /v1/files/upload`) through the
+ * same axios instance as the chat call. `form` is Node's global FormData: axios 1.x streams it with its own
+ * boundary and sets the content type itself, so none is given here. The answer (JSON, small) is read capped at
+ * 64 KB; aborting `signal` stops the read. Error statuses go through `translate` (default `llmErrorFromHttp`:
+ * 400/413/415 `bad_request`, not retryable; 401/403 `auth`; 429 `rate_limit`; 5xx `upstream`, retryable).
+ * Nothing of the form (image bytes) ever reaches an error message.
+ * @param path appended to the instance's baseURL, e.g. `/files/upload`
+ * @returns the answer parsed as a JSON object
+ * @throws LlmError: the translated HTTP error; `upstream` (retryable) on a transport failure; `aborted`; `protocol`
+ *   when a 2xx answer is not a JSON object
+ */
+export async function postForm(
+  http: AxiosInstance,
+  provider: string,
+  req: {
+    path: string;
+    form: FormData;
+    headers?: Record<string, string>;
+    signal: AbortSignal;
+    translate?: (status: number, bodyText: string, retryAfter: string | undefined) => LlmError;
+  },
+): Promise<Record<string, unknown>> {
+  let res;
+  try {
+    res = await http.post<Readable>(req.path, req.form, {
+      responseType: 'stream',
+      signal: req.signal,
+      timeout: 0,
+      validateStatus: () => true,
+      headers: { accept: 'application/json', ...req.headers },
+    });
+  } catch (e) {
+    throw llmErrorFromTransport(provider, e, req.signal);
+  }
+  // readCapped has no signal of its own: an abort destroys the body, which ends the read.
+  const body = res.data;
+  const onAbort = () => body.destroy();
+  req.signal.addEventListener('abort', onAbort, { once: true });
+  let text: string;
+  try {
+    text = await readCapped(body);
+  } finally {
+    req.signal.removeEventListener('abort', onAbort);
+  }
+  if (req.signal.aborted) throw new LlmError('aborted', `${provider}: request aborted`);
+  if (res.status >= 400) {
+    const retryAfter = res.headers['retry-after'] as string | undefined;
+    throw req.translate ? req.translate(res.status, text, retryAfter) : llmErrorFromHttp(provider, res.status, text, retryAfter);
+  }
+  try {
+    const v: unknown = JSON.parse(text);
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new LlmError('protocol', `${provider}: HTTP ${res.status} answer is not a JSON object`, { status: res.status });
+}
+
+/**
+ * One image as a multipart file part: a Blob typed with the image's (sniffed) MIME type, to be appended with its
+ * file name (`form.append(field, imageBlob(img), img.name)`); providers check the type and extension.
+ */
+export function imageBlob(img: ImageInput): Blob {
+  return new Blob([img.data], { type: img.mime });
 }
 
 /** Parses one JSON frame of a stream. @throws LlmError `protocol` (carrying the text so far) when it is not an object */

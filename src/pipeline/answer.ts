@@ -4,10 +4,10 @@ import type { Replies } from '../config.js';
 import { LlmError } from '../errors.js';
 import { markdownToText } from '../format/markdown-to-text.js';
 import { stripReasoning } from '../format/reasoning.js';
-import { planParts } from '../format/split.js';
+import { planPartsWithImages } from '../format/plan-with-images.js';
 import type { LlmBreaker } from '../llm/breaker.js';
 import { runLlm } from '../llm/run.js';
-import type { ConversationState, LlmAdapter } from '../llm/types.js';
+import type { ConversationState, ImageInput, LlmAdapter } from '../llm/types.js';
 import type { Metrics } from '../metrics.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/types.js';
@@ -21,12 +21,16 @@ export interface PartLimits {
   maxBytes: number;
   /** messages per customer message, the continue hint's part included (kf 5) */
   maxParts: number;
+  /** the channel sends `![alt](url)` images as image messages (kf); otherwise they are written as `alt (url)` */
+  images?: boolean;
 }
 
 export interface AnswerRequest {
   /** `customerKey(channel, account, user)` */
   customer: string;
   text: string;
+  /** images sent with this message (only for adapters whose `acceptsImages` is true) */
+  images?: ImageInput[];
   /** the inbound msgid, for logs */
   traceId: string;
   signal: AbortSignal;
@@ -75,6 +79,8 @@ export interface Answerer {
    * interface.md has it answer every non-text message with REPLY_UNSUPPORTED.
    */
   readonly takesDescriptions: boolean;
+  /** Whether the agent takes customer images (the adapter's `acceptsImages`). */
+  readonly takesImages: boolean;
 }
 
 export interface AnswererOptions {
@@ -119,12 +125,12 @@ export function createAnswerer(o: AnswererOptions): Answerer {
 
   /** Splits an answer into parts; what did not fit is kept for the continue keyword (or an older rest cleared). */
   const plan = (text: string, kind: ReplyKind, req: AnswerRequest, conversation?: string): PlannedReply => {
-    const { parts, rest } = planParts(text, { ...req.limits, hint: hintFor(req) });
+    const { parts, rest } = planPartsWithImages(text, { ...req.limits, hint: hintFor(req) });
     return { parts, kind, text, effects: { rest, ...(conversation === undefined ? {} : { conversation }) } };
   };
   /** A fallback touches nothing: the customer's conversation and any pending rest stay. */
   const fallback = (text: string, req: AnswerRequest): PlannedReply => ({
-    parts: planParts(text, { ...req.limits, hint: hintFor(req) }).parts,
+    parts: planPartsWithImages(text, { ...req.limits, hint: hintFor(req) }).parts,
     kind: 'fallback',
     effects: {},
     text,
@@ -137,7 +143,7 @@ export function createAnswerer(o: AnswererOptions): Answerer {
     const ask = () =>
       runLlm(
         o.adapter,
-        { userId: req.customer, text: req.text, state, traceId: req.traceId },
+        { userId: req.customer, text: req.text, state, traceId: req.traceId, ...(req.images?.length ? { images: req.images } : {}) },
         { timeoutMs: o.timeoutMs, signal: req.signal, minBackoffMs: o.minBackoffMs },
       );
     const outcome = await slots(() => (o.breaker ? o.breaker.run(ask) : ask()));
@@ -157,7 +163,7 @@ export function createAnswerer(o: AnswererOptions): Answerer {
       o.log.warn({ finishReason, unclosedThink: visible === null, requestId }, 'LLM answer not usable; sending fallback');
       return fallback(o.replies.onError, req);
     }
-    const text = (o.adapter.answersInMarkdown ? markdownToText(visible) : visible).trim();
+    const text = (o.adapter.answersInMarkdown ? markdownToText(visible, { imageMarkers: req.limits.images === true }) : visible).trim();
     if (!text) {
       o.log.warn({ requestId }, 'LLM answered with no visible text; sending fallback');
       return fallback(o.replies.onError, req);
@@ -171,6 +177,7 @@ export function createAnswerer(o: AnswererOptions): Answerer {
 
   return {
     takesDescriptions: o.adapter.provider !== 'echo',
+    takesImages: o.adapter.acceptsImages,
     answer: async (req) => {
       const verdict = o.limiter ? await o.limiter.check(req.customer) : 'ok';
       if (verdict !== 'ok') {

@@ -15,9 +15,32 @@ interface KfJobBase {
   send_time: number;
 }
 
-/** A customer's text message (kf `msgtype: text`, origin 3). */
+/** A customer's text message (kf `msgtype: text`, origin 3), also a click on a `msgmenu` item (`menu_id`). */
 export interface KfTextJob extends KfJobBase {
   type: 'kf.text';
+  content: string;
+  menu_id?: string;
+}
+
+/** A customer's image or file: downloaded with `media/get` when the reply is planned (media_id lives 3 days). */
+export interface KfMediaJob extends KfJobBase {
+  type: 'kf.media';
+  msgtype: 'image' | 'file';
+  media_id: string;
+}
+
+/** A customer's link: the page is fetched (SSRF-safe, capped) when the reply is planned. */
+export interface KfLinkJob extends KfJobBase {
+  type: 'kf.link';
+  title: string;
+  desc: string;
+  url: string;
+}
+
+/** A message the agent gets as a text description: a location, merged chat records (`merged_msg`). */
+export interface KfDescribedJob extends KfJobBase {
+  type: 'kf.described';
+  msgtype: string;
   content: string;
 }
 
@@ -55,6 +78,10 @@ export interface MpMessageJob {
   create_time: number;
   content: string | null;
   described: boolean;
+  /** an image message's MediaId (downloaded with `media/get` when the reply is planned) */
+  media_id?: string;
+  /** a link message's Url (its page is read when the reply is planned) */
+  link_url?: string;
   delivery: MpDelivery;
   /** epoch ms at which the first delivery of this MsgId reached the bridge (what passive/auto timing counts from) */
   received_at_ms: number;
@@ -68,7 +95,10 @@ export interface MpMessageJob {
  */
 export const MAX_JOB_ATTEMPTS = 20;
 
-export type JobPayload = KfTextJob | KfUnsupportedJob | KfWelcomeJob | MpMessageJob;
+/** Every kf job that answers a customer message (not the welcome). */
+export type KfMessageJob = KfTextJob | KfMediaJob | KfLinkJob | KfDescribedJob | KfUnsupportedJob;
+
+export type JobPayload = KfMessageJob | KfWelcomeJob | MpMessageJob;
 
 /** Reply kinds, as counted in `bridge_replies_total{kind}`. */
 export type ReplyKind = 'answer' | 'fallback' | 'command' | 'welcome';
@@ -80,6 +110,11 @@ export interface JobProgress {
   kind: ReplyKind;
   /** parts accepted by the platform so far */
   sent: number;
+  /**
+   * kf hand-off keyword: `transferred` once `service_state/trans` succeeded; `msg_code` is what it returned (null:
+   * none, then the text goes through `send_msg`)
+   */
+  handoff?: { transferred: boolean; msg_code: string | null };
   /** store changes of the plan not yet applied (conversation state, pending rest); null once applied */
   effects?: ReplyEffects | null;
   /** the whole reply before the split (OA: kept for the customer's next message when it cannot go out now) */

@@ -44,6 +44,13 @@ export const keys = {
   mpEvent: (appId: string, digest: string) => `mp:event:${appId}:${digest}`,
   /** OA auto mode: set once the account answered 48001 (no customer-service API): answer passively from then on */
   mpPassiveOnly: (appId: string) => `mp:passive-only:${appId}`,
+  /** kf: what the bridge last learned of a conversation's service_state (JSON `{state, source, at}`), 48 h */
+  kfServiceState: (openKfid: string, user: string) => `kf:service-state:${openKfid}:${user}`,
+  /**
+   * kf: the reply to one inbound message must not (or no longer) be sent: the customer recalled the message, or
+   * WeCom reported a part undeliverable. Keyed by the hash prefix every outbound msgid of that reply shares.
+   */
+  kfReplyCancelled: (replyTag: string) => `kf:reply-cancelled:${replyTag}`,
   /** OA: the customer's last reported location (LOCATION event) */
   mpLocation: (customer: string) => `mp:location:${customer}`,
 };

@@ -1,7 +1,7 @@
 import type { AxiosInstance } from 'axios';
 import { WechatApiError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import { requestJson, type WechatEnvelope } from './http.js';
+import { requestJson, requestMedia, type MediaFile, type WechatEnvelope } from './http.js';
 import type { TokenProvider } from './token.js';
 
 /** errcodes that mean "this access_token is no longer good": invalid secret/stale (40001), invalid (40014), expired (42001). */
@@ -17,6 +17,18 @@ export interface ApiClient {
    * @throws WechatApiError (counted in `bridge_wechat_errors_total{api,errcode}`)
    */
   post<T extends WechatEnvelope>(api: string, path: string, body: unknown, signal?: AbortSignal): Promise<T>;
+  /**
+   * Downloads temporary media: `GET /cgi-bin/media/get?media_id=…` (same token healing as `post`).
+   * @param maxBytes larger files are refused (bytes)
+   * @throws WechatApiError (errcode 40007 for an unknown or expired media_id; status 413 when over `maxBytes`)
+   */
+  getMedia(mediaId: string, maxBytes: number, signal?: AbortSignal): Promise<MediaFile>;
+  /**
+   * Uploads temporary media (`POST /cgi-bin/media/upload?type=…`, multipart part `media`), valid 3 days.
+   * @returns the `media_id`
+   * @throws WechatApiError
+   */
+  uploadMedia(type: 'image' | 'voice' | 'video' | 'file', file: { data: Buffer; mime: string; name: string }, signal?: AbortSignal): Promise<string>;
 }
 
 /**
@@ -25,10 +37,10 @@ export interface ApiClient {
  * @param deps.tokens the shared access_token of the app whose secret is used (the 微信客服 secret for kf)
  */
 export function createApiClient(deps: { http: AxiosInstance; tokens: TokenProvider; metrics: Metrics }): ApiClient {
-  const once = async <T extends WechatEnvelope>(api: string, path: string, body: unknown, signal?: AbortSignal) => {
+  const once = async <T>(call: (accessToken: string) => Promise<T>) => {
     const token = await deps.tokens.get();
     try {
-      return await requestJson<T>(deps.http, api, { method: 'POST', path, params: { access_token: token }, body, signal });
+      return await call(token);
     } catch (e) {
       if (e instanceof WechatApiError && e.errcode !== null && TOKEN_ERRCODES.has(e.errcode)) {
         await deps.tokens.invalidate(token);
@@ -36,29 +48,51 @@ export function createApiClient(deps: { http: AxiosInstance; tokens: TokenProvid
       throw e;
     }
   };
-  return {
-    post: async <T extends WechatEnvelope>(api: string, path: string, body: unknown, signal?: AbortSignal) => {
+  const healed = async <T>(api: string, call: (accessToken: string) => Promise<T>): Promise<T> => {
+    try {
       try {
-        try {
-          return await once<T>(api, path, body, signal);
-        } catch (e) {
-          if (!(e instanceof WechatApiError && e.errcode !== null && TOKEN_ERRCODES.has(e.errcode))) throw e;
-          deps.metrics.wechatErrors.inc({ api, errcode: String(e.errcode) });
-          try {
-            return await once<T>(api, path, body, signal);
-          } catch (again) {
-            // Refused again right after a fresh token: a token race or a platform hiccup, not a verdict on this
-            // message. Retryable, so the job backs off and tries later instead of dropping the reply.
-            if (again instanceof WechatApiError && again.errcode !== null && TOKEN_ERRCODES.has(again.errcode)) {
-              throw new WechatApiError(api, again.errcode, true, again.message, again.status);
-            }
-            throw again;
-          }
-        }
+        return await once<T>(call);
       } catch (e) {
-        if (e instanceof WechatApiError) deps.metrics.wechatErrors.inc({ api, errcode: String(e.errcode ?? e.status ?? 'network') });
-        throw e;
+        if (!(e instanceof WechatApiError && e.errcode !== null && TOKEN_ERRCODES.has(e.errcode))) throw e;
+        deps.metrics.wechatErrors.inc({ api, errcode: String(e.errcode) });
+        try {
+          return await once<T>(call);
+        } catch (again) {
+          // Refused again right after a fresh token: a token race or a platform hiccup, not a verdict on this
+          // message. Retryable, so the job backs off and tries later instead of dropping the reply.
+          if (again instanceof WechatApiError && again.errcode !== null && TOKEN_ERRCODES.has(again.errcode)) {
+            throw new WechatApiError(api, again.errcode, true, again.message, again.status);
+          }
+          throw again;
+        }
       }
+    } catch (e) {
+      if (e instanceof WechatApiError) deps.metrics.wechatErrors.inc({ api, errcode: String(e.errcode ?? e.status ?? 'network') });
+      throw e;
+    }
+  };
+  return {
+    post: <T extends WechatEnvelope>(api: string, path: string, body: unknown, signal?: AbortSignal) =>
+      healed(api, (access_token) => requestJson<T>(deps.http, api, { method: 'POST', path, params: { access_token }, body, signal })),
+    getMedia: (mediaId, maxBytes, signal) =>
+      healed('media/get', (access_token) =>
+        requestMedia(deps.http, 'media/get', { path: '/cgi-bin/media/get', params: { access_token, media_id: mediaId }, maxBytes, signal }),
+      ),
+    uploadMedia: async (type, file, signal) => {
+      const res = await healed('media/upload', (access_token) => {
+        // A fresh form per attempt: a body stream cannot be sent twice.
+        const form = new FormData();
+        form.append('media', new Blob([file.data], { type: file.mime }), file.name);
+        return requestJson<WechatEnvelope & { media_id?: string }>(deps.http, 'media/upload', {
+          method: 'POST',
+          path: '/cgi-bin/media/upload',
+          params: { access_token, type },
+          body: form,
+          signal,
+        });
+      });
+      if (typeof res.media_id !== 'string' || res.media_id === '') throw new WechatApiError('media/upload', null, true, 'media/upload: no media_id');
+      return res.media_id;
     },
   };
 }

@@ -44,8 +44,80 @@ export async function requestJson<T extends WechatEnvelope>(
   api: string,
   req: { method: 'GET' | 'POST'; path: string; params?: Record<string, string>; body?: unknown; signal?: AbortSignal },
 ): Promise<T> {
-  let status: number;
-  let data: unknown;
+  const { status, data } = await send(httpClient, api, { ...req, responseType: 'json' });
+  return checkEnvelope<T>(api, status, data);
+}
+
+/** A downloaded media file. */
+export interface MediaFile {
+  data: Buffer;
+  /** the Content-Type WeCom/WeChat gave (not trusted for images: sniff the bytes) */
+  contentType: string | null;
+  /** from Content-Disposition, when given */
+  filename: string | null;
+}
+
+/**
+ * Downloads temporary media (`GET /cgi-bin/media/get`, wecom-kf-protocol.md §5.3, wechat-mp-protocol.md §8). An
+ * error arrives as a JSON body with HTTP 200, so a JSON content type is read as an envelope.
+ * @param maxBytes larger files are refused (bytes)
+ * @throws WechatApiError as {@link requestJson}; a file over `maxBytes` is a non-retryable one (errcode null, status 413)
+ */
+export async function requestMedia(
+  httpClient: AxiosInstance,
+  api: string,
+  req: { path: string; params: Record<string, string>; maxBytes: number; signal?: AbortSignal },
+): Promise<MediaFile> {
+  const { status, data, headers } = await send(httpClient, api, {
+    method: 'GET',
+    path: req.path,
+    params: req.params,
+    signal: req.signal,
+    responseType: 'arraybuffer',
+    maxContentLength: req.maxBytes,
+  });
+  const contentType = typeof headers['content-type'] === 'string' ? headers['content-type'] : null;
+  const bytes = Buffer.from(data as ArrayBuffer);
+  if (status >= 400 || /json|text\/plain/i.test(contentType ?? '')) {
+    let parsed: unknown = null;
+    try {
+      parsed = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      /* not JSON: judged by status below */
+    }
+    checkEnvelope(api, status, parsed);
+    throw new WechatApiError(api, null, false, `${api}: answered ${contentType ?? 'no content type'} instead of a file`, status);
+  }
+  return { data: bytes, contentType, filename: filenameOf(headers['content-disposition']) };
+}
+
+function filenameOf(header: unknown): string | null {
+  if (typeof header !== 'string') return null;
+  const star = /filename\*=(?:UTF-8'')?([^;]+)/i.exec(header);
+  if (star?.[1]) {
+    try {
+      return decodeURIComponent(star[1].trim().replace(/^"|"$/g, ''));
+    } catch {
+      /* fall through to the plain form */
+    }
+  }
+  const plain = /filename="?([^";]+)"?/i.exec(header);
+  return plain?.[1]?.trim() || null;
+}
+
+async function send(
+  httpClient: AxiosInstance,
+  api: string,
+  req: {
+    method: 'GET' | 'POST';
+    path: string;
+    params?: Record<string, string>;
+    body?: unknown;
+    signal?: AbortSignal;
+    responseType: 'json' | 'arraybuffer';
+    maxContentLength?: number;
+  },
+): Promise<{ status: number; data: unknown; headers: Record<string, unknown> }> {
   try {
     const res = await httpClient.request({
       method: req.method,
@@ -53,15 +125,24 @@ export async function requestJson<T extends WechatEnvelope>(
       params: req.params,
       data: req.body,
       signal: req.signal,
-      responseType: 'json',
+      // The instance's JSON content type would make axios serialise a FormData as JSON; this one makes it stream
+      // the multipart body with its boundary.
+      ...(req.body instanceof FormData ? { headers: { 'content-type': 'multipart/form-data' } } : {}),
+      responseType: req.responseType,
+      ...(req.maxContentLength ? { maxContentLength: req.maxContentLength } : {}),
     });
-    status = res.status;
-    data = res.data;
+    return { status: res.status, data: res.data as unknown, headers: res.headers as Record<string, unknown> };
   } catch (e) {
     const code = isAxiosError(e) ? (e.code ?? 'ERR') : 'ERR';
+    if (code === 'ERR_BAD_RESPONSE' && isAxiosError(e) && /maxContentLength/.test(e.message)) {
+      throw new WechatApiError(api, null, false, `${api}: file larger than allowed`, 413);
+    }
     // Only the code: the axios error object holds the URL with access_token/corpsecret.
     throw new WechatApiError(api, null, code !== 'ERR_CANCELED', `${api}: transport failure ${code}`);
   }
+}
+
+function checkEnvelope<T extends WechatEnvelope>(api: string, status: number, data: unknown): T {
   if (status >= 400) {
     throw new WechatApiError(api, null, status >= 500 || status === 429, `${api}: HTTP ${status}`, status);
   }

@@ -263,4 +263,28 @@ describe('fake Coze files', () => {
     const empty = await fetch(`${fake.baseUrl}/v1/files/upload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: new FormData() });
     expect(await empty.json()).toMatchObject({ code: 4000 });
   });
+
+  it('answers scripted upload failures, then accepts again', async () => {
+    const upload = (): Promise<Response> => {
+      const form = new FormData();
+      form.append('file', new Blob([new Uint8Array([1, 2, 3])], { type: 'image/png' }), 'a.png');
+      return fetch(`${fake.baseUrl}/v1/files/upload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: form });
+    };
+    fake.scriptUploads({ kind: 'envelope', code: 4000, msg: 'file type not supported' }, { kind: 'status', status: 502 });
+    const env = await upload();
+    expect([env.status, await env.json()]).toEqual([200, expect.objectContaining({ code: 4000, msg: 'file type not supported' })]);
+    const bad = await upload();
+    expect([bad.status, await bad.json()]).toEqual([502, { code: 5000, msg: 'fake coze HTTP 502' }]);
+    expect(await (await upload()).json()).toMatchObject({ code: 0, data: { bytes: 3, file_name: 'a.png' } });
+    expect(fake.files.size).toBe(1);
+  });
+
+  it('refuses malformed object_string parts with 4000', async () => {
+    const turn = (parts: unknown): Record<string, unknown> => chatBody('', { additional_messages: [{ role: 'user', content: JSON.stringify(parts), content_type: 'object_string' }] });
+    for (const parts of [[], {}, [{ type: 'video', file_id: '1' }], [{ type: 'text' }], [{ type: 'image' }], ['text']]) {
+      expect(await (await chat(turn(parts))).json()).toMatchObject({ code: 4000 });
+    }
+    const { frames } = await readFrames(await chat(turn([{ type: 'text', text: '看' }, { type: 'image', file_url: 'https://example.com/a.png' }])));
+    expect(answerText(frames)).toBe('Coze:看');
+  });
 });

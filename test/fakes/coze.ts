@@ -10,6 +10,10 @@
  * issued or was expired with `expireConversation` (the adapter's `conversation_expired` case); 4101 when it belongs
  * to another `user_id`. A `conversation_id` in the body (not the query) is ignored, as Coze does: a new one is issued.
  * Conversations from `/v1/conversation/create` have no owner until the first chat claims them. Unknown paths: 404.
+ * object_string content must be a JSON array string of parts: `{type:"text", text}` (string) or
+ * `{type:"image"|"file"|"audio", file_id|file_url}` with a `file_id` this fake issued (else 4000).
+ * `POST /v1/files/upload` (multipart `file`, parsed by the runtime's own parser) answers `data: {id, bytes,
+ * file_name, created_at}`; scripted failures first (`scriptUploads`); no `file` part: 4000.
  *
  * Stream shape (`event:`/`data:` with no space after the colon): chat.created → chat.in_progress → per answer
  * message: deltas (`reasoning_content` deltas first, on the first answer) → message.completed → a `verbose`
@@ -50,6 +54,13 @@ export type FakeCozeBehavior =
   | { kind: 'hang' }
   /** Deltas, then one delta frame of cut-off JSON, then the rest of a normal stream. */
   | { kind: 'invalid-json'; afterDeltas: number };
+
+/** What the fake does with one authenticated `/v1/files/upload` request instead of accepting it. */
+export type FakeCozeUploadBehavior =
+  /** HTTP 200 `{code, msg}`. */
+  | { kind: 'envelope'; code: number; msg: string }
+  /** That HTTP status with `{code, msg}` (code 5000 for 5xx, else 4000). */
+  | { kind: 'status'; status: number };
 
 /** One recorded HTTP request (every request, rejected ones too, in arrival order). */
 export interface FakeCozeRequest {
@@ -96,6 +107,8 @@ export interface FakeCoze {
   script(...behaviors: FakeCozeBehavior[]): void;
   /** Behaviour used when the queue is empty; initially `{kind:'answer'}`. */
   setDefault(b: FakeCozeBehavior): void;
+  /** Queues upload failures, consumed one per authenticated `/v1/files/upload` request, in order. */
+  scriptUploads(...behaviors: FakeCozeUploadBehavior[]): void;
   /** Forgets an issued conversation id: later chats naming it get `{code:4200, msg:"conversation not found"}`. */
   expireConversation(id: string): void;
   /** Resolves once `n` requests were recorded with their bodies read; rejects after `timeoutMs` (default 2000). */
@@ -128,6 +141,28 @@ function chunkText(text: string, size: number): string[] {
   return out;
 }
 
+/** Why an object_string `content` is refused (4000), or null when it is a well-formed parts array whose file ids
+ *  are all in `files`. */
+function objectStringError(content: string, files: ReadonlyMap<string, unknown>): string | null {
+  let parts: unknown;
+  try {
+    parts = JSON.parse(content);
+  } catch {
+    return 'object_string content must be a JSON array string';
+  }
+  if (!Array.isArray(parts) || parts.length === 0) return 'object_string content must be a non-empty JSON array string';
+  for (const [i, p] of (parts as unknown[]).entries()) {
+    if (!isObj(p)) return `object_string item ${i} is not an object`;
+    if (p.type === 'text') {
+      if (typeof p.text !== 'string') return `object_string item ${i}: text is required`;
+    } else if (p.type === 'image' || p.type === 'file' || p.type === 'audio') {
+      if (p.file_id === undefined && typeof p.file_url !== 'string') return `object_string item ${i}: file_id or file_url is required`;
+      if (p.file_id !== undefined && !files.has(String(p.file_id))) return `file_id ${String(p.file_id)} not found`;
+    } else return `object_string item ${i}: unknown type ${JSON.stringify(p.type)}`;
+  }
+  return null;
+}
+
 /** The user-visible text of a turn: `text` as is, object_string as its text parts; null when malformed. */
 function turnText(m: Json): string | null {
   if (m.content_type !== 'object_string') return String(m.content);
@@ -145,6 +180,7 @@ export async function startFakeCoze(opts: { token: string; botId: string }): Pro
   const conversations = new Map<string, FakeCozeConversation>();
   const files = new Map<string, FakeCozeFile>();
   const queue: FakeCozeBehavior[] = [];
+  const uploadQueue: FakeCozeUploadBehavior[] = [];
   let fallback: FakeCozeBehavior = { kind: 'answer' };
   const life = createFakeLifecycle('coze', requests);
   const { sleep } = life;
@@ -188,6 +224,9 @@ export async function startFakeCoze(opts: { token: string; botId: string }): Pro
       return env(0, '', { id: c.sectionId, conversation_id: c.id });
     }
     if (post && rec.path === '/v1/files/upload') {
+      const scripted = uploadQueue.shift();
+      if (scripted?.kind === 'envelope') return env(scripted.code, scripted.msg);
+      if (scripted) return sendJson(res, scripted.status, { code: scripted.status >= 500 ? 5000 : 4000, msg: `fake coze HTTP ${scripted.status}` });
       const f = isObj(body) && Array.isArray(body.files) ? (body.files as FakeCozePart[]).find((p) => p.name === 'file') : undefined;
       if (!f) return env(4000, 'file is required');
       const file = { id: numId(), fileName: f.fileName, contentType: f.contentType, data: f.data };
@@ -204,10 +243,8 @@ export async function startFakeCoze(opts: { token: string; botId: string }): Pro
     if (!Array.isArray(msgs) || msgs.length === 0 || msgs.length > 100) return env(4000, 'additional_messages must hold 1..100 messages');
     for (const m of msgs as unknown[]) {
       if (!isObj(m) || (m.role !== 'user' && m.role !== 'assistant') || typeof m.content !== 'string' || (m.content_type !== 'text' && m.content_type !== 'object_string')) return env(4000, 'invalid message in additional_messages');
-      if (turnText(m) === null) return env(4000, 'object_string content must be a JSON array string');
-      const ids = m.content_type === 'object_string' ? (JSON.parse(m.content) as unknown[]).map((p) => (isObj(p) ? p.file_id : undefined)) : [];
-      const unknownId = ids.find((i) => i !== undefined && !files.has(String(i)));
-      if (unknownId !== undefined) return env(4000, `file_id ${String(unknownId)} not found`);
+      const bad = m.content_type === 'object_string' ? objectStringError(m.content, files) : null;
+      if (bad) return env(4000, bad);
     }
     const last = msgs.at(-1) as Json;
     if (last.role !== 'user') return env(4000, 'the last of additional_messages must be a user message');
@@ -324,6 +361,7 @@ export async function startFakeCoze(opts: { token: string; botId: string }): Pro
     files,
     script: (...behaviors) => void queue.push(...behaviors),
     setDefault: (b) => void (fallback = b),
+    scriptUploads: (...behaviors) => void uploadQueue.push(...behaviors),
     expireConversation: (id) => void conversations.delete(id),
     waitForRequests: (n, timeoutMs) => life.waitForRequests(n, timeoutMs),
     close: () => life.close(server),

@@ -343,4 +343,45 @@ describe('fake Dify workflows and files', () => {
       await small.close();
     }
   });
+
+  it('imagesOnly: 415 for a non-image; scripted upload failures; workflow file inputs must be this user\'s uploads', async () => {
+    const strict = await startFakeDify({ apiKey: KEY, imagesOnly: true });
+    try {
+      const upload = (data: Uint8Array, type: string, name: string, user = USER): Promise<Response> => {
+        const form = new FormData();
+        form.append('file', new Blob([data], { type }), name);
+        form.append('user', user);
+        return fetch(`${strict.baseUrl}/files/upload`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: form });
+      };
+      const pdf = await upload(new Uint8Array([0x25, 0x50]), 'application/pdf', 'a.pdf');
+      expect([pdf.status, ((await pdf.json()) as Ev).code]).toEqual([415, 'unsupported_file_type']);
+      const renamed = await upload(new Uint8Array([1]), 'image/png', 'a.exe');
+      expect(renamed.status).toBe(415);
+
+      strict.scriptUploads({ kind: 'status', status: 503 }, { kind: 'hang' });
+      const unavailable = await upload(new Uint8Array([1]), 'image/png', 'a.png');
+      expect([unavailable.status, ((await unavailable.json()) as Ev).code]).toEqual([503, 'service_unavailable']);
+      // hang: no answer at all; the upload only ends when the fake closes its sockets
+      const hung = upload(new Uint8Array([1]), 'image/png', 'a.png').catch((e: unknown) => e);
+      await strict.waitForRequests(4);
+      await sleep(30);
+      await strict.close();
+      expect(await hung).toBeInstanceOf(Error);
+      expect(strict.uploads).toEqual([]);
+    } finally {
+      await strict.close();
+    }
+
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array([1, 2])], { type: 'image/jpeg' }), 'p.jpg');
+    form.append('user', USER);
+    const id = ((await (await fetch(`${fake.baseUrl}/files/upload`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: form })).json()) as Ev).id;
+    const file = { type: 'image', transfer_method: 'local_file', upload_file_id: id };
+    expect((await run({ query: 'q', photos: [file] })).status).toBe(200);
+    expect((await run({ query: 'q', photo: file })).status).toBe(200);
+    const other = await run({ query: 'q', photos: [file] }, { user: 'someone-else' });
+    expect([other.status, ((await other.json()) as Ev)]).toEqual([400, expect.objectContaining({ code: 'invalid_param', message: expect.stringContaining('inputs.photos[0]') })]);
+    const unknown = await run({ query: 'q' }, { files: [{ ...file, upload_file_id: 'nope' }] });
+    expect([unknown.status, ((await unknown.json()) as Ev).code]).toEqual([400, 'invalid_param']);
+  });
 });

@@ -12,11 +12,17 @@
  * behaviour is consumed. A conversation is issued / a turn appended when the request is accepted (before any
  * delay), for every behaviour that answers HTTP 200 (so an error-event stream still creates the conversation, as in
  * Dify), never for `status`. Units: delays milliseconds, `receivedAt`/`at` epoch ms, sizes bytes.
+ *
+ * Uploads (`POST /v1/files/upload`, multipart `file` + `user`, answered 201 like Dify): 400 no_file_uploaded /
+ * too_many_files / invalid_param (no user), 413 file_too_large above `maxUploadBytes`, 415 unsupported_file_type for
+ * a non-image when `imagesOnly`; scripted failures first (`scriptUploads`). An upload is usable only by its `user`:
+ * a chat or workflow naming an unknown id, or another user's, gets 400 invalid_param — in `files` and in file
+ * objects inside workflow `inputs` alike.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
-  blockingChat, blockingWorkflow, difyError, isObj, nonEmpty, nowS, parseJson, parseMultipart, planChat, planWorkflow, sendJson, sendStatus, UUID_RE, write,
+  blockingChat, blockingWorkflow, difyError, isObj, nonEmpty, nowS, parseJson, planChat, planWorkflow, sendJson, sendStatus, UUID_RE, write,
   type ChatCtx, type FakeDifyBehavior, type FakeDifyConversation, type FakeDifyOptions, type FakeDifyRequest, type FakeDifyStreamOptions,
   type FakeDifyUpload, type Json, type MultipartForm, type PlannedFrame, type WorkflowCtx,
 } from './dify-frames.js';
@@ -26,6 +32,22 @@ export {
   THOUGHT_MARKER, type FakeDifyBehavior, type FakeDifyConversation, type FakeDifyOptions, type FakeDifyRequest, type FakeDifyStreamOptions,
   type FakeDifyTurn, type FakeDifyUpload,
 } from './dify-frames.js';
+
+/** Options of {@link startFakeDify}: Dify's own plus the upload type check. */
+export interface FakeDifyStartOptions extends FakeDifyOptions {
+  /** Answer 415 unsupported_file_type to an upload that is not an image (by MIME type or extension). Default false. */
+  imagesOnly?: boolean;
+}
+
+/** What the fake does with one upload instead of accepting it (see `scriptUploads`). */
+export type FakeDifyUploadBehavior =
+  /** That HTTP status with a Dify envelope (`code`/`message` default from the status, e.g. 500). */
+  | { kind: 'status'; status: number; code?: string; message?: string }
+  /** No answer at all until the client goes away. */
+  | { kind: 'hang' };
+
+/** File extensions Dify counts as images (its IMAGE_EXTENSIONS). */
+const IMAGE_EXTENSIONS = new Set(['jpg', 'jpeg', 'png', 'webp', 'gif', 'svg']);
 
 /** A running fake; see {@link startFakeDify}. */
 export interface FakeDify {
@@ -39,6 +61,8 @@ export interface FakeDify {
   script(...behaviors: FakeDifyBehavior[]): void;
   /** Behaviour used when the queue is empty; initially `{kind:'answer'}`. */
   setDefault(b: FakeDifyBehavior): void;
+  /** Queues upload failures, consumed one per authenticated `/files/upload` request before any other check. */
+  scriptUploads(...behaviors: FakeDifyUploadBehavior[]): void;
   /** Resolves once `n` requests were recorded with their bodies read; rejects after `timeoutMs` (default 2000). */
   waitForRequests(n: number, timeoutMs?: number): Promise<void>;
   /** The conversation with this id (any user), or undefined if never issued. */
@@ -63,8 +87,9 @@ const PROVIDER_ERROR = '[openai] Server Unavailable Error, The server had an err
 const NO_CONVERSATION = (): Json => difyError(404, 'not_found', 'Conversation Not Exists.');
 
 /** Starts the fake on 127.0.0.1 (random port). */
-export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
+export async function startFakeDify(opts: FakeDifyStartOptions): Promise<FakeDify> {
   const maxUpload = opts.maxUploadBytes ?? 15 * 1024 * 1024;
+  const uploadQueue: FakeDifyUploadBehavior[] = [];
   const requests: FakeDifyRequest[] = [];
   const queue: FakeDifyBehavior[] = [];
   let fallback: FakeDifyBehavior = { kind: 'answer' };
@@ -86,7 +111,7 @@ export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
     for await (const c of req) parts.push(c as Buffer);
     const raw = Buffer.concat(parts);
     const ctype = String(req.headers['content-type'] ?? '');
-    const form = /^multipart\/form-data/i.test(ctype) ? parseMultipart(raw, ctype) : null;
+    const form = /^multipart\/form-data/i.test(ctype) ? await readForm(raw, ctype) : null;
     rec.body = form ? { fields: form.fields, files: form.files.map(({ data, ...f }) => ({ ...f, size: data.length })) } : parseJson(raw.toString('utf8'));
     life.received(rec);
 
@@ -96,7 +121,12 @@ export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
     const auth = req.headers.authorization;
     if (!auth?.startsWith('Bearer ')) return sendJson(res, 401, difyError(401, 'unauthorized', "Authorization header must be provided and start with 'Bearer'"));
     if (auth !== `Bearer ${opts.apiKey}`) return sendJson(res, 401, difyError(401));
-    if (hit[2] === 'upload') return upload(res, form);
+    if (hit[2] === 'upload') {
+      const scripted = uploadQueue.shift();
+      if (scripted?.kind === 'hang') return; // the 'close' listener records the client going away
+      if (scripted) return sendJson(res, scripted.status, difyError(scripted.status, scripted.code, scripted.message));
+      return upload(res, form);
+    }
     const body: unknown = rec.body;
     const bad = (message: string): void => sendJson(res, 400, difyError(400, 'invalid_param', message));
     if (!isObj(body)) return sendJson(res, 400, difyError(400, 'bad_request', 'The browser (or proxy) sent a request that this server could not understand.'));
@@ -120,7 +150,7 @@ export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
     const inputs = body.inputs;
     const mode = body.response_mode ?? 'blocking'; // Dify: anything but "streaming" blocks; we refuse other values
     if (mode !== 'streaming' && mode !== 'blocking') return bad('response_mode must be "streaming" or "blocking"');
-    const filesErr = filesError(body.files, user);
+    const filesErr = filesError(body.files, user, 'files') ?? inputFilesError(inputs, user);
     if (filesErr) return bad(filesErr);
 
     if (hit[2] === 'workflow') {
@@ -178,17 +208,29 @@ export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
     }
   }
 
-  /** `files` of a chat/workflow request: null when fine, else the 400 message. */
-  function filesError(files: unknown, user: string): string | null {
+  /** `files` of a chat/workflow request (`where` names it in the message): null when fine, else the 400 message. */
+  function filesError(files: unknown, user: string, where: string): string | null {
     if (files === undefined || files === null) return null;
-    if (!Array.isArray(files)) return 'files must be a list';
+    if (!Array.isArray(files)) return `${where} must be a list`;
     for (const [i, f] of (files as unknown[]).entries()) {
-      if (!isObj(f) || !nonEmpty(f.type)) return `files[${i}].type is required`;
+      if (!isObj(f) || !nonEmpty(f.type)) return `${where}[${i}].type is required`;
       if (f.transfer_method === 'remote_url') {
-        if (!nonEmpty(f.url)) return `files[${i}].url is required`;
+        if (!nonEmpty(f.url)) return `${where}[${i}].url is required`;
       } else if (f.transfer_method === 'local_file') {
-        if (!uploads.some((u) => u.id === f.upload_file_id && u.user === user)) return `files[${i}].upload_file_id: file not found for this user`;
-      } else return `files[${i}].transfer_method must be remote_url or local_file`;
+        if (!uploads.some((u) => u.id === f.upload_file_id && u.user === user)) return `${where}[${i}].upload_file_id: file not found for this user`;
+      } else return `${where}[${i}].transfer_method must be remote_url or local_file`;
+    }
+    return null;
+  }
+
+  /** File inputs of a workflow run: an input that is a file object, or a list of them, is checked like `files`. */
+  function inputFilesError(inputs: Json, user: string): string | null {
+    const isFile = (v: unknown): boolean => isObj(v) && 'transfer_method' in v;
+    for (const [key, v] of Object.entries(inputs)) {
+      const list = Array.isArray(v) ? (v as unknown[]) : [v];
+      if (!list.some(isFile)) continue;
+      const err = filesError(list, user, `inputs.${key}`);
+      if (err) return err;
     }
     return null;
   }
@@ -200,8 +242,12 @@ export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
     const user = form.fields.user;
     if (!nonEmpty(user)) return sendJson(res, 400, difyError(400, 'invalid_param', 'user is required'));
     if (file.data.length > maxUpload) return sendJson(res, 413, difyError(413, 'file_too_large', `File size exceeded. ${file.data.length} > ${maxUpload} bytes`));
+    const extension = /\.([^.]+)$/.exec(file.filename)?.[1]?.toLowerCase() ?? '';
+    if (opts.imagesOnly && (!file.contentType.startsWith('image/') || !IMAGE_EXTENSIONS.has(extension))) {
+      return sendJson(res, 415, difyError(415, 'unsupported_file_type', 'File type not allowed.'));
+    }
     const up: FakeDifyUpload = {
-      id: randomUUID(), user, name: file.filename, size: file.data.length, extension: /\.([^.]+)$/.exec(file.filename)?.[1]?.toLowerCase() ?? '',
+      id: randomUUID(), user, name: file.filename, size: file.data.length, extension,
       mimeType: file.contentType, data: file.data, at: Date.now(),
     };
     uploads.push(up);
@@ -279,6 +325,7 @@ export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
     stops,
     script: (...behaviors) => void queue.push(...behaviors),
     setDefault: (b) => void (fallback = b),
+    scriptUploads: (...behaviors) => void uploadQueue.push(...behaviors),
     waitForRequests: (n, timeoutMs) => life.waitForRequests(n, timeoutMs),
     conversation: (id) => conversations.get(id),
     conversationsOf: (user) => [...conversations.values()].filter((c) => c.user === user),
@@ -289,4 +336,22 @@ export async function startFakeDify(opts: FakeDifyOptions): Promise<FakeDify> {
     },
     close: () => life.close(server),
   };
+}
+
+/**
+ * multipart/form-data through the runtime's own spec-compliant parser (undici's `Response.formData`, what a real
+ * server's parser would accept), as text fields and file parts with their bytes; null when malformed.
+ */
+async function readForm(raw: Buffer, ctype: string): Promise<MultipartForm | null> {
+  try {
+    const form = await new Response(raw, { headers: { 'content-type': ctype } }).formData();
+    const out: MultipartForm = { fields: {}, files: [] };
+    for (const [field, v] of form) {
+      if (typeof v === 'string') out.fields[field] = v;
+      else out.files.push({ field, filename: v.name, contentType: v.type || 'application/octet-stream', data: Buffer.from(await v.arrayBuffer()) });
+    }
+    return out;
+  } catch {
+    return null;
+  }
 }

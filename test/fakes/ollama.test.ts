@@ -82,6 +82,16 @@ describe('fake Ollama /api/chat', () => {
     expect(all.at(-1)).toMatchObject({ done: true, done_reason: 'length' });
   });
 
+  it('decodes every message\'s images onto the request record', async () => {
+    const body = chatBody('看图');
+    (body.messages as Any[])[1].images = [Buffer.from([0xff, 0xd8, 0xff]).toString('base64'), Buffer.from('png').toString('base64')];
+    expect((await post(body)).status).toBe(200);
+    expect((await post(chatBody('no image'))).status).toBe(200);
+    await fake.waitForRequests(2);
+    expect(fake.requests[0]?.images).toEqual([{ message: 1, data: Buffer.from([0xff, 0xd8, 0xff]) }, { message: 1, data: Buffer.from('png') }]);
+    expect(fake.requests[1]?.images).toEqual([]);
+  });
+
   it('answers stream:false with one JSON object', async () => {
     const res = await post(chatBody('hi', { stream: false }));
     expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');

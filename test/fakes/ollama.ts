@@ -46,6 +46,8 @@ export interface FakeOllamaRequest {
   headers: Record<string, string | string[] | undefined>;
   /** Parsed JSON body (`keep_alive`, `options`, `images` as sent); the raw text when it is not JSON (`''` when empty). */
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** The `images` of every message, decoded, in message order (empty when none or when the base64 check refused). */
+  images: Array<{ message: number; data: Buffer }>;
   /** Arrival time, epoch milliseconds. */
   receivedAt: number;
   /** True once the client closed the connection before the server finished its response. */
@@ -104,7 +106,7 @@ export async function startFakeOllama(opts: { models?: string[] } = {}): Promise
   const { sleep } = life;
 
   const server = createServer((req, res) => {
-    const rec: FakeOllamaRequest = { method: req.method ?? '', path: new URL(req.url ?? '/', 'http://fake').pathname, headers: { ...req.headers }, body: undefined, receivedAt: Date.now(), closedByClient: false };
+    const rec: FakeOllamaRequest = { method: req.method ?? '', path: new URL(req.url ?? '/', 'http://fake').pathname, headers: { ...req.headers }, body: undefined, images: [], receivedAt: Date.now(), closedByClient: false };
     life.serve(rec, res, (destroy) => handle(req, res, rec, destroy), () => sendJson(res, 500, { error: 'internal error' }));
   });
 
@@ -135,10 +137,15 @@ export async function startFakeOllama(opts: { models?: string[] } = {}): Promise
     if (!Array.isArray(messages) || !messages.every((m) => isObj(m) && typeof m.role === 'string' && (m.content === undefined || typeof m.content === 'string'))) {
       return sendJson(res, 400, { error: 'invalid message format' });
     }
-    for (const img of (messages as Json[]).flatMap((m) => (Array.isArray(m.images) ? (m.images as unknown[]) : m.images === undefined ? [] : [m.images]))) {
-      const at = typeof img === 'string' ? badBase64At(img) : 0;
-      if (at !== -1) return sendJson(res, 400, { error: `illegal base64 data at input byte ${at}` });
+    const images: FakeOllamaRequest['images'] = [];
+    for (const [i, m] of (messages as Json[]).entries()) {
+      for (const img of Array.isArray(m.images) ? (m.images as unknown[]) : m.images === undefined ? [] : [m.images]) {
+        const at = typeof img === 'string' ? badBase64At(img) : 0;
+        if (at !== -1) return sendJson(res, 400, { error: `illegal base64 data at input byte ${at}` });
+        images.push({ message: i, data: Buffer.from(img as string, 'base64') });
+      }
     }
+    rec.images = images;
     const model = body.model;
     const stream = body.stream !== false;
     const head = (): Json => ({ model, created_at: new Date().toISOString() });

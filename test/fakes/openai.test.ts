@@ -83,6 +83,32 @@ describe('fake OpenAI chat completions', () => {
     expect(json.usage.total_tokens).toBe(json.usage.prompt_tokens + json.usage.completion_tokens);
   });
 
+  it('checks image parts: decodes data URLs onto the record, keeps http(s) URLs, refuses malformed parts with 400', async () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const image = (url: string) => ({ type: 'image_url', image_url: { url } });
+    const ok = await post(streamBody([image(`data:image/png;base64,${png.toString('base64')}`), image('https://example.com/a.jpg')], { stream: false }));
+    expect(ok.status).toBe(200);
+    expect(fake.requests[0]?.images).toEqual([
+      { message: 1, mime: 'image/png', data: png, url: null },
+      { message: 1, mime: null, data: null, url: 'https://example.com/a.jpg' },
+    ]);
+    const cases: [unknown, string][] = [
+      [streamBody([]), 'empty_array'],
+      [streamBody([{ type: 'audio', audio: {} }]), 'invalid_value'],
+      [streamBody([{ type: 'text' }]), 'missing_required_parameter'],
+      [streamBody([image('data:application/pdf;base64,AAAA')]), 'invalid_image_url'],
+      [streamBody([image('data:image/png;base64,not base64!')]), 'invalid_image_url'],
+      [streamBody([image('AAAA')]), 'invalid_image_url'],
+      [{ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'assistant', content: [image('https://example.com/a.jpg')] }, { role: 'user', content: 'hi' }] }, 'invalid_value'],
+    ];
+    for (const [body, code] of cases) {
+      const res = await post(body);
+      expect([res.status, ((await res.json()) as { error: { code: string; type: string } }).error]).toEqual([400, expect.objectContaining({ code, type: 'invalid_request_error' })]);
+    }
+    await fake.waitForRequests(1 + cases.length);
+    expect(fake.requests.slice(1).every((r) => r.images.length === 0)).toBe(true);
+  });
+
   it('sends DeepSeek reasoning_content deltas before any content', async () => {
     fake.script({ kind: 'answer', reasoning: '用户在问候，我应该礼貌回答。', text: '您好！', chunkSize: 2, delayMs: 1 });
     const all = chunks((await readSse(await post(streamBody('hi')))).data);

@@ -7,6 +7,11 @@
  * written in two socket writes, split mid-bytes) → finish chunk (CRLF-framed) → usage chunk (`choices: []`, only
  * with `stream_options.include_usage`) → `data: [DONE]`. Units: every delay is milliseconds, `retryAfterS` seconds,
  * `receivedAt` epoch ms, `chunkSize` Unicode code points, token counts are character counts.
+ *
+ * Content parts (vision): a message `content` may be an array of `{type:"text", text}` and `{type:"image_url",
+ * image_url:{url, detail?}}` parts. Refused with OpenAI-shaped 400s: an empty array, an unknown part type, an image
+ * part outside a `user` message, a URL that is neither http(s) nor `data:image/(png|jpeg|gif|webp);base64,<valid
+ * base64>`. Accepted images are decoded onto the request record (`images`) so tests assert on the bytes.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -31,12 +36,25 @@ export type FakeOpenAIBehavior =
   /** `afterDeltas` content deltas, then one frame of broken JSON, then the rest of a normal stream. */
   | { kind: 'invalid-json'; afterDeltas: number };
 
+/** One `image_url` part the fake received, in message order. */
+export interface FakeOpenAIImage {
+  /** index in `messages` of the message that carried it */
+  message: number;
+  /** a data URL's MIME type and decoded bytes; null for an http(s) URL */
+  mime: string | null;
+  data: Buffer | null;
+  /** the http(s) URL; null for a data URL (the bytes are in `data`) */
+  url: string | null;
+}
+
 /** One recorded HTTP request (every request, rejected ones too, in arrival order). */
 export interface FakeOpenAIRequest {
   /** Lower-cased Node request headers. */
   headers: Record<string, string | string[] | undefined>;
   /** Parsed JSON body; the raw text when it is not JSON (`''` when empty). */
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** The image parts of a request that passed the content checks (empty otherwise). */
+  images: FakeOpenAIImage[];
   /** Arrival time, epoch milliseconds. */
   receivedAt: number;
   /** True once the client closed the connection before the server finished its response. */
@@ -69,6 +87,41 @@ function partsText(content: unknown): string {
     .join('');
 }
 
+const DATA_URL = /^data:(image\/(?:png|jpeg|gif|webp));base64,([A-Za-z0-9+/]*={0,2})$/;
+
+/** Checks every array `content` (see the header); the images found, or the 400 `{message, param, code}`. */
+function checkParts(messages: unknown[]): { images: FakeOpenAIImage[] } | { message: string; param: string; code: string } {
+  const images: FakeOpenAIImage[] = [];
+  for (const [i, m] of messages.entries()) {
+    const content = m && typeof m === 'object' ? (m as Json).content : undefined;
+    if (!Array.isArray(content)) continue;
+    const role = (m as Json).role;
+    if (content.length === 0) return { message: `Invalid 'messages[${i}].content': empty array. Expected an array with minimum length 1, but got an empty array instead.`, param: `messages[${i}].content`, code: 'empty_array' };
+    for (const [j, part] of (content as unknown[]).entries()) {
+      const p = (part && typeof part === 'object' ? part : {}) as Json;
+      const param = `messages[${i}].content[${j}]`;
+      if (p.type === 'text') {
+        if (typeof p.text !== 'string') return { message: `Missing required parameter: '${param}.text'.`, param: `${param}.text`, code: 'missing_required_parameter' };
+        continue;
+      }
+      if (p.type !== 'image_url') return { message: `Invalid value: '${String(p.type)}'. Supported values are: 'text' and 'image_url'.`, param: `${param}.type`, code: 'invalid_value' };
+      if (role !== 'user') return { message: `Image URLs are only allowed for messages with role 'user', but this message with role '${String(role)}' contains an image URL.`, param, code: 'invalid_value' };
+      const url = (p.image_url && typeof p.image_url === 'object' ? (p.image_url as Json).url : undefined) as unknown;
+      if (typeof url !== 'string') return { message: `Missing required parameter: '${param}.image_url.url'.`, param: `${param}.image_url.url`, code: 'missing_required_parameter' };
+      if (/^https?:\/\//.test(url)) {
+        images.push({ message: i, mime: null, data: null, url });
+        continue;
+      }
+      const d = DATA_URL.exec(url);
+      if (!d || d[2] === '' || (d[2] ?? '').length % 4 !== 0) {
+        return { message: `Invalid image URL: '${param}.image_url.url'. Expected a base64-encoded data URL with an image MIME type (e.g. 'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got an invalid value.`, param: `${param}.image_url.url`, code: 'invalid_image_url' };
+      }
+      images.push({ message: i, mime: d[1] ?? '', data: Buffer.from(d[2] ?? '', 'base64'), url: null });
+    }
+  }
+  return { images };
+}
+
 function chunkText(text: string, size: number): string[] {
   const cps = Array.from(text);
   const out: string[] = [];
@@ -95,7 +148,7 @@ export async function startFakeOpenAI(opts: { apiKey?: string; model?: string } 
   const { sleep } = life;
 
   const server = createServer((req, res) => {
-    const rec: FakeOpenAIRequest = { headers: { ...req.headers }, body: undefined, receivedAt: Date.now(), closedByClient: false };
+    const rec: FakeOpenAIRequest = { headers: { ...req.headers }, body: undefined, images: [], receivedAt: Date.now(), closedByClient: false };
     life.serve(rec, res, (destroy) => handle(req, res, rec, destroy), () => sendJson(res, 500, defaultErrorBody(500)));
   });
 
@@ -121,6 +174,9 @@ export async function startFakeOpenAI(opts: { apiKey?: string; model?: string } 
       const message = typeof body === 'object' && body !== null ? "Missing required parameter: 'messages'." : 'We could not parse the JSON body of your request.';
       return sendJson(res, 400, { error: { message, type: 'invalid_request_error', param: null, code: null } });
     }
+    const checked = checkParts(body.messages as unknown[]);
+    if (!('images' in checked)) return sendJson(res, 400, { error: { ...checked, type: 'invalid_request_error' } });
+    rec.images = checked.images;
     if (opts.model !== undefined && body.model !== opts.model) {
       const message = `The model \`${String(body.model)}\` does not exist or you do not have access to it.`;
       return sendJson(res, 404, { error: { message, type: 'invalid_request_error', param: null, code: 'model_not_found' } });

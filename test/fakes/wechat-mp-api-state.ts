@@ -1,12 +1,13 @@
 /**
- * State of the fake Official Account API (see wechat-mp-api.ts): access_tokens (classic and stable), and per
- * user the last interaction, the customer-service quota and the typing indicator. No I/O here; the HTTP layer
- * turns the answers into JSON. Protocol: shared/docs/wechat-mp-protocol.md §6–§7.
+ * State of the fake Official Account API (see wechat-mp-api.ts): access_tokens (classic and stable), per user the
+ * last interaction, the customer-service quota and the typing indicator, and temporary media (§8). No I/O here;
+ * the HTTP layer turns the answers into JSON. Protocol: shared/docs/wechat-mp-protocol.md §6–§8.
  *
  * Units: every time in this module is epoch milliseconds from Date.now() (so `vi.useFakeTimers()` moves it);
- * `expires_in` in answers is seconds.
+ * `expires_in` and media `created_at` in answers are seconds.
  */
 import { randomBytes, randomInt } from 'node:crypto';
+import { MB, MediaStore, extensionOf, mpMediaId, type FormPart, type MediaItem } from './fake-media.js';
 
 /** A WeChat JSON answer. Errors and API successes carry `errcode`; token successes do not (like WeChat). */
 export type Answer = Record<string, unknown>;
@@ -49,14 +50,40 @@ const SEND_TYPES = new Set([
 // Real OpenIDs are 28 characters of this alphabet; any length is accepted so tests may use readable ids.
 const OPENID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** An accepted custom/send. `content` is `text.content` for text; `body` is the whole request. `at` epoch ms. */
+/**
+ * An accepted custom/send. `content` is `text.content` for text; `media_id` is `[msgtype].media_id` for
+ * image/voice; `body` is the whole request. `at` epoch ms.
+ */
 export interface MpSentMessage {
   touser: string;
   msgtype: string;
   content?: string;
+  media_id?: string;
   body: Record<string, unknown>;
   at: number;
 }
+
+/** A successful media/upload. `at` epoch ms; `bytes` the `media` part as received. */
+export interface MpUpload {
+  type: string;
+  media_id: string;
+  filename: string;
+  contentType: string;
+  bytes: Buffer;
+  at: number;
+}
+
+/**
+ * media/upload rules per `type` (§8): max bytes, the size errcode, and accepted filename extensions. Image 2 MB
+ * (Tencent lists 2 MB and 10 MB; the doc picks 2 MB) bmp/png/jpeg/jpg/gif → 40009; voice 2 MB amr/mp3 → 40010;
+ * video 10 MB mp4 → 40011; thumb 64 KB jpg → 40012.
+ */
+export const MP_MEDIA_RULES: Record<string, { maxBytes: number; sizeErr: [number, string]; exts: ReadonlySet<string> }> = {
+  image: { maxBytes: 2 * MB, sizeErr: [40009, 'invalid image size'], exts: new Set(['bmp', 'png', 'jpeg', 'jpg', 'gif']) },
+  voice: { maxBytes: 2 * MB, sizeErr: [40010, 'invalid voice size'], exts: new Set(['amr', 'mp3']) },
+  video: { maxBytes: 10 * MB, sizeErr: [40011, 'invalid video size'], exts: new Set(['mp4']) },
+  thumb: { maxBytes: 64 * 1024, sizeErr: [40012, 'invalid thumb size'], exts: new Set(['jpg', 'jpeg']) },
+};
 
 interface TokenInfo {
   kind: 'classic' | 'stable';
@@ -152,13 +179,56 @@ interface UserState {
   typingUntil: number;
 }
 
+/** Temporary media of one fake instance: media/upload and media/get after the token check. */
+export class MpMedia {
+  readonly store = new MediaStore(mpMediaId);
+  /** Successful uploads, in order. */
+  readonly uploads: MpUpload[] = [];
+
+  /**
+   * media/upload, with the parsed multipart parts (null when not multipart/form-data or malformed). In order:
+   * 48001 `unauthorized` (needs a verified account); 40004 `type` missing or not image|voice|video|thumb ("invalid
+   * media type"); 41005 not multipart or no `media` part ("media data missing"); 47001 more than one `media` part
+   * (unconfirmed); 40005 `media` without a filename or with an extension the type does not accept ("invalid file
+   * type"); 44001 empty file; 40009/40010/40011/40012 over the type's size limit. Success (no errcode, like
+   * WeChat): `{type, media_id, created_at}` with created_at a NUMBER of unix seconds — except type thumb, which
+   * answers `thumb_media_id` instead of `media_id` (a WeChat quirk reported by SDKs; unconfirmed).
+   */
+  upload(type: string | undefined, parts: FormPart[] | null, unauthorized: boolean, now: number): Answer {
+    if (unauthorized) return err(48001, 'api unauthorized');
+    const rule = type === undefined ? undefined : MP_MEDIA_RULES[type];
+    if (type === undefined || rule === undefined) return err(40004, 'invalid media type');
+    const media = (parts ?? []).filter((p) => p.name === 'media');
+    if (media.length === 0) return err(41005, 'media data missing');
+    if (media.length > 1) return err(47001, 'data format error');
+    const part = media[0]!;
+    if (part.filename === undefined || !rule.exts.has(extensionOf(part.filename))) return err(40005, 'invalid file type');
+    if (part.bytes.length === 0) return err(44001, 'empty media data');
+    if (part.bytes.length > rule.maxBytes) return err(...rule.sizeErr);
+    const item = this.store.put({ type, filename: part.filename, contentType: part.contentType, bytes: part.bytes }, now);
+    this.uploads.push({ type, media_id: item.media_id, filename: item.filename, contentType: item.contentType, bytes: item.bytes, at: now });
+    const createdAt = Math.floor(now / 1000);
+    return type === 'thumb'
+      ? { type, thumb_media_id: item.media_id, created_at: createdAt }
+      : { type, media_id: item.media_id, created_at: createdAt };
+  }
+
+  /** media/get: the medium, or 40007 for a media_id that is missing, unknown or older than 3 days. */
+  download(mediaId: string | undefined, now: number): MediaItem | Answer {
+    return this.store.get(mediaId, now) ?? err(40007, 'invalid media_id');
+  }
+}
+
 /** Per-user interaction, quota and typing state, plus the accepted sends. */
 export class MpUsers {
   private readonly users = new Map<string, UserState>();
   /** Accepted custom/send messages, in order. */
   readonly sent: MpSentMessage[] = [];
-  /** While true, custom/send and custom/typing answer 48001 (unverified account). */
+  /** While true, custom/send, custom/typing and media/upload answer 48001 (unverified account). */
   unauthorized = false;
+
+  /** @param media the instance's media; image/voice sends must name a live medium in it. */
+  constructor(private readonly media: MediaStore = new MediaStore(mpMediaId)) {}
 
   /** The user did something (a new interaction resets the quota and clears an unfollow). */
   interacted(openid: string, kind: InteractionKind, at: number): void {
@@ -182,7 +252,8 @@ export class MpUsers {
 
   /**
    * custom/send after the token check. In order: 48001 unauthorized; 47001 not a JSON object; 40003 touser;
-   * 40008 msgtype; text: 44004 empty content, 45002 over 2048 UTF-8 bytes; image/voice: 40007 media_id missing;
+   * 40008 msgtype; text: 44004 empty content, 45002 over 2048 UTF-8 bytes; image/voice: 40007 media_id missing,
+   * unknown or older than 3 days;
    * other types: 47001 when the `[msgtype]` object is missing; 45015 no/expired/unfollowed window; 45047 quota.
    */
   send(raw: unknown, now: number): Answer {
@@ -193,14 +264,15 @@ export class MpUsers {
     if (typeof msgtype !== 'string' || !SEND_TYPES.has(msgtype)) return err(40008, 'invalid message type');
     const part = body[msgtype];
     let content: string | undefined;
+    let mediaId: string | undefined;
     if (msgtype === 'text') {
       content = isObj(part) && typeof part.content === 'string' ? part.content : '';
       if (content === '') return err(44004, 'empty content');
       if (Buffer.byteLength(content, 'utf8') > MAX_TEXT_BYTES) return err(45002, 'content size out of limit');
     } else if (msgtype === 'image' || msgtype === 'voice') {
-      if (!isObj(part) || typeof part.media_id !== 'string' || part.media_id === '') {
-        return err(40007, 'invalid media_id');
-      }
+      const m = isObj(part) ? this.media.get(part.media_id, now) : undefined;
+      if (m === undefined) return err(40007, 'invalid media_id');
+      mediaId = m.media_id;
     } else if (!isObj(part) || (msgtype === 'msgmenu' && !Array.isArray(part.list))) {
       return err(47001, 'data format error');
     }
@@ -209,7 +281,9 @@ export class MpUsers {
     if (u.sends >= SEND_QUOTA[u.kind]) return err(45047, 'out of response count limit');
     u.sends += 1;
     u.typingUntil = 0;
-    this.sent.push({ touser, msgtype, ...(content !== undefined && { content }), body, at: now });
+    this.sent.push({
+      touser, msgtype, ...(content !== undefined && { content }), ...(mediaId !== undefined && { media_id: mediaId }), body, at: now,
+    });
     return OK();
   }
 

@@ -4,7 +4,7 @@ import { createCipheriv } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { computeSignature, decrypt, encrypt, parseEncodingAesKey } from '../../src/crypto/wxbizmsgcrypt.js';
 import { parseXml } from '../../src/xml/parse.js';
 import { startFakeMpApi, type FakeMpApi } from './wechat-mp-api.js';
@@ -211,7 +211,7 @@ describe('fake OA API', () => {
     expect(api.tokenFetches()).toBe(1);
     expect((await call('/cgi-bin/stable_token', '{nope')).errcode).toBe(47001);
     expect(await codes([call('/cgi-bin/stable_token'), call('/cgi-bin/token', {})])).toEqual([43002, 43001]);
-    expect((await call('/cgi-bin/media/upload', {})).status).toBe(404);
+    expect((await call('/cgi-bin/material/add_material', {})).status).toBe(404);
   });
 
   it('stable_token: same token twice; force_refresh invalidates it (40001); a second force within 30 s is 45011', async () => {
@@ -292,6 +292,142 @@ describe('fake OA API', () => {
     expect((await pending).errcode).toBe(0);
     expect(performance.now() - started).toBeGreaterThanOrEqual(140);
     await expect(api.waitFor(() => false, 30)).rejects.toThrow(/timed out after 30 ms/);
+  });
+});
+
+describe('fake OA API: temporary media', () => {
+  let api: FakeMpApi;
+  afterEach(() => api?.close());
+  type Json = Record<string, unknown>;
+  interface Part {
+    name?: string;
+    bytes: Buffer | string;
+    filename?: string;
+    contentType?: string;
+  }
+  const MB = 1024 * 1024;
+  const bytes = (n: number): Buffer => Buffer.alloc(n, 9);
+  async function token(): Promise<string> {
+    const r = await fetch(`${api.url}/cgi-bin/stable_token`, {
+      method: 'POST',
+      body: JSON.stringify({ grant_type: 'client_credential', appid: CREDS.appId, secret: SECRET }),
+    });
+    return ((await r.json()) as Json).access_token as string;
+  }
+  async function upload(t: string, type: string | undefined, parts: Part[]): Promise<Json> {
+    const fd = new FormData();
+    for (const p of parts) {
+      if (typeof p.bytes === 'string' && p.filename === undefined) fd.append(p.name ?? 'media', p.bytes);
+      else fd.append(p.name ?? 'media', new Blob([p.bytes], { type: p.contentType ?? '' }), p.filename ?? '');
+    }
+    const q = new URLSearchParams({ access_token: t, ...(type !== undefined && { type }) });
+    const r = await fetch(`${api.url}/cgi-bin/media/upload?${q}`, { method: 'POST', body: fd });
+    expect(r.status).toBe(200);
+    return (await r.json()) as Json;
+  }
+  async function get(t: string, mediaId: string): Promise<{ type: string; disposition: string; body: Buffer }> {
+    const r = await fetch(`${api.url}/cgi-bin/media/get?access_token=${t}&media_id=${encodeURIComponent(mediaId)}`);
+    expect(r.status).toBe(200);
+    return {
+      type: r.headers.get('content-type') ?? '',
+      disposition: r.headers.get('content-disposition') ?? '',
+      body: Buffer.from(await r.arrayBuffer()),
+    };
+  }
+  const send = async (t: string, body: Json): Promise<Json> => {
+    const r = await fetch(`${api.url}/cgi-bin/message/custom/send?access_token=${t}`, { method: 'POST', body: JSON.stringify(body) });
+    return (await r.json()) as Json;
+  };
+  const codes = async (ps: Array<Promise<Json>>): Promise<unknown[]> => (await Promise.all(ps)).map((r) => r.errcode);
+
+  it('uploads an image (created_at a number, no errcode), serves it back, and sends it with custom/send', async () => {
+    api = await startFakeMpApi({ appId: CREDS.appId, appSecret: SECRET });
+    const t = await token();
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 1, 2]);
+    const before = Math.floor(Date.now() / 1000);
+    const up = await upload(t, 'image', [{ bytes: png, filename: 'answer.png', contentType: 'image/png' }]);
+    expect(Object.keys(up)).toEqual(['type', 'media_id', 'created_at']);
+    expect(up.type).toBe('image');
+    expect(up.media_id).toMatch(/^[A-Za-z0-9_-]{64}$/);
+    expect(typeof up.created_at).toBe('number');
+    expect(up.created_at as number).toBeGreaterThanOrEqual(before);
+    expect(api.uploads).toEqual([
+      { type: 'image', media_id: up.media_id, filename: 'answer.png', contentType: 'image/png', bytes: png, at: expect.any(Number) as number },
+    ]);
+    expect(api.calls.at(-1)).toMatchObject({
+      api: 'media_upload', errcode: 0, body: { parts: [{ name: 'media', filename: 'answer.png', contentType: 'image/png', size: 11 }] },
+    });
+    const got = await get(t, up.media_id as string);
+    expect(got).toMatchObject({ type: 'image/png', disposition: 'attachment; filename="answer.png"' });
+    expect(got.body.equals(png)).toBe(true);
+
+    api.userInteracted(USER);
+    const image = (media_id: unknown): Json => ({ touser: USER, msgtype: 'image', image: { media_id } });
+    expect(await codes([send(t, image('unknown')), send(t, image(undefined)), send(t, { touser: USER, msgtype: 'image' })])).toEqual([40007, 40007, 40007]);
+    expect((await send(t, image(up.media_id))).errcode).toBe(0);
+    const voiceId = api.addMedia(Buffer.from('#!AMR\n....'), 'audio/amr', 'v.amr');
+    expect((await send(t, { touser: USER, msgtype: 'voice', voice: { media_id: voiceId } })).errcode).toBe(0);
+    expect(api.sent.map((m) => [m.msgtype, m.media_id])).toEqual([['image', up.media_id], ['voice', voiceId]]);
+    expect((await get(t, voiceId)).type).toBe('audio/amr');
+  });
+
+  it('refuses bad tokens, types, bodies, extensions and sizes with the OA error codes', async () => {
+    api = await startFakeMpApi({ appId: CREDS.appId, appSecret: SECRET });
+    const t = await token();
+    const ok: Part = { bytes: bytes(100), filename: 'a.jpg', contentType: 'image/jpeg' };
+    expect(await codes([upload('', 'image', [ok]), upload('bogus', 'image', [ok])])).toEqual([41001, 40014]);
+    expect(await codes([upload(t, undefined, [ok]), upload(t, 'file', [ok])])).toEqual([40004, 40004]);
+    const json = await fetch(`${api.url}/cgi-bin/media/upload?access_token=${t}&type=image`, { method: 'POST', body: '{"media":1}' });
+    expect(((await json.json()) as Json).errcode).toBe(41005);
+    expect(await codes([upload(t, 'image', [{ ...ok, name: 'file' }]), upload(t, 'image', [ok, ok])])).toEqual([41005, 47001]);
+    expect(await codes([
+      upload(t, 'image', [{ bytes: 'a field, no file name' }]),
+      upload(t, 'image', [{ ...ok, filename: 'a.webp' }]),
+      upload(t, 'voice', [{ bytes: bytes(10), filename: 'v.wav' }]),
+      upload(t, 'thumb', [{ bytes: bytes(10), filename: 't.png' }]),
+    ])).toEqual([40005, 40005, 40005, 40005]);
+    expect((await upload(t, 'image', [{ ...ok, bytes: Buffer.alloc(0) }])).errcode).toBe(44001);
+    expect(await codes([
+      upload(t, 'image', [{ ...ok, bytes: bytes(2 * MB) }]),
+      upload(t, 'image', [{ ...ok, bytes: bytes(2 * MB + 1) }]),
+      upload(t, 'voice', [{ bytes: bytes(2 * MB + 1), filename: 'v.mp3' }]),
+      upload(t, 'video', [{ bytes: bytes(10 * MB + 1), filename: 'v.mp4' }]),
+      upload(t, 'thumb', [{ bytes: bytes(64 * 1024 + 1), filename: 't.jpg' }]),
+    ])).toEqual([undefined, 40009, 40010, 40011, 40012]);
+    const thumb = await upload(t, 'thumb', [{ bytes: bytes(64 * 1024), filename: 't.jpg', contentType: 'image/jpeg' }]);
+    expect(Object.keys(thumb)).toEqual(['type', 'thumb_media_id', 'created_at']);
+    expect((await get(t, thumb.thumb_media_id as string)).body.length).toBe(64 * 1024);
+    api.setUnauthorized(true);
+    expect((await upload(t, 'image', [ok])).errcode).toBe(48001);
+    api.setUnauthorized(false);
+    api.failNext('media_upload', 45009);
+    expect((await upload(t, 'image', [ok])).errcode).toBe(45009);
+    expect(api.uploads.map((u) => u.type)).toEqual(['image', 'thumb']);
+  });
+
+  it('media/get answers JSON 40007 for unknown and 3-day-old media; token errors too', async () => {
+    api = await startFakeMpApi({ appId: CREDS.appId, appSecret: SECRET, tokenTtlS: 10 * 86400 });
+    const t = await token();
+    const miss = await fetch(`${api.url}/cgi-bin/media/get?access_token=${t}&media_id=nope`);
+    expect(miss.status).toBe(200);
+    expect(miss.headers.get('content-type')).toBe('application/json; charset=UTF-8');
+    expect(((await miss.json()) as Json).errcode).toBe(40007);
+    const noToken = await fetch(`${api.url}/cgi-bin/media/get?media_id=nope`);
+    expect(((await noToken.json()) as Json).errcode).toBe(41001);
+    const asPost = await fetch(`${api.url}/cgi-bin/media/get?access_token=${t}&media_id=nope`, { method: 'POST', body: '{}' });
+    expect(((await asPost.json()) as Json).errcode).toBe(43001);
+    const id = api.addMedia(Buffer.from('GIF89a....'), 'image/gif', 'anim.gif');
+    expect((await get(t, id)).body.toString()).toBe('GIF89a....');
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 3 * 86400_000 + 1000);
+      expect(JSON.parse((await get(t, id)).body.toString()) as Json).toMatchObject({ errcode: 40007 });
+      api.userInteracted(USER);
+      expect((await send(t, { touser: USER, msgtype: 'image', image: { media_id: id } })).errcode).toBe(40007);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(api.calls.filter((c) => c.api === 'media_get').map((c) => c.errcode)).toEqual([40007, 41001, 43001, 0, 40007]);
   });
 });
 

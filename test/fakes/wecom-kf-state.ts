@@ -1,11 +1,15 @@
 /**
  * State of the fake WeCom kf API (see wecom-kf.ts): the global message log with opaque cursors, sync Tokens,
- * welcome codes, outbound msgid registry and the per-customer send budget. No I/O here; the HTTP layer in
- * wecom-kf.ts turns the results into WeCom-shaped JSON answers. Protocol: shared/docs/wecom-kf-protocol.md.
+ * welcome codes, outbound msgid registry, the per-customer send budget, the conversation states and msg_codes
+ * (wecom-kf-service-state.ts) and temporary media (fake-media.ts). No I/O here; the HTTP layer in wecom-kf.ts
+ * turns the results into WeCom-shaped JSON answers. Protocol: shared/docs/wecom-kf-protocol.md.
  *
- * Units: `send_time` is unix SECONDS (like WeCom); every other time in this module is epoch milliseconds.
+ * Units: `send_time` and media `created_at` are unix SECONDS (like WeCom); every other time in this module is
+ * epoch milliseconds.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { MB, MediaStore, extensionOf, wecomMediaId, type FormPart, type MediaItem } from './fake-media.js';
+import { KfConversations, type ServiceState } from './wecom-kf-service-state.js';
 
 /** A WeCom JSON answer: `errcode` (0 = ok), `errmsg`, and the API's fields. */
 export type Answer = Record<string, unknown> & { errcode: number; errmsg: string };
@@ -15,7 +19,10 @@ export interface ApiError {
   errmsg: string;
 }
 
-/** An accepted outbound message. `at` is epoch ms; `code` only for send_msg_on_event. */
+/**
+ * An accepted outbound message. `at` is epoch ms; `content` is `text.content` for text; `media_id` the
+ * `[msgtype].media_id` for image/voice/video/file; `code` only for send_msg_on_event.
+ */
 export interface SentMessage {
   api: 'send_msg' | 'send_msg_on_event';
   open_kfid?: string;
@@ -23,7 +30,18 @@ export interface SentMessage {
   msgid: string;
   msgtype: string;
   content?: string;
+  media_id?: string;
   code?: string;
+  at: number;
+}
+
+/** A successful media/upload. `at` is epoch ms; `bytes` the file part as received. */
+export interface KfUpload {
+  type: string;
+  media_id: string;
+  filename: string;
+  contentType: string;
+  bytes: Buffer;
   at: number;
 }
 
@@ -42,6 +60,23 @@ const SEND_TYPES = new Set([
   'text', 'image', 'voice', 'video', 'file', 'link', 'miniprogram', 'msgmenu', 'location', 'ca_link',
 ]);
 const EVENT_SEND_TYPES = new Set(['text', 'msgmenu']);
+/** send_msg types whose body is `{media_id}` of an uploaded (or addMedia) medium. */
+const MEDIA_SEND_TYPES = new Set(['image', 'voice', 'video', 'file']);
+
+/**
+ * media/upload rules per `type`: max size in bytes (image/video 10 MB, voice 2 MB, file 20 MB; §5.3, "not
+ * re-verified") and the accepted filename extensions (image JPG/PNG, voice AMR, video MP4, file anything).
+ * Every file must be larger than 5 bytes (WeCom's published rule).
+ */
+export const KF_MEDIA_RULES: Record<string, { maxBytes: number; exts: ReadonlySet<string> | null }> = {
+  image: { maxBytes: 10 * MB, exts: new Set(['jpg', 'jpeg', 'png']) },
+  voice: { maxBytes: 2 * MB, exts: new Set(['amr']) },
+  video: { maxBytes: 10 * MB, exts: new Set(['mp4']) },
+  file: { maxBytes: 20 * MB, exts: null },
+};
+export const KF_MEDIA_MIN_BYTES = 6;
+/** media/get without Range refuses media over 20 MB with 830002 (fetch them in Range chunks of ≤ 20 MB). */
+export const KF_MEDIA_GET_MAX_BYTES = 20 * MB;
 
 /** Messages older than this are no longer returned by sync_msg (WeCom keeps 3 days). */
 export const RETENTION_S = 3 * 24 * 3600;
@@ -94,8 +129,23 @@ export class KfState {
   private readonly emptyPages: Array<string | undefined> = [];
   /** Accepted outbound messages, in order (exposed as `fake.sent`). */
   readonly sent: SentMessage[] = [];
+  /** Successful media/upload calls, in order (exposed as `fake.uploads`). */
+  readonly uploads: KfUpload[] = [];
+  /** service_state and msg_codes per conversation. */
+  readonly conversations: KfConversations;
+  /** Temporary media (uploads and test-added media). */
+  readonly media = new MediaStore(wecomMediaId);
 
-  /** Appends one item to the global log; fills msgid/send_time; a customer message (origin 3) resets the budget. */
+  /** @param servicers userids currently receiving; a `trans` to state 3 must name one. */
+  constructor(servicers: readonly string[] = ['zhangsan']) {
+    this.conversations = new KfConversations(servicers);
+  }
+
+  /**
+   * Appends one item to the global log; fills msgid/send_time. A customer message (origin 3) resets the budget
+   * and starts a new conversation (state 0) when there is none or it ended (4); an enter_session event makes an
+   * unknown customer known in state 4.
+   */
   add(item: Record<string, unknown>): string {
     const full: Record<string, unknown> = { ...item };
     if (typeof full.msgid !== 'string' || full.msgid === '') full.msgid = inboundMsgid();
@@ -107,6 +157,11 @@ export class KfState {
       const prev = this.customers.get(key);
       const sendTime = full.send_time as number;
       this.customers.set(key, { lastMsgS: Math.max(prev?.lastMsgS ?? 0, sendTime), sends: 0 });
+      this.conversations.customerWrote(kfid, user);
+    }
+    const ev = full.event;
+    if (full.msgtype === 'event' && isObj(ev) && ev.event_type === 'enter_session' && kfid !== undefined && user !== undefined) {
+      this.conversations.entered(kfid, user);
     }
     return full.msgid as string;
   }
@@ -210,10 +265,15 @@ export class KfState {
     return null;
   }
 
-  /** Budget and window check for send_msg (does not consume). 40096 if the customer never wrote to this account. */
+  /**
+   * Budget, window and state check for send_msg (does not consume): 40096 if the customer never wrote to this
+   * account; 95018 conversation not in state 0/1; 95002 window; 95001 budget.
+   */
   private checkSendAllowed(openKfid: string, user: string): ApiError | null {
     const c = this.customers.get(customerKey(openKfid, user));
     if (c === undefined) return { errcode: 40096, errmsg: 'invalid external_userid' };
+    const state = this.conversations.checkSend(openKfid, user);
+    if (state) return state;
     if (c.lastMsgS < nowS() - SEND_WINDOW_S) return { errcode: 95002, errmsg: 'send msg time limit' };
     if (c.sends >= SEND_BUDGET) return { errcode: 95001, errmsg: 'send msg count limit' };
     return null;
@@ -281,20 +341,32 @@ export class KfState {
     if (!nonEmpty(b.open_kfid)) return err(95000, 'invalid open_kfid');
     const msgid = this.checkOutbound(b.open_kfid, b, SEND_TYPES);
     if (typeof msgid !== 'string') return msgid;
+    const msgtype = b.msgtype as string;
+    let mediaId: string | undefined;
+    if (MEDIA_SEND_TYPES.has(msgtype)) {
+      const m = this.media.get((b[msgtype] as Record<string, unknown>).media_id, Date.now());
+      if (m === undefined) return err(40007, 'invalid media_id');
+      mediaId = m.media_id;
+    }
     const denied = this.checkSendAllowed(b.open_kfid, b.touser);
     if (denied) return fail(denied);
     this.commitSend(b.open_kfid, b.touser, msgid);
+    this.conversations.botSent(b.open_kfid, b.touser);
     const content = textOf(b);
     this.sent.push({
-      api: 'send_msg', open_kfid: b.open_kfid, touser: b.touser, msgid, msgtype: b.msgtype as string,
-      ...(content !== undefined && { content }), at,
+      api: 'send_msg', open_kfid: b.open_kfid, touser: b.touser, msgid, msgtype,
+      ...(content !== undefined && { content }), ...(mediaId !== undefined && { media_id: mediaId }), at,
     });
     return { errcode: 0, errmsg: 'ok', msgid };
   }
 
-  /** `POST /cgi-bin/kf/send_msg_on_event`; `sent` gets the code's open_kfid/customer as open_kfid/touser. */
+  /**
+   * `POST /cgi-bin/kf/send_msg_on_event` with a welcome_code or a msg_code; `sent` gets the code's
+   * open_kfid/customer as open_kfid/touser. msg_codes: see KfConversations.checkCode.
+   */
   sendMsgOnEvent(b: Record<string, unknown>, at: number): Answer {
     if (!nonEmpty(b.code)) return err(95016, 'invalid code');
+    if (this.conversations.isMsgCode(b.code)) return this.sendWithMsgCode(b.code, b, at);
     const owner = this.codeOwner(b.code);
     const msgid = this.checkOutbound(owner.open_kfid, b, EVENT_SEND_TYPES);
     if (typeof msgid !== 'string') return msgid;
@@ -307,6 +379,86 @@ export class KfState {
       msgtype: b.msgtype as string, ...(content !== undefined && { content }), code: b.code, at,
     });
     return { errcode: 0, errmsg: 'ok', msgid };
+  }
+
+  /** send_msg_on_event with a msg_code from service_state/trans or a session_status_change event. */
+  private sendWithMsgCode(code: string, b: Record<string, unknown>, at: number): Answer {
+    const owner = this.conversations.codeOwner(code)!;
+    const msgid = this.checkOutbound(owner.open_kfid, b, EVENT_SEND_TYPES);
+    if (typeof msgid !== 'string') return msgid;
+    const bad = this.conversations.checkCode(code, b.msgtype as string, Date.now());
+    if (bad) return fail(bad);
+    this.conversations.useCode(code);
+    this.usedMsgids.add(`${owner.open_kfid}\u0000${msgid}`);
+    const content = textOf(b);
+    this.sent.push({
+      api: 'send_msg_on_event', open_kfid: owner.open_kfid, touser: owner.external_userid, msgid,
+      msgtype: b.msgtype as string, ...(content !== undefined && { content }), code, at,
+    });
+    return { errcode: 0, errmsg: 'ok', msgid };
+  }
+
+  /**
+   * `POST /cgi-bin/kf/service_state/get` → `{service_state, servicer_userid?}` (servicer only in state 3).
+   * 95000 open_kfid missing; 40096 external_userid missing or never seen on this kf account (unconfirmed).
+   */
+  serviceStateGet(b: Record<string, unknown>): Answer {
+    if (!nonEmpty(b.open_kfid)) return err(95000, 'invalid open_kfid');
+    if (!nonEmpty(b.external_userid)) return err(40096, 'invalid external_userid');
+    const s = this.conversations.get(b.open_kfid, b.external_userid);
+    if (s === undefined) return err(40096, 'invalid external_userid');
+    return { errcode: 0, errmsg: 'ok', ...s };
+  }
+
+  /**
+   * `POST /cgi-bin/kf/service_state/trans` → `{msg_code?}`. 95000 open_kfid missing; 40096 external_userid
+   * missing/unknown; 40058 service_state not an integer 0..4 (unconfirmed); then KfConversations.trans rules
+   * (40058 no servicer for 3, 95014 servicer not receiving, 95016 move not allowed).
+   */
+  serviceStateTrans(b: Record<string, unknown>, now: number): Answer {
+    if (!nonEmpty(b.open_kfid)) return err(95000, 'invalid open_kfid');
+    if (!nonEmpty(b.external_userid)) return err(40096, 'invalid external_userid');
+    const to = b.service_state;
+    if (typeof to !== 'number' || !Number.isInteger(to) || to < 0 || to > 4) return err(40058, 'invalid service_state');
+    const servicer = typeof b.servicer_userid === 'string' ? b.servicer_userid : undefined;
+    const r = this.conversations.trans(b.open_kfid, b.external_userid, to as ServiceState, servicer, now);
+    return 'errcode' in r ? fail(r) : { errcode: 0, errmsg: 'ok', ...r };
+  }
+
+  /**
+   * `POST /cgi-bin/media/upload?type=…` after auth, with the parsed multipart parts (null when the body is not
+   * multipart/form-data or is malformed). In order: 40005 `type` missing or not image|voice|video|file ("invalid
+   * type", WeCom's code for a bad type parameter); 47001 not multipart (unconfirmed); 41005 no `media` part
+   * (unconfirmed, WeChat's "media data missing"); 47001 more than one `media` part (unconfirmed); 40004 `media`
+   * without a filename or with an extension the type does not accept; 40006 size ≤ 5 bytes or over the type's
+   * limit. Success: `{errcode: 0, errmsg: 'ok', type, media_id, created_at}` with created_at a STRING of unix
+   * seconds (as WeCom sends it). `at` is epoch ms.
+   */
+  upload(type: string | undefined, parts: FormPart[] | null, at: number): Answer {
+    const rule = type === undefined ? undefined : KF_MEDIA_RULES[type];
+    if (type === undefined || rule === undefined) return err(40005, 'invalid type');
+    if (parts === null) return err(47001, 'data format error');
+    const media = parts.filter((p) => p.name === 'media');
+    if (media.length === 0) return err(41005, 'media data missing');
+    if (media.length > 1) return err(47001, 'data format error: more than one media part');
+    const part = media[0]!;
+    if (part.filename === undefined || part.filename === '') return err(40004, 'invalid media type: filename missing');
+    if (rule.exts !== null && !rule.exts.has(extensionOf(part.filename))) return err(40004, 'invalid media type');
+    if (part.bytes.length < KF_MEDIA_MIN_BYTES || part.bytes.length > rule.maxBytes) return err(40006, 'invalid file size');
+    const item = this.media.put({ type, filename: part.filename, contentType: part.contentType, bytes: part.bytes }, at);
+    this.uploads.push({ type, media_id: item.media_id, filename: item.filename, contentType: item.contentType, bytes: item.bytes, at });
+    return { errcode: 0, errmsg: 'ok', type, media_id: item.media_id, created_at: String(Math.floor(at / 1000)) };
+  }
+
+  /**
+   * `GET /cgi-bin/media/get?media_id=…` after auth: the medium, or an error answer: 40007 unknown, missing or
+   * older than 3 days; 830002 over 20 MB requested without a Range header.
+   */
+  download(mediaId: string | undefined, hasRange: boolean, now: number): MediaItem | Answer {
+    const item = this.media.get(mediaId, now);
+    if (item === undefined) return err(40007, 'invalid media_id');
+    if (!hasRange && item.bytes.length > KF_MEDIA_GET_MAX_BYTES) return err(830002, 'file size over 20M, use Range to download');
+    return item;
   }
 
   /** msgid + msgtype + text rules shared by both send APIs; returns the effective msgid or the error answer. */

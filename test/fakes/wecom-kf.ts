@@ -1,7 +1,7 @@
 /**
  * A strict fake of the WeCom kf API over real HTTP (127.0.0.1, random port) plus helpers that build and post
- * kf callbacks exactly as WeCom sends them. Protocol: shared/docs/wecom-kf-protocol.md (§2 pull, §3 send, §5.4
- * tokens, §7 errcodes). Point the server's `WECOM_API_BASE_URL` at `fake.url`.
+ * kf callbacks exactly as WeCom sends them. Protocol: shared/docs/wecom-kf-protocol.md (§2 pull, §3 send, §4
+ * conversation state, §5.3 media, §5.4 tokens, §7 errcodes). Point the server's `WECOM_API_BASE_URL` at `fake.url`.
  *
  * Answers are HTTP 200 JSON `{errcode, errmsg, ...}` like WeCom; unknown paths get HTTP 404. Error codes, checked
  * in this order (those marked "unconfirmed" are our pick where WeCom publishes none; decide on errcode, never
@@ -15,12 +15,33 @@
  *  - send_msg: 40003 touser missing (unconfirmed); 95000 open_kfid missing; 40058 msgid over 32 bytes ("msgid
  *    exceed max length"), outside [0-9A-Za-z_-] ("invalid msgid") or already used on this open_kfid ("invalid
  *    msgid: duplicate msgid" — WeCom's code for a repeat is unpublished); 40008 unknown msgtype; 40058 body
- *    object for the msgtype missing; 44004 empty text; 45002 text over 2048 UTF-8 bytes; 40096 touser never
- *    wrote to this open_kfid; 95002 customer's last message older than 48 h (unconfirmed); 95001 sixth send since
- *    the customer's last message.
+ *    object for the msgtype missing; 44004 empty text; 45002 text over 2048 UTF-8 bytes; 40007 image/voice/
+ *    video/file whose `media_id` is not a live medium of this fake (uploaded or addMedia, < 3 days); 40096 touser
+ *    never wrote to this open_kfid; 95018 conversation not in state 0/1; 95002 customer's last message older
+ *    than 48 h (unconfirmed); 95001 sixth send since the customer's last message. A success in state 0 moves the
+ *    conversation to 1.
  *  - send_msg_on_event: same msgid/text rules (msgid scoped to the code's open_kfid); msgtype only text|msgmenu
  *    (else 40008); 95016 code missing, never issued, used, or older than 20 s (unconfirmed). Welcome sends do
- *    not spend the customer's 5-message budget.
+ *    not spend the customer's 5-message budget. msg_codes (from trans or session_status_change): 40008 msgmenu
+ *    with a queue/servicer code (text only); 95016 used, or older than 48 h (queue/servicer) / 20 s (ended);
+ *    95018 the conversation is no longer in the state that produced the code (unconfirmed).
+ *  - service_state/get: 95000 open_kfid missing; 40096 external_userid missing or never seen (unconfirmed).
+ *    Conversations: a customer message (origin 3) makes an unknown or ended one state 0; an enter_session event
+ *    makes an unknown customer state 4 ("not started"); conversations never time out by themselves.
+ *  - service_state/trans: 95000; 40096; 40058 service_state not an integer 0..4; 40058 state 3 without
+ *    servicer_userid; 95014 servicer_userid not in `servicers` (unconfirmed); 95016 "invalid state transfer"
+ *    for a move outside §4.1 (0→1|2|3, 1→2|3, 2→3, 3→3 another servicer, 3→4), code unconfirmed. `msg_code`
+ *    comes back the first time a conversation moves to 2, the first time it moves to 3, and on every move to 4.
+ *    API moves append no event to the message log; the test controls servicerTakes/endSession do.
+ *  - media/upload (multipart/form-data, file part `media`): 40005 `type` missing or not image|voice|video|file;
+ *    47001 body not multipart/form-data or malformed (unconfirmed); 41005 no `media` part (unconfirmed); 47001
+ *    two `media` parts (unconfirmed); 40004 no filename, or an extension outside image jpg|jpeg|png, voice amr,
+ *    video mp4 (file: any); 40006 size ≤ 5 bytes or over image 10 MB / voice 2 MB / video 10 MB / file 20 MB.
+ *    Success `{errcode, errmsg, type, media_id, created_at}` with created_at a STRING (unix seconds). The body
+ *    limit is 21 MB on this route (HTTP 413 beyond), 1 MB elsewhere.
+ *  - media/get: the bytes (HTTP 200, stored Content-Type, `Content-disposition: attachment; filename="…"`,
+ *    single `Range: bytes=…` → 206) or HTTP 200 JSON errors: 40007 media_id unknown/expired (3 days); 830002 a
+ *    medium over 20 MB without Range.
  * failNext answers come before everything (even auth). holdSends holds only send_msg calls that passed auth and
  * JSON parsing.
  * State changes happen when a request arrives; `setDelay` only holds back the answer (so a client that times
@@ -30,9 +51,12 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { computeSignature, encrypt, parseEncodingAesKey } from '../../src/crypto/wxbizmsgcrypt.js';
-import { KfState, err, isObj, nonEmpty, type Answer, type SentMessage } from './wecom-kf-state.js';
+import { MAX_UPLOAD_BODY, describeParts, isMediaItem, parseMultipart, typeFromContentType, writeMedia } from './fake-media.js';
+import { KfState, err, isObj, nonEmpty, type Answer, type KfUpload, type SentMessage } from './wecom-kf-state.js';
+import type { ServiceState } from './wecom-kf-service-state.js';
 
-export type { SentMessage } from './wecom-kf-state.js';
+export type { KfUpload, SentMessage } from './wecom-kf-state.js';
+export type { ServiceState } from './wecom-kf-service-state.js';
 
 export interface FakeWecomOptions {
   corpId: string;
@@ -41,23 +65,84 @@ export interface FakeWecomOptions {
   tokenTtlS?: number;
   /** Max items per sync_msg page (also capped by the request's limit); default 1000. */
   pageSize?: number;
+  /** userids currently receiving; `service_state/trans` to state 3 must name one of them. Default `['zhangsan']`. */
+  servicers?: string[];
 }
 
-export type FakeApi = 'gettoken' | 'sync_msg' | 'send_msg' | 'send_msg_on_event';
+export type FakeApi =
+  | 'gettoken'
+  | 'sync_msg'
+  | 'send_msg'
+  | 'send_msg_on_event'
+  | 'service_state_get'
+  | 'service_state_trans'
+  | 'media_upload'
+  | 'media_get';
 
 export interface FakeWecom {
   /** `http://127.0.0.1:PORT`, no trailing slash. */
   url: string;
-  /** Adds a customer text (origin 3 unless given; send_time unix SECONDS, default now). Returns the 44-char msgid. */
+  /**
+   * Adds a customer text (origin 3 unless given; send_time unix SECONDS, default now; `menu_id` when the text is a
+   * click on a menu item). Returns the 44-char msgid.
+   */
   addCustomerText(p: {
     open_kfid: string;
     external_userid: string;
     content: string;
+    menu_id?: string;
+    send_time?: number;
+    origin?: number;
+  }): string;
+  /**
+   * Adds a customer message of any msgtype: `{open_kfid, external_userid, send_time, origin (default 3), msgtype,
+   * [msgtype]: body}`, e.g. `('image', {media_id})`, `('voice', {media_id})`, `('file', {media_id})`,
+   * `('location', {latitude, longitude, name, address})`, `('link', {title, desc, url, pic_url})`,
+   * `('merged_msg', {title, item: [...]})`, `('text', {content, menu_id})`. send_time unix SECONDS (default now).
+   * Returns the 44-char msgid.
+   */
+  addCustomerMessage(p: {
+    open_kfid: string;
+    external_userid: string;
+    msgtype: string;
+    body: Record<string, unknown>;
     send_time?: number;
     origin?: number;
   }): string;
   /** Adds any msg_list item as is; fills msgid (if absent) and send_time (now, seconds). origin 3 resets the budget. */
   addMessage(item: Record<string, unknown>): string;
+  /**
+   * Adds an event item `{origin: 4, msgtype: 'event', event}` (open_kfid/external_userid belong inside `event`),
+   * e.g. `{event_type: 'msg_send_fail', open_kfid, external_userid, fail_msgid, fail_type}` or
+   * `{event_type: 'user_recall_msg', open_kfid, external_userid, recall_msgid}`. send_time unix SECONDS (default
+   * now). Returns the msgid. Throws when `event.event_type` is not a non-empty string.
+   */
+  addEvent(event: Record<string, unknown>, send_time?: number): string;
+  /**
+   * A servicer takes the conversation: state 3, and a `session_status_change` event in the log — change_type 1
+   * from the queue (with a 48 h `msg_code`, text only), 4 when it was ended (reopened), else 2 (transferred; with
+   * `old_servicer_userid` when another servicer held it). Returns the event's msgid and msg_code. Throws for a
+   * customer the fake never saw on this kf account.
+   */
+  servicerTakes(open_kfid: string, external_userid: string, servicer_userid: string): { msgid: string; msg_code?: string };
+  /**
+   * The conversation ends: state 4, and a `session_status_change` change_type 3 event with a 20 s goodbye
+   * `msg_code` (text or msgmenu). The customer's next message starts a new conversation in state 0. Throws for an
+   * unknown customer or one already in state 4.
+   */
+  endSession(open_kfid: string, external_userid: string): { msgid: string; msg_code: string };
+  /** The conversation's service_state (undefined when the fake never saw this customer on this kf account). */
+  serviceState(open_kfid: string, external_userid: string): ServiceState | undefined;
+  /** Replaces the list of receiving servicers (see `servicers` option). */
+  setServicers(userids: string[]): void;
+  /**
+   * Stores a medium as if a customer had sent it (or it had been uploaded) and returns its media_id (44 chars,
+   * valid 3 days; downloadable with media/get, usable in send_msg). `type` defaults from the content type:
+   * image/* → image, audio/* → voice, video/* → video, else file.
+   */
+  addMedia(bytes: Buffer, contentType: string, filename: string, type?: 'image' | 'voice' | 'video' | 'file'): string;
+  /** Successful media/upload calls, in order; `at` is epoch ms. */
+  uploads: KfUpload[];
   /** Adds an enter_session event (origin 4); with a welcome_code (single use, 20 s) when asked. */
   enterSession(p: {
     open_kfid: string;
@@ -87,9 +172,10 @@ export interface FakeWecom {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- raw request bodies, read freely by tests
   held: Array<{ body: any; at: number }>;
   /**
-   * Every answered request: api is 'gettoken' | 'sync_msg' | 'send_msg' | 'send_msg_on_event', or the raw path
-   * for unknown paths (errcode -404, answered with HTTP 404). body is the parsed JSON (raw text if invalid,
-   * null for GET). `at` is arrival time in epoch ms.
+   * Every answered request: api is one of FakeApi, or the raw path for unknown paths (errcode -404, answered with
+   * HTTP 404). body is the parsed JSON (raw text if invalid, null for GET); for media/upload it is
+   * `{parts: [{name, filename?, contentType, size}]}` (the raw text when not multipart). errcode is 0 for a
+   * media/get that returned bytes. `at` is arrival time in epoch ms.
    */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- raw request bodies, read freely by tests
   calls: Array<{ api: string; query: Record<string, string>; body: any; errcode: number; at: number }>;
@@ -104,6 +190,10 @@ const ROUTES: Record<string, { api: FakeApi; method: 'GET' | 'POST' }> = {
   '/cgi-bin/kf/sync_msg': { api: 'sync_msg', method: 'POST' },
   '/cgi-bin/kf/send_msg': { api: 'send_msg', method: 'POST' },
   '/cgi-bin/kf/send_msg_on_event': { api: 'send_msg_on_event', method: 'POST' },
+  '/cgi-bin/kf/service_state/get': { api: 'service_state_get', method: 'POST' },
+  '/cgi-bin/kf/service_state/trans': { api: 'service_state_trans', method: 'POST' },
+  '/cgi-bin/media/upload': { api: 'media_upload', method: 'POST' },
+  '/cgi-bin/media/get': { api: 'media_get', method: 'GET' },
 };
 const MAX_BODY = 1024 * 1024;
 
@@ -111,7 +201,7 @@ const MAX_BODY = 1024 * 1024;
 export async function startFakeWecom(opts: FakeWecomOptions): Promise<FakeWecom> {
   const ttlMs = (opts.tokenTtlS ?? 7200) * 1000;
   const pageSize = opts.pageSize ?? 1000;
-  const state = new KfState();
+  const state = new KfState(opts.servicers ?? ['zhangsan']);
   const accessTokens = new Map<string, number>(); // token -> expiry (ms)
   const delays = new Map<string, number>();
   const failures = new Map<string, Array<number>>();
@@ -143,15 +233,17 @@ export async function startFakeWecom(opts: FakeWecomOptions): Promise<FakeWecom>
     const at = performance.timeOrigin + performance.now(); // epoch ms with sub-ms precision (latency figures)
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const query = Object.fromEntries(url.searchParams);
+    const route = ROUTES[url.pathname];
+    const maxBody = route?.api === 'media_upload' ? MAX_UPLOAD_BODY : MAX_BODY;
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const c of req as AsyncIterable<Buffer>) {
       size += c.length;
-      if (size > MAX_BODY) return void res.writeHead(413).end();
+      if (size > maxBody) return void res.writeHead(413).end();
       chunks.push(c);
     }
-    const raw = Buffer.concat(chunks).toString('utf8');
-    const route = ROUTES[url.pathname];
+    const rawBytes = Buffer.concat(chunks);
+    const raw = route?.api === 'media_upload' ? '' : rawBytes.toString('utf8');
     if (!route) {
       calls.push({ api: url.pathname, query, body: raw === '' ? null : raw, errcode: -404, at });
       return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
@@ -168,12 +260,30 @@ export async function startFakeWecom(opts: FakeWecomOptions): Promise<FakeWecom>
         /* stays raw */
       }
     }
+    const parts = api === 'media_upload' ? await parseMultipart(req.headers['content-type'], rawBytes) : null;
+    if (api === 'media_upload') body = parts === null ? rawBytes.toString('utf8') : { parts: describeParts(parts) };
     let answer: Answer | null;
     const scripted = failures.get(api);
     if (scripted && scripted.length > 0) answer = err(scripted.shift()!, 'scripted failure');
     else if (req.method !== route.method) answer = err(43002, `require ${route.method} method`);
     else if (api === 'gettoken') answer = gettoken(query);
-    else answer = authorize(query) ?? (parsed === null ? err(47001, 'data format error') : null);
+    else answer = authorize(query);
+    if (answer === null && api === 'media_upload') {
+      answer = state.upload(query.type, parts, Date.now());
+    } else if (answer === null && api === 'media_get') {
+      const range = req.headers.range;
+      const got = state.download(query.media_id, range !== undefined, Date.now());
+      if (isMediaItem(got)) {
+        calls.push({ api, query, body, errcode: 0, at });
+        const delay = delays.get(api) ?? 0;
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+        if (!res.destroyed) writeMedia(res, got, range, true);
+        return;
+      }
+      answer = got;
+    } else if (answer === null) {
+      answer = parsed === null ? err(47001, 'data format error') : null;
+    }
     if (answer === null && api === 'send_msg' && holding) {
       held.push({ body, at });
       openHeld.add(res);
@@ -183,7 +293,9 @@ export async function startFakeWecom(opts: FakeWecomOptions): Promise<FakeWecom>
     if (answer === null && parsed !== null) {
       if (api === 'sync_msg') answer = state.syncMsg(parsed, pageSize);
       else if (api === 'send_msg') answer = state.sendMsg(parsed, at);
-      else answer = state.sendMsgOnEvent(parsed, at);
+      else if (api === 'send_msg_on_event') answer = state.sendMsgOnEvent(parsed, at);
+      else if (api === 'service_state_get') answer = state.serviceStateGet(parsed);
+      else if (api === 'service_state_trans') answer = state.serviceStateTrans(parsed, Date.now());
     }
     const final = answer ?? err(-1, 'system error');
     calls.push({ api, query, body, errcode: final.errcode, at });
@@ -212,9 +324,39 @@ export async function startFakeWecom(opts: FakeWecomOptions): Promise<FakeWecom>
         send_time: p.send_time,
         origin: p.origin ?? 3,
         msgtype: 'text',
-        text: { content: p.content },
+        text: { content: p.content, ...(p.menu_id !== undefined && { menu_id: p.menu_id }) },
+      }),
+    addCustomerMessage: (p) =>
+      state.add({
+        msgid: undefined,
+        open_kfid: p.open_kfid,
+        external_userid: p.external_userid,
+        send_time: p.send_time,
+        origin: p.origin ?? 3,
+        msgtype: p.msgtype,
+        [p.msgtype]: structuredClone(p.body),
       }),
     addMessage: (item) => state.add(item),
+    addEvent: (event, send_time) => {
+      if (!nonEmpty(event.event_type)) throw new Error('fake wecom addEvent: event.event_type must be a non-empty string');
+      return state.add({ send_time, origin: 4, msgtype: 'event', event: structuredClone(event) });
+    },
+    servicerTakes: (kfid, user, servicer) => {
+      const event = state.conversations.servicerTakes(kfid, user, servicer, Date.now());
+      const msgid = state.add({ origin: 4, msgtype: 'event', event });
+      return typeof event.msg_code === 'string' ? { msgid, msg_code: event.msg_code } : { msgid };
+    },
+    endSession: (kfid, user) => {
+      const event = state.conversations.endSession(kfid, user, Date.now());
+      return { msgid: state.add({ origin: 4, msgtype: 'event', event }), msg_code: event.msg_code as string };
+    },
+    serviceState: (kfid, user) => state.conversations.get(kfid, user)?.service_state,
+    setServicers: (userids) => {
+      state.conversations.servicers = new Set(userids);
+    },
+    addMedia: (bytes, contentType, filename, type) =>
+      state.media.put({ type: type ?? typeFromContentType(contentType), filename, contentType, bytes }).media_id,
+    uploads: state.uploads,
     enterSession: (p) => {
       const welcome_code = p.withWelcomeCode ? state.issueWelcomeCode(p.open_kfid, p.external_userid) : undefined;
       const event: Record<string, unknown> = {

@@ -11,7 +11,7 @@ import { createCozeAdapter } from '../../src/llm/coze.js';
 import { createDifyAdapter } from '../../src/llm/dify.js';
 import { createOllamaAdapter } from '../../src/llm/ollama.js';
 import { createOpenAiAdapter } from '../../src/llm/openai.js';
-import type { ConversationState, LlmAdapter, ReplyRequest, Usage } from '../../src/llm/types.js';
+import type { ConversationState, ImageInput, LlmAdapter, ReplyRequest, Usage } from '../../src/llm/types.js';
 import { startFakeCoze, type FakeCozeBehavior } from '../fakes/coze.js';
 import { startFakeDify, type FakeDifyBehavior } from '../fakes/dify.js';
 import { startFakeOllama, type FakeOllamaBehavior } from '../fakes/ollama.js';
@@ -72,6 +72,8 @@ export interface Harness {
   /** the usage the adapter must report for a first-turn `question` answered with `answer` */
   usage(question: string, answer: string): Usage | null;
   requestCount(): number;
+  /** every image's bytes as the provider received them, over all requests so far (uploads or inline), in order */
+  receivedImages(): Buffer[];
   waitForRequests(n: number): Promise<void>;
   closedByClient(i: number): boolean;
   state: ConversationOps | HistoryOps;
@@ -93,6 +95,12 @@ export interface Driver {
 
 export const cps = (s: string): number => Array.from(s).length;
 export const req = (text: string, state: ConversationState | null = null, userId = USER_ID): ReplyRequest => ({ userId, text, state, traceId: 'msg-1' });
+/** A real 1×1 PNG (RGBA, one opaque pixel): 70 bytes with a valid signature, IHDR, IDAT and IEND. */
+export const PNG_1X1 = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+export const png = (name = 'image.png'): ImageInput => ({ data: PNG_1X1, mime: 'image/png', name });
+/** A request carrying images (default: the 1×1 PNG). */
+export const imageReq = (text: string, images: ImageInput[] = [png()], state: ConversationState | null = null, userId = USER_ID): ReplyRequest =>
+  ({ ...req(text, state, userId), images });
 export const never = (): AbortSignal => new AbortController().signal;
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 export async function until(cond: () => boolean, ms = 2000): Promise<void> {
@@ -128,11 +136,12 @@ const openai: Driver = {
       }
     };
     return {
-      adapter: (o = {}) => createOpenAiAdapter({ http: http(fake.baseUrl), apiKey: OPENAI_KEY, model: OPENAI_MODEL, systemPrompt: SYSTEM, idleMs: o.idleMs }),
+      adapter: (o = {}) => createOpenAiAdapter({ http: http(fake.baseUrl), apiKey: OPENAI_KEY, model: OPENAI_MODEL, systemPrompt: SYSTEM, idleMs: o.idleMs, vision: true }),
       script: (...s) => fake.script(...s.map(map)),
       defaultAnswer: (q) => `AI:${q}`,
       usage: (q, a) => usage(cps(SYSTEM) + cps(q), cps(a)),
       requestCount: () => fake.requests.length,
+      receivedImages: () => fake.requests.flatMap((r) => r.images.flatMap((i) => (i.data ? [i.data] : []))),
       waitForRequests: (n) => fake.waitForRequests(n),
       closedByClient: (i) => fake.requests[i]?.closedByClient === true,
       state: { kind: 'history', systemPrompt: SYSTEM, sentMessages: (i) => fake.requests[i]?.body.messages },
@@ -163,6 +172,7 @@ const dify: Driver = {
       defaultAnswer: (q) => `Dify:${q}`,
       usage: (q, a) => usage(cps(q), cps(a)),
       requestCount: () => fake.requests.length,
+      receivedImages: () => fake.uploads.map((u) => u.data),
       waitForRequests: (n) => fake.waitForRequests(n),
       closedByClient: (i) => fake.requests[i]?.closedByClient === true,
       state: {
@@ -199,6 +209,7 @@ const coze: Driver = {
       defaultAnswer: (q) => `Coze:${q}`,
       usage: (q, a) => usage(cps(q), cps(a)),
       requestCount: () => fake.requests.length,
+      receivedImages: () => [...fake.files.values()].map((f) => f.data),
       waitForRequests: (n) => fake.waitForRequests(n),
       closedByClient: (i) => fake.requests[i]?.closedByClient === true,
       state: {
@@ -236,6 +247,7 @@ const ollama: Driver = {
       defaultAnswer: (q) => `Ollama:${q}`,
       usage: (q, a) => usage(cps(SYSTEM) + cps(q), cps(a)),
       requestCount: () => fake.requests.length,
+      receivedImages: () => fake.requests.flatMap((r) => r.images.map((i) => i.data)),
       waitForRequests: (n) => fake.waitForRequests(n),
       closedByClient: (i) => fake.requests[i]?.closedByClient === true,
       state: { kind: 'history', systemPrompt: SYSTEM, sentMessages: (i) => fake.requests[i]?.body.messages },

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LlmError } from '../../src/errors.js';
 import { runLlm, type LlmOutcome, type RunLlmOptions } from '../../src/llm/run.js';
 import type { LlmAdapter } from '../../src/llm/types.js';
-import { DRIVERS, failure, never, req, sleep, until, type ConversationOps, type Harness } from './contract-drivers.js';
+import { DRIVERS, failure, imageReq, never, PNG_1X1, req, sleep, until, type ConversationOps, type Harness } from './contract-drivers.js';
 
 const Q = '你们周末营业吗？';
 const A = '您好！我们周末也营业，营业时间是 9:00-18:00。';
@@ -68,6 +68,20 @@ for (const driver of DRIVERS) {
         expect(s.sentMessages(1)).toEqual([...system, ...turn1, { role: 'user', content: Q2 }]);
         expect(r2.state).toEqual({ history: [...turn1, { role: 'user', content: Q2 }, { role: 'assistant', content: A2 }] });
       }
+    });
+
+    it('an image turn: the provider gets the exact bytes once; the state holds no image, the next turn does not resend it', async () => {
+      const a = h.adapter();
+      expect(a.acceptsImages).toBe(true);
+      const r1 = await a.reply(imageReq(Q), never());
+      expect(r1.text).toBe(h.defaultAnswer(Q));
+      expect(h.receivedImages()).toEqual([PNG_1X1]);
+      const b64 = PNG_1X1.toString('base64').slice(0, 24);
+      expect(JSON.stringify(r1.state)).not.toContain(b64);
+      const r2 = await a.reply(req(Q2, r1.state), never());
+      expect(r2.text).toBe(h.defaultAnswer(Q2));
+      expect(h.receivedImages()).toHaveLength(1);
+      if (h.state.kind === 'history') expect(JSON.stringify(h.state.sentMessages(1))).not.toContain(b64);
     });
 
     if (driver.recoversExpiredConversation) {

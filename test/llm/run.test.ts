@@ -116,6 +116,7 @@ describe('runLlm: retry rule on its own (in-process adapters)', () => {
     const a = {
       provider: 'scripted',
       answersInMarkdown: false,
+      acceptsImages: false,
       calls: 0,
       reply: async () => {
         const e = errors[a.calls++];

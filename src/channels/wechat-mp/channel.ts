@@ -9,6 +9,7 @@ import { createApiHttp } from '../../wechat-api/http.js';
 import { fetchStableToken } from '../../wechat-api/mp-token.js';
 import { createTokenProvider } from '../../wechat-api/token.js';
 import { createAccountMode } from './account-mode.js';
+import type { MediaTools } from '../../pipeline/media-tools.js';
 import { createMpJobHandler } from './handler.js';
 import type { MpRouteDeps } from './routes.js';
 import { createSlotWatch } from './slots.js';
@@ -20,16 +21,20 @@ import { createSlotWatch } from './slots.js';
 export function createMpChannel(
   config: Config,
   mp: MpConfig,
-  c: { store: Store; log: Logger; metrics: Metrics; agents: AgentRouter },
+  c: { store: Store; log: Logger; metrics: Metrics; agents: AgentRouter; media: MediaTools },
 ): { handler: ReturnType<typeof createMpJobHandler>; routes: Omit<MpRouteDeps, 'jobs'> } {
   const log = c.log.child({ channel: 'mp' });
   const secret = mp.appSecret;
-  const api = secret && mp.replyMode !== 'passive' ? createMpApi(mp, secret, c.store, log, c.metrics) : null;
+  // Media downloads work for any account with its AppSecret; sending through the API only outside passive mode.
+  const apiClient = secret ? createMpApi(mp, secret, c.store, log, c.metrics) : null;
+  const api = mp.replyMode !== 'passive' ? apiClient : null;
   const mode = createAccountMode({ store: c.store, appId: mp.appId, mode: mp.replyMode, metrics: c.metrics, log });
   const slots = createSlotWatch(c.store);
   const timings = { autoHoldMs: mp.autoHoldMs, passiveHoldMs: mp.passiveHoldMs, passiveLastMs: mp.passiveLastMs };
   const handler = createMpJobHandler({
     api,
+    mediaApi: apiClient,
+    media: c.media,
     agents: c.agents,
     replies: config.replies,
     metrics: c.metrics,

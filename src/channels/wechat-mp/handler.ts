@@ -3,7 +3,9 @@ import type { Replies } from '../../config.js';
 import { WechatApiError } from '../../errors.js';
 import { OA_TEXT_MAX_BYTES } from '../../format/split.js';
 import type { Metrics } from '../../metrics.js';
-import type { PartLimits, PlannedReply } from '../../pipeline/answer.js';
+import type { ImageInput } from '../../llm/types.js';
+import type { Answerer, PartLimits, PlannedReply } from '../../pipeline/answer.js';
+import type { MediaTools } from '../../pipeline/media-tools.js';
 import type { AgentRouter } from '../../pipeline/agents.js';
 import type { JobContext, JobHandler } from '../../pipeline/job-queue.js';
 import type { JobProgress, MpMessageJob } from '../../pipeline/jobs.js';
@@ -15,8 +17,11 @@ import { MP_FINAL_ERRCODES, sendCustomText, startTyping } from './send.js';
 import { claimSlot, passiveTooLateMs, type MpTimings, type Slot, type SlotWatch } from './slots.js';
 
 export interface MpHandlerDeps {
-  /** null when the account runs passive only (no AppSecret: no API calls at all) */
+  /** for sending: null in passive mode (no customer-service API) or without an AppSecret */
   api: ApiClient | null;
+  /** for `media/get`: any account with its AppSecret, passive ones included */
+  mediaApi: ApiClient | null;
+  media: MediaTools;
   agents: AgentRouter;
   replies: Replies;
   metrics: Metrics;
@@ -106,8 +111,8 @@ async function planReply(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, cus
   const limits = passive ? PASSIVE_LIMITS : ACTIVE_LIMITS;
   let plan: PlannedReply;
   const { answerer } = d.agents.for('mp', p.appid);
-  if (p.content === null || (p.described && !answerer.takesDescriptions)) {
-    ctx.log.info({ msgtype: p.msgtype }, 'message type not passed on; answering REPLY_UNSUPPORTED');
+  const input = await agentInput(d, ctx, p, answerer);
+  if (!input) {
     const text = d.replies.unsupported;
     plan = { parts: [text], kind: 'fallback', effects: {}, text };
   } else {
@@ -115,7 +120,8 @@ async function planReply(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, cus
     try {
       plan = await answerer.answer({
         customer,
-        text: p.content,
+        text: input.text,
+        ...(input.images ? { images: input.images } : {}),
         traceId: p.msgid,
         signal: ctx.signal,
         limits,
@@ -131,6 +137,41 @@ async function planReply(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, cus
   const progress: JobProgress = { parts: plan.parts, kind: plan.kind, sent: 0, effects: plan.effects, text: plan.text };
   await ctx.saveProgress(progress);
   return progress;
+}
+
+/**
+ * What the agent is asked: the text; an image (downloaded with `media/get`, for agents that take images); a
+ * link's description plus its page (read SSRF-safe, for agents that take descriptions); or null → REPLY_UNSUPPORTED.
+ * @throws WechatApiError when the download failed transiently (the job retries)
+ */
+async function agentInput(
+  d: MpHandlerDeps,
+  ctx: JobContext,
+  p: MpMessageJob,
+  answerer: Answerer,
+): Promise<{ text: string; images?: ImageInput[] } | null> {
+  const no = (why: string) => {
+    ctx.log.info({ msgtype: p.msgtype, why }, 'message not passed on; answering REPLY_UNSUPPORTED');
+    return null;
+  };
+  if (p.content === null) return no('type not supported');
+  if (p.media_id) {
+    if (!answerer.takesImages) return no('agent takes no images');
+    if (!d.mediaApi) return no('no AppSecret to download media with');
+    try {
+      const image = d.media.asImage(await d.mediaApi.getMedia(p.media_id, d.media.maxBytes, ctx.signal));
+      return image ? { text: '', images: [image] } : no('not an image');
+    } catch (e) {
+      if (ctx.signal.aborted || !(e instanceof WechatApiError) || e.retryable) throw e;
+      return no(`media/get refused (${e.errcode ?? e.status})`);
+    }
+  }
+  if (p.described && !answerer.takesDescriptions) return no('agent takes no descriptions');
+  if (p.link_url) {
+    const page = await d.media.readPage(p.link_url, ctx.signal);
+    if (page) return { text: `${p.content}\n\n页面内容：\n${page.text}` };
+  }
+  return { text: p.content };
 }
 
 /**

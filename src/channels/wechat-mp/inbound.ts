@@ -64,12 +64,16 @@ export interface MessageInput {
   content: string | null;
   /** a description of a non-text message (location, link): the echo agent answers it with REPLY_UNSUPPORTED */
   described: boolean;
+  /** image: its MediaId (the job downloads it for agents that take images) */
+  media_id?: string;
+  /** link: its Url (the job reads the page for agents that take descriptions) */
+  link_url?: string;
 }
 
 /**
  * Text for the agent: `text` as is; `voice` by its `Recognition` (present only when the account switched
- * voice recognition on); `location` and `link` as a short description; images, video and anything else are
- * not passed on yet (REPLY_UNSUPPORTED).
+ * voice recognition on); `location` and `link` as a short description (the job adds the link's page); `image`
+ * by its MediaId (the job downloads it); video and anything else are not passed on (REPLY_UNSUPPORTED).
  */
 export function messageInput(m: MpMessage): MessageInput {
   const f = (name: string) => (xmlText(m.raw, name) ?? '').trim();
@@ -83,7 +87,13 @@ export function messageInput(m: MpMessage): MessageInput {
       return { content: `[位置] ${label ? `${label}（` : '（'}纬度 ${f('Location_X')}，经度 ${f('Location_Y')}）`, described: true };
     }
     case 'link':
-      return { content: ['[链接]', f('Title'), f('Description'), f('Url')].filter(Boolean).join('\n'), described: true };
+      return {
+        content: ['[链接]', f('Title'), f('Description'), f('Url')].filter(Boolean).join('\n'),
+        described: true,
+        ...(f('Url') ? { link_url: f('Url') } : {}),
+      };
+    case 'image':
+      return f('MediaId') ? { content: '', described: false, media_id: f('MediaId') } : { content: null, described: false };
     default:
       return { content: null, described: false };
   }

@@ -122,6 +122,8 @@ async function handOff(
     create_time: m.createTime,
     content: input.content,
     described: input.described,
+    ...(input.media_id ? { media_id: input.media_id } : {}),
+    ...(input.link_url ? { link_url: input.link_url } : {}),
     delivery,
     received_at_ms: first.atMs,
   };

@@ -1,30 +1,34 @@
 import type { Logger } from 'pino';
-import type { Replies } from '../../config.js';
 import { WechatApiError } from '../../errors.js';
-import { KF_MAX_PARTS, KF_TEXT_MAX_BYTES } from '../../format/split.js';
 import type { Metrics } from '../../metrics.js';
-import type { PlannedReply } from '../../pipeline/answer.js';
 import type { AgentRouter } from '../../pipeline/agents.js';
 import type { JobContext, JobHandler } from '../../pipeline/job-queue.js';
-import type { JobProgress, KfTextJob, KfUnsupportedJob, KfWelcomeJob } from '../../pipeline/jobs.js';
-import { customerKey } from '../../store/keys.js';
-import type { ApiClient } from '../../wechat-api/api-client.js';
-import { outboundMsgid, sendKfOnEvent, sendKfText } from './send.js';
+import type { JobProgress, KfMessageJob, KfWelcomeJob } from '../../pipeline/jobs.js';
+import { customerKey, keys } from '../../store/keys.js';
+import type { Store } from '../../store/types.js';
+import { planKfReply, type KfPlanDeps } from './plan.js';
+import { imageAsText, imagePartOf, type ImageRef } from '../../format/image-marker.js';
+import { outboundMsgid, replyTag, sendKfImage, sendKfOnEvent, sendKfText } from './send.js';
+import { fetchServiceState, humanHolds, transferToHuman } from './service-state.js';
 import { WELCOME_CODE_MAX_AGE_S } from './sync-select.js';
 
-export interface KfHandlerDeps {
-  api: ApiClient;
+
+export interface KfHandlerDeps extends KfPlanDeps {
   agents: AgentRouter;
-  replies: Replies;
   metrics: Metrics;
+  store: Store;
+  /** HANDOFF_SERVICE_STATE / HANDOFF_SERVICER_USERID */
+  handoff: { serviceState: 2 | 3; servicerUserid: string | null };
 }
 
 /**
- * Handles one kf job: plans the reply once (LLM, command or fallback) and stores the plan, then sends the
- * parts in order with deterministic msgids, recording each accepted part, so a re-run after a crash sends
- * only what is missing and never asks the LLM twice. Refusals (95001, 95018, 45002 …) end the job as
- * `failed` (logged, counted); transient failures are thrown for the queue to retry with backoff. When the attempts
- * run out, `giveUp` sends REPLY_ON_ERROR once more as a best effort.
+ * Handles one kf job: plans the reply once (LLM, command, hand-off or fallback; see plan.ts) and stores the plan,
+ * then sends the parts in order with deterministic msgids, recording each accepted part, so a re-run after a crash
+ * sends only what is missing and never asks the LLM twice. While a human or the queue holds the conversation
+ * (interface.md "Hand-off") the bot plans nothing and sends nothing. A reply cancelled by a recall or a
+ * `msg_send_fail` stops before its next part. Refusals (95001, 95018, 45002 …) end the job as `failed` (logged,
+ * counted; 95018 also asks `service_state/get`); transient failures are thrown for the queue to retry with backoff.
+ * When the attempts run out, `giveUp` sends REPLY_ON_ERROR once more as a best effort.
  */
 export function createKfJobHandler(d: KfHandlerDeps): JobHandler {
   return { run: (ctx) => run(d, ctx), giveUp: (ctx) => giveUp(d, ctx) };
@@ -40,12 +44,22 @@ async function run(d: KfHandlerDeps, ctx: JobContext): Promise<void> {
     ctx.log.error({ attempts: ctx.attempts, ageS: Math.round(ageS) }, 'giving up on this message: past the send window');
     return;
   }
-  const progress = ctx.progress ?? (await planReply(d, ctx, p));
+  if (await cancelled(d, p, ctx.log)) return;
+  let progress = ctx.progress;
+  if (!progress) {
+    if (await humanHolds({ ...d, log: ctx.log }, p.open_kfid, p.external_userid, ctx.signal)) {
+      d.metrics.kfHumanHeld.inc();
+      return ctx.log.info('a human holds the conversation; the bot stays silent (no LLM call)');
+    }
+    progress = await planKfReply(d, d.agents.for('kf', p.open_kfid).answerer, p, ctx.signal, ctx.log);
+    await ctx.saveProgress(progress);
+  }
   if (progress.effects) {
     await d.agents.for('kf', p.open_kfid).answerer.apply(customerKey('kf', p.open_kfid, p.external_userid), progress.effects);
     progress.effects = null;
     await ctx.saveProgress(progress);
   }
+  if (progress.handoff) return handOff(d, ctx, p, progress);
   await sendParts(d, ctx, p, progress);
 }
 
@@ -57,7 +71,8 @@ async function giveUp(d: KfHandlerDeps, ctx: JobContext): Promise<void> {
   const p = ctx.payload;
   if (p.channel !== 'kf' || p.type === 'kf.welcome') return;
   const ageS = Date.now() / 1000 - p.send_time;
-  if ((ctx.progress?.sent ?? 0) > 0 || ageS > KF_SEND_WINDOW_S) {
+  const cancelledReply = await d.store.get(keys.kfReplyCancelled(replyTag(p.open_kfid, p.msgid))).catch(() => null);
+  if ((ctx.progress?.sent ?? 0) > 0 || ageS > KF_SEND_WINDOW_S || cancelledReply !== null) {
     d.metrics.replies.inc({ channel: 'kf', kind: 'failed' });
     ctx.log.error({ sent: ctx.progress?.sent ?? 0, ageS: Math.round(ageS) }, 'giving up on this message; no fallback sent');
     return;
@@ -79,39 +94,73 @@ async function giveUp(d: KfHandlerDeps, ctx: JobContext): Promise<void> {
 /** WeCom accepts replies for 48 h after the customer's message; past it, retrying is pointless. */
 const KF_SEND_WINDOW_S = 48 * 3600;
 
-async function planReply(d: KfHandlerDeps, ctx: JobContext, p: KfTextJob | KfUnsupportedJob): Promise<JobProgress> {
-  const limits = { maxBytes: KF_TEXT_MAX_BYTES, maxParts: KF_MAX_PARTS };
-  let plan: PlannedReply;
-  if (p.type === 'kf.unsupported') {
-    ctx.log.info({ msgtype: p.msgtype }, 'unsupported kf message type');
-    plan = { parts: [d.replies.unsupported], kind: 'fallback', effects: {}, text: d.replies.unsupported };
-  } else {
-    const customer = customerKey('kf', p.open_kfid, p.external_userid);
-    const { answerer } = d.agents.for('kf', p.open_kfid);
-    plan = await answerer.answer({ customer, text: p.content, traceId: p.msgid, signal: ctx.signal, limits });
-  }
-  const progress: JobProgress = { parts: plan.parts, kind: plan.kind, sent: 0, effects: plan.effects };
-  await ctx.saveProgress(progress);
-  return progress;
+async function cancelled(d: KfHandlerDeps, p: KfMessageJob, log: Logger): Promise<boolean> {
+  const why = await d.store.get(keys.kfReplyCancelled(replyTag(p.open_kfid, p.msgid)));
+  if (why) log.info({ why }, 'reply cancelled; nothing more is sent');
+  return why !== null;
 }
 
-async function sendParts(d: KfHandlerDeps, ctx: JobContext, p: KfTextJob | KfUnsupportedJob, progress: JobProgress) {
+/**
+ * The hand-off keyword (interface.md "Keywords", "Hand-off"): `service_state/trans` to the queue or a named
+ * servicer, then REPLY_ON_HANDOFF through `send_msg_on_event` with the returned `msg_code` (through `send_msg` when
+ * WeCom returned none). A refused transfer is told with REPLY_ON_ERROR: the customer must not wait for a human
+ * who is not coming.
+ */
+async function handOff(d: KfHandlerDeps, ctx: JobContext, p: KfMessageJob, progress: JobProgress): Promise<void> {
+  const handoff = progress.handoff!;
+  if (!handoff.transferred) {
+    try {
+      const target = { open_kfid: p.open_kfid, external_userid: p.external_userid, service_state: d.handoff.serviceState, servicer_userid: d.handoff.servicerUserid };
+      handoff.msg_code = await transferToHuman({ ...d, log: ctx.log }, target, ctx.signal);
+    } catch (e) {
+      if (ctx.signal.aborted || !isRefusal(e)) throw e;
+      ctx.log.error({ api: e.api, errcode: e.errcode }, 'hand-off refused by WeCom; telling the customer it failed');
+      const failed: JobProgress = { parts: [d.replies.onError], kind: 'fallback', sent: 0, effects: null };
+      await ctx.saveProgress(failed);
+      return sendParts(d, ctx, p, failed);
+    }
+    handoff.transferred = true;
+    await ctx.saveProgress(progress);
+    ctx.log.info({ service_state: d.handoff.serviceState, msgCode: handoff.msg_code !== null }, 'conversation handed to a human');
+  }
+  if (progress.sent > 0) return;
+  const text = progress.parts[0] as string;
+  const msgid = outboundMsgid(p.open_kfid, p.msgid, 'h');
+  const opts = { signal: ctx.signal, mayHaveBeenSent: ctx.attempts > 1 };
+  try {
+    if (handoff.msg_code) await sendKfOnEvent(d.api, { code: handoff.msg_code, msgid, content: text }, opts);
+    else await sendKfText(d.api, { open_kfid: p.open_kfid, touser: p.external_userid, msgid, content: text }, opts);
+  } catch (e) {
+    if (ctx.signal.aborted || !isRefusal(e)) throw e;
+    return refused(d, ctx.log, e, 0, 1);
+  }
+  progress.sent = 1;
+  await ctx.saveProgress(progress);
+  d.metrics.replies.inc({ channel: 'kf', kind: 'command' });
+  ctx.log.info({ via: handoff.msg_code ? 'send_msg_on_event' : 'send_msg' }, 'hand-off reply sent');
+}
+
+async function sendParts(d: KfHandlerDeps, ctx: JobContext, p: KfMessageJob, progress: JobProgress) {
   if (progress.parts.length === 0) return ctx.log.info('no reply planned (customer over the rate limit)');
   const first = progress.sent;
   for (let i = first; i < progress.parts.length; i++) {
     ctx.signal.throwIfAborted();
+    if (i > first && (await cancelled(d, p, ctx.log))) return;
     const msgid = outboundMsgid(p.open_kfid, p.msgid, i);
+    const to = { open_kfid: p.open_kfid, touser: p.external_userid, msgid };
+    // A re-run may have crashed right after WeCom accepted this part but before we recorded it.
+    const opts = { signal: ctx.signal, mayHaveBeenSent: i === first && ctx.attempts > 1 };
     try {
-      const outcome = await sendKfText(
-        d.api,
-        { open_kfid: p.open_kfid, touser: p.external_userid, msgid, content: progress.parts[i] as string },
-        // A re-run may have crashed right after WeCom accepted this part but before we recorded it.
-        { signal: ctx.signal, mayHaveBeenSent: i === first && ctx.attempts > 1 },
-      );
+      const part = progress.parts[i] as string;
+      const image = imagePartOf(part);
+      const media_id = image ? await uploadAnswerImage(d, image, ctx) : null;
+      const outcome = media_id
+        ? await sendKfImage(d.api, { ...to, media_id }, opts)
+        : await sendKfText(d.api, { ...to, content: image ? imageAsText(image) : part }, opts);
       if (outcome === 'already_sent') ctx.log.info({ part: i, outMsgid: msgid }, 'part was already delivered');
     } catch (e) {
       if (ctx.signal.aborted) throw e;
-      if (isRefusal(e)) return refused(d, ctx.log, e, i, progress.parts.length);
+      if (isRefusal(e)) return refused(d, ctx.log, e, i, progress.parts.length, p);
       throw e;
     }
     progress.sent = i + 1;
@@ -139,7 +188,7 @@ async function sendWelcome(d: KfHandlerDeps, ctx: JobContext, p: KfWelcomeJob): 
   } catch (e) {
     if (ctx.signal.aborted || !(e instanceof WechatApiError)) throw e;
     // The code lives 20 s and works once: any refusal or lasting failure is final.
-    refused(d, ctx.log, e, 0, 1);
+    await refused(d, ctx.log, e, 0, 1);
   }
 }
 
@@ -147,7 +196,32 @@ function isRefusal(e: unknown): e is WechatApiError {
   return e instanceof WechatApiError && !e.retryable;
 }
 
-function refused(d: KfHandlerDeps, log: Logger, e: WechatApiError, part: number, parts: number): void {
+/**
+ * Downloads an image an answer links to (SSRF-safe, capped) and uploads it as temporary media.
+ * @returns the media_id, or null when the image cannot be had (the part then goes out as `alt (url)` text)
+ * @throws WechatApiError when the upload failed transiently (the job retries)
+ */
+async function uploadAnswerImage(d: KfHandlerDeps, image: ImageRef, ctx: JobContext): Promise<string | null> {
+  const file = await d.media.fetchImage(image.url, ctx.signal);
+  if (!file) return null;
+  try {
+    return await d.api.uploadMedia('image', file, ctx.signal);
+  } catch (e) {
+    if (ctx.signal.aborted || !isRefusal(e)) throw e;
+    ctx.log.warn({ errcode: e.errcode, status: e.status }, 'media/upload refused the answer image; sending it as a link');
+    return null;
+  }
+}
+
+/** 95018: the conversation is not the bot's (a human or the queue holds it, or the company is unverified). */
+const SESSION_STATE_INVALID = 95018;
+
+async function refused(d: KfHandlerDeps, log: Logger, e: WechatApiError, part: number, parts: number, p?: KfMessageJob): Promise<void> {
   d.metrics.replies.inc({ channel: 'kf', kind: 'failed' });
   log.warn({ api: e.api, errcode: e.errcode, part, parts }, 'WeCom refused the reply; not retrying');
+  if (p && e.errcode === SESSION_STATE_INVALID) {
+    // Learn who holds it, so the customer's next messages do not ask the LLM for answers that cannot be sent.
+    const state = await fetchServiceState({ ...d, log }, p.open_kfid, p.external_userid, new AbortController().signal);
+    log.info({ service_state: state }, 'asked WeCom who holds the conversation after 95018');
+  }
 }

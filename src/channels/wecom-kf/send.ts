@@ -10,17 +10,33 @@ import type { ApiClient } from '../../wechat-api/api-client.js';
  */
 export const DUPLICATE_MSGID_ERRCODES: ReadonlySet<number> = new Set([40058]);
 
+/** Characters of the hash prefix every outbound msgid of one reply shares (see {@link replyTag}). */
+const REPLY_TAG_CHARS = 24;
+
 /**
- * The outbound msgid of one part of one reply (interface.md "Outbound msgid"): 24 characters of base64url
- * SHA-256 over `open_kfid` and the inbound msgid, `_`, then the part label. At most 32 bytes of
- * `[0-9A-Za-z_-]`, unique per part, and the same on every retry, so WeCom itself refuses a second delivery.
+ * The hash prefix shared by every outbound msgid of the reply to one inbound message: 24 characters of base64url
+ * SHA-256 over `open_kfid` and the inbound msgid. It is also how a `msg_send_fail` (which names only our msgid)
+ * or a `user_recall_msg` (which names the inbound msgid) finds the reply it concerns.
+ */
+export function replyTag(openKfid: string, inboundMsgid: string): string {
+  return createHash('sha256').update(`${openKfid}\n${inboundMsgid}`).digest('base64url').slice(0, REPLY_TAG_CHARS);
+}
+
+/** The {@link replyTag} inside one of our outbound msgids, or null when the id is not ours (e.g. a servicer's). */
+export function replyTagOf(outbound: string): string | null {
+  return new RegExp(`^[0-9A-Za-z_-]{${REPLY_TAG_CHARS}}_[0-9A-Za-z]{1,7}$`).test(outbound) ? outbound.slice(0, REPLY_TAG_CHARS) : null;
+}
+
+/**
+ * The outbound msgid of one part of one reply (interface.md "Outbound msgid"): the {@link replyTag}, `_`, then the
+ * part label. At most 32 bytes of `[0-9A-Za-z_-]`, unique per part, and the same on every retry, so WeCom itself
+ * refuses a second delivery.
  * @param part part number (0-based) or a short label such as `w` for a welcome (≤ 7 characters of `[0-9A-Za-z]`)
  */
 export function outboundMsgid(openKfid: string, inboundMsgid: string, part: number | string): string {
   const label = String(part);
   if (!/^[0-9A-Za-z]{1,7}$/.test(label)) throw new RangeError(`bad part label ${label}`);
-  const digest = createHash('sha256').update(`${openKfid}\n${inboundMsgid}`).digest('base64url').slice(0, 24);
-  return `${digest}_${label}`;
+  return `${replyTag(openKfid, inboundMsgid)}_${label}`;
 }
 
 /** A text message for `kf/send_msg` (wecom-kf-protocol.md §3.1); `content` ≤ 2048 UTF-8 bytes. */
@@ -44,6 +60,20 @@ export async function sendKfText(
   opts: { signal: AbortSignal; mayHaveBeenSent: boolean; retries?: number },
 ): Promise<'sent' | 'already_sent'> {
   const body = { touser: msg.touser, open_kfid: msg.open_kfid, msgid: msg.msgid, msgtype: 'text', text: { content: msg.content } };
+  return sendOnce(() => api.post('kf/send_msg', '/cgi-bin/kf/send_msg', body, opts.signal), opts);
+}
+
+/**
+ * Sends one image (`msgtype: image`, an uploaded `media_id`) with the same retry and duplicate rules as
+ * {@link sendKfText}.
+ * @throws WechatApiError as sendKfText
+ */
+export async function sendKfImage(
+  api: ApiClient,
+  msg: { open_kfid: string; touser: string; msgid: string; media_id: string },
+  opts: { signal: AbortSignal; mayHaveBeenSent: boolean; retries?: number },
+): Promise<'sent' | 'already_sent'> {
+  const body = { touser: msg.touser, open_kfid: msg.open_kfid, msgid: msg.msgid, msgtype: 'image', image: { media_id: msg.media_id } };
   return sendOnce(() => api.post('kf/send_msg', '/cgi-bin/kf/send_msg', body, opts.signal), opts);
 }
 

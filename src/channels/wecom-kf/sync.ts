@@ -8,7 +8,8 @@ import { keys } from '../../store/keys.js';
 import type { Store } from '../../store/types.js';
 import type { WechatEnvelope } from '../../wechat-api/http.js';
 import type { ApiClient } from '../../wechat-api/api-client.js';
-import { selectItem, type SyncItem } from './sync-select.js';
+import { applyKfEvent } from './events.js';
+import { selectItem, type KfEvent, type SyncItem } from './sync-select.js';
 
 /** The account key used when a callback carries no OpenKfId (old setups): pull every account at once. */
 export const ALL_ACCOUNTS = '_all';
@@ -109,11 +110,17 @@ async function handOffPage(d: SyncDeps, items: SyncItem[], coldStart: boolean, a
     welcomeEnabled: d.welcomeEnabled,
   };
   const jobs: { id: string; payload: string }[] = [];
+  const events: KfEvent[] = [];
   for (const item of items) {
     const s = selectItem(item, ctx);
     if (s.action === 'job') jobs.push({ id: s.id, payload: JSON.stringify(s.payload) });
+    else if (s.action === 'event') events.push(s.event);
     else d.log[LOG_LEVEL_BY_REASON[s.reason] ?? 'debug']({ open_kfid: account, msgid: s.msgid, reason: s.reason, detail: s.detail }, 'kf item not answered');
   }
+  // Before the jobs can run (a queue starts them at once): a hand-over or a recall in this page must be known when
+  // their replies are planned. In log order, so the newest state of a conversation wins; re-applied harmlessly when
+  // a crash makes the page be read again.
+  for (const ev of events) await applyKfEvent(d, ev);
   const created = await d.jobs.handOff(jobs);
   const fresh = jobs.filter((_, i) => created[i]).map((j) => j.id);
   const dupes = jobs.length - fresh.length;
