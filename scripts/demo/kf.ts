@@ -19,7 +19,9 @@ type Step =
   | { who: string; user: string; text: string }
   | { who: string; user: string; image: true }
   | { who: string; user: string; enter: true }
-  | { who: string; user: string; text: string; retries: number };
+  | { who: string; user: string; text: string; retries: number }
+  /** a message while a human holds the conversation: the bot must stay silent */
+  | { who: string; user: string; text: string; silent: true };
 
 const STEPS: Step[] = [
   { who: '顾客 小王', user: 'wmDemoWang', enter: true },
@@ -29,7 +31,11 @@ const STEPS: Step[] = [
   { who: '顾客 小王', user: 'wmDemoWang', image: true },
   { who: '顾客 小王', user: 'wmDemoWang', text: '重置' },
   { who: '顾客 Lee', user: 'wmDemoLee', text: 'Thanks!' },
+  { who: '顾客 Lee', user: 'wmDemoLee', text: '转人工' },
+  { who: '顾客 Lee', user: 'wmDemoLee', text: '人工客服在吗？', silent: true },
 ];
+/** Customer events that must get exactly one reply each. */
+const ANSWERED = STEPS.filter((s) => !('silent' in s)).length;
 
 /** The server variables that enable the kf channel against the stand-in `fake`. */
 export function kfEnv(fake: FakeWecom): Record<string, string> {
@@ -46,7 +52,7 @@ export function kfEnv(fake: FakeWecom): Record<string, string> {
 export async function runKf(fake: FakeWecom, url: string): Promise<{ failures: string[]; expected: number; got: number }> {
   const failures = await converse(fake, url);
   summarise(fake, failures);
-  return { failures, expected: STEPS.length, got: fake.sent.length };
+  return { failures, expected: ANSWERED, got: fake.sent.length };
 }
 
 async function converse(fake: FakeWecom, url: string): Promise<string[]> {
@@ -70,6 +76,12 @@ async function converse(fake: FakeWecom, url: string): Promise<string[]> {
     const slowest = Math.max(...acks.map((a) => a.ms));
     for (const a of acks) if (a.status !== 200 || a.body !== 'success') failures.push(`ack was ${a.status} ${a.body}`);
     if (slowest >= ACK_LIMIT_MS) failures.push(`ack took ${slowest.toFixed(1)} ms (limit ${ACK_LIMIT_MS} ms)`);
+    if ('silent' in step) {
+      await sleep(DUPLICATE_WINDOW_MS);
+      if (fake.sent.length > before) failures.push(`the bot answered ${step.who} while a human holds the conversation`);
+      else console.log(`    (no bot reply: the conversation is with a human servicer now; service_state ${fake.serviceState(KF, step.user)})\n`);
+      continue;
+    }
     await fake.waitFor(() => fake.sent.length > before, REPLY_TIMEOUT_MS).catch(() => failures.push(`no reply to ${step.who}`));
     await sleep(DUPLICATE_WINDOW_MS); // any duplicate would show up here
     const replies = fake.sent.slice(before);
@@ -85,7 +97,7 @@ async function converse(fake: FakeWecom, url: string): Promise<string[]> {
 function summarise(fake: FakeWecom, failures: string[]): void {
   const sends = fake.calls.filter((c) => c.api === 'send_msg' || c.api === 'send_msg_on_event');
   const pulls = fake.calls.filter((c) => c.api === 'sync_msg').length;
-  console.log(`${STEPS.length} customer events → ${fake.sent.length} replies accepted by the stand-in, ${pulls} sync_msg pulls, ${fake.gettokenCount()} gettoken\n`);
+  console.log(`${STEPS.length} customer events (${ANSWERED} to answer) → ${fake.sent.length} replies accepted by the stand-in, ${pulls} sync_msg pulls, ${fake.gettokenCount()} gettoken\n`);
   if (sends.some((c) => c.errcode !== 0)) failures.push(`WeCom refused a send: ${JSON.stringify(sends.filter((c) => c.errcode !== 0).map((c) => c.errcode))}`);
-  if (fake.sent.length !== STEPS.length) failures.push(`expected ${STEPS.length} replies, got ${fake.sent.length}`);
+  if (fake.sent.length !== ANSWERED) failures.push(`expected ${ANSWERED} replies, got ${fake.sent.length}`);
 }
