@@ -103,8 +103,11 @@ describe.skipIf(!redisUrl)('several processes on one Redis', () => {
     fake.holdSends(false);
     const started = Date.now();
     expect(await first.stop('SIGTERM')).toBe(0);
-    await spawnServer(env);
-    await fake.waitFor(() => textsTo(fake, 'wmTerm').length === 2, 20_000);
+    const second = await spawnServer(env);
+    await fake.waitFor(() => textsTo(fake, 'wmTerm').length === 2, 20_000).catch((e: unknown) => {
+      console.log('FIRST:\n' + first.output.join('\n') + '\nSECOND:\n' + second.output.join('\n'));
+      throw e;
+    });
     // Without the release both would wait for the 50 s lease / hand-off grace.
     expect(Date.now() - started).toBeLessThan(20_000);
     await sleep(500);
