@@ -16,7 +16,8 @@ describe.skipIf(!redisUrl)('web and worker processes (redis)', () => {
   let fake: FakeWecom;
   let mpApi: FakeMpApi;
   let children: ChildServer[] = [];
-  const dbUrl = `${redisUrl.replace(/\/\d+$/, '')}/13`;
+  // DB 14: multi-process.test.ts uses 11–13, and test files run in parallel (a shared DB was flushed under a running test).
+  const dbUrl = `${redisUrl.replace(/\/\d+$/, '')}/14`;
 
   beforeEach(async () => {
     fake = await startFakeWecom({ corpId: CREDS.corpId, kfSecret: CREDS.kfSecret });
