@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/types.js';
 import { LeaseLostError, ShutdownError, retryDelayMs, type JobContext, type JobHandler, type JobQueue } from './job-queue.js';
+import { createCustomerOrder, type CustomerOrder } from './customer-order.js';
 import { createKeyedSerial } from './keyed-serial.js';
 import { MAX_JOB_ATTEMPTS, orderKeyOf, type JobPayload, type JobProgress } from './jobs.js';
 import { runAttempt } from './run-attempt.js';
@@ -86,7 +87,14 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
 
   const active = new Map<string, AbortController>();
   let stopping = false;
-  const worker = o.workerConnection ? startWorker(o, active, () => stopping) : null;
+  const order = createCustomerOrder(o.producer, `${o.prefix}:`, { ttlMs: o.dedupTtlMs, maxWaitMs: o.leaseMs });
+  const finished = async (readableId: string) => {
+    const job = await queue.getJob(bullJobId(readableId));
+    if (!job) return true;
+    const state = await job.getState();
+    return state === 'completed' || state === 'failed' || state === 'unknown';
+  };
+  const worker = o.workerConnection ? startWorker(o, active, () => stopping, order, finished) : null;
 
   const refreshWaiting = () =>
     queue
@@ -100,6 +108,7 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
     kind: 'bullmq',
     handOff: async (jobs) => {
       if (jobs.length === 0) return [];
+      await order.enqueue(jobs.map((j) => ({ id: j.id, orderKey: orderKeyOf(j.id) })));
       await queue.addBulk(
         jobs.map((j) => ({ name: 'answer', data: { id: j.id, payload: j.payload }, opts: { jobId: bullJobId(j.id) } })),
       );
@@ -131,7 +140,13 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
   };
 }
 
-function startWorker(o: BullmqQueueOptions, active: Map<string, AbortController>, stopping: () => boolean): Worker<JobData> {
+function startWorker(
+  o: BullmqQueueOptions,
+  active: Map<string, AbortController>,
+  stopping: () => boolean,
+  order: CustomerOrder,
+  finished: (readableId: string) => Promise<boolean>,
+): Worker<JobData> {
   const owner = `${process.pid}-${randomBytes(6).toString('hex')}`;
   // BullMQ hands a worker several jobs at once; one customer's still run one after another, in the order taken.
   const serial = createKeyedSerial();
@@ -153,6 +168,7 @@ function startWorker(o: BullmqQueueOptions, active: Map<string, AbortController>
     } catch {
       o.log.error({ jobId: id }, 'job payload is not JSON; dropping the job');
       active.delete(bullId);
+      await order.finish(id, orderKeyOf(id)).catch(() => undefined);
       return;
     }
     const log = o.log.child({ jobId: id, channel: payload.channel, msgid: payload.msgid });
@@ -171,9 +187,13 @@ function startWorker(o: BullmqQueueOptions, active: Map<string, AbortController>
         ctx.progress = p;
       },
     };
+    const orderKey = orderKeyOf(id);
     const attempt = async () => {
       try {
+        // Another process may hold an older job of this customer: wait for it (the lock alone would let us win).
+        await order.awaitTurn(id, orderKey, signal, finished, log);
         await runAttempt(attemptDeps, ctx, owner);
+        await order.finish(id, orderKey);
       } catch (e) {
         if (!(stopping() && signal.aborted) || ctrl.signal.reason instanceof LeaseLostError || e instanceof LeaseLostError) throw e;
         // Handed back inside the customer's turn, so a customer's jobs go back in the order they were taken: due now
