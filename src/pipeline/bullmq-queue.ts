@@ -7,7 +7,6 @@ import { keys } from '../store/keys.js';
 import type { Store } from '../store/types.js';
 import { LeaseLostError, ShutdownError, retryDelayMs, type JobContext, type JobHandler, type JobQueue } from './job-queue.js';
 import { createCustomerOrder, type CustomerOrder } from './customer-order.js';
-import { createKeyedSerial } from './keyed-serial.js';
 import { MAX_JOB_ATTEMPTS, orderKeyOf, type JobPayload, type JobProgress } from './jobs.js';
 import { runAttempt } from './run-attempt.js';
 
@@ -148,8 +147,8 @@ function startWorker(
   finished: (readableId: string) => Promise<boolean>,
 ): Worker<JobData> {
   const owner = `${process.pid}-${randomBytes(6).toString('hex')}`;
-  // BullMQ hands a worker several jobs at once; one customer's still run one after another, in the order taken.
-  const serial = createKeyedSerial();
+  // No in-process queue per customer here: the tickets order a customer's jobs in this process too, and a second
+  // queue would deadlock with them (a re-queued older job stuck behind a newer one that waits for it).
   const maxAttempts = o.maxAttempts ?? MAX_JOB_ATTEMPTS;
   const backoff = o.retryDelayMs ?? retryDelayMs;
   const attemptDeps = { store: o.store, handler: o.handler, leaseMs: o.leaseMs, maxAttempts };
@@ -190,21 +189,21 @@ function startWorker(
     const orderKey = orderKeyOf(id);
     const attempt = async () => {
       try {
-        // Another process may hold an older job of this customer: wait for it (the lock alone would let us win).
+        // This or another process may hold an older job of this customer: wait for it (the lock alone would let the
+        // newer one win the race).
         await order.awaitTurn(id, orderKey, signal, finished, log);
         await runAttempt(attemptDeps, ctx, owner);
         await order.finish(id, orderKey);
       } catch (e) {
         if (!(stopping() && signal.aborted) || ctrl.signal.reason instanceof LeaseLostError || e instanceof LeaseLostError) throw e;
-        // Handed back inside the customer's turn, so a customer's jobs go back in the order they were taken: due now
-        // (BullMQ's delayed set is ordered by time, and moveToDelayed counts no attempt), for the next worker.
+        // Handed back due now (moveToDelayed counts no attempt) for the next worker; the tickets keep the order.
         await job.moveToDelayed(Date.now(), token);
         log.info('job handed back (shutdown)');
         throw new DelayedError();
       }
     };
     try {
-      await serial.run(orderKeyOf(id), attempt);
+      await attempt();
     } catch (e) {
       if (e instanceof DelayedError) throw e;
       if (ctrl.signal.reason instanceof LeaseLostError || e instanceof LeaseLostError) {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
-import { imageMsg, linkMsg } from '../fakes/wechat-mp-push.js';
+import { imageMsg, linkMsg, textMsg } from '../fakes/wechat-mp-push.js';
 import { MP, answeredText, passiveText, startMpHarness, type MpHarness } from '../helpers/mp-harness.js';
 import { PNG_1X1 } from '../llm/contract-drivers.js';
 import { startServer, type LocalServer } from '../media/local-server.js';
@@ -16,7 +16,8 @@ describe('Official Account: images and links', () => {
     startMpHarness({ env: { LLM_PROVIDER: 'openai', OPENAI_BASE_URL: llm.baseUrl, OPENAI_API_KEY: API_KEY, ...env } });
   beforeEach(async () => {
     llm = await startFakeOpenAI({ apiKey: API_KEY });
-    web = await startServer((_req, res) => {
+    web = await startServer((req, res) => {
+      if (req.url === '/a.png') return void res.writeHead(200, { 'content-type': 'image/png' }).end(PNG_1X1);
       res.writeHead(200, { 'content-type': 'text/html' }).end('<title>活动</title><p>满一百减二十。</p>');
     });
   });
@@ -66,5 +67,22 @@ describe('Official Account: images and links', () => {
     await h.api.waitFor(() => h.api.sent.length === 1);
     expect(web.connections).toBe(seen);
     expect(JSON.stringify(llm.requests.at(-1)?.body.messages)).not.toMatch(/满一百减二十/);
+  });
+
+  it('active mode: an image in the answer is uploaded and sent with custom/send in its place; auto mode writes it as text', async () => {
+    h = await start({ FETCH_ALLOW_HOSTS: '127.0.0.1' });
+    llm.script({ kind: 'answer', text: `请看：\n\n![示意图](${web.origin}/a.png)\n\n以上。` });
+    await h.deliver(textMsg(MP, 'oOut', '给我看图'), 'safe');
+    await h.api.waitFor(() => h.api.sent.length === 3);
+    expect(h.api.sent.map((m) => m.msgtype)).toEqual(['text', 'image', 'text']);
+    expect(h.api.uploads).toHaveLength(1);
+    expect(h.api.sent[1]?.media_id).toBe(h.api.uploads[0]?.media_id);
+    expect(h.api.sent.map((m) => m.content)).toEqual(['请看：', undefined, '以上。']);
+    await h.close();
+
+    h = await start({ FETCH_ALLOW_HOSTS: '127.0.0.1', WECHAT_MP_REPLY_MODE: 'auto' });
+    llm.script({ kind: 'answer', text: `请看：\n\n![示意图](${web.origin}/a.png)` });
+    const r = await h.deliver(textMsg(MP, 'oOut2', '给我看图'), 'plaintext');
+    expect(passiveText(r.attempts.at(-1)!.body, 'plaintext')).toBe(`请看：\n\n示意图 (${web.origin}/a.png)`);
   });
 });

@@ -40,6 +40,16 @@ export function tally(s: Scenario): Result {
     const p50 = waits[Math.floor(waits.length / 2)]!;
     s.notes.push(`reply after its callback was accepted: median ${Math.round(p50)} ms, slowest ${(waits.at(-1)! / 1000).toFixed(1)} s`);
   }
+  // Written order per customer (s.msgs is in the order the feeder wrote them) against the first reply's arrival.
+  // A note, not a failure: an older message stuck past the lease may be overtaken on purpose.
+  const byUser = new Map<string, number[]>();
+  for (const m of s.msgs) {
+    const at = per.get(m)![0]?.at;
+    if (at !== undefined) byUser.set(m.user, [...(byUser.get(m.user) ?? []), at]);
+  }
+  const several = [...byUser.values()].filter((ts) => ts.length > 1);
+  const outOfOrder = several.filter((ts) => ts.some((t, i) => i > 0 && t < ts[i - 1]!)).length;
+  if (several.length > 0) s.notes.push(`per-customer order: ${several.length - outOfOrder} of ${several.length} customers with several messages answered in the order written`);
   if (duplicates > 0) {
     const eg = s.msgs.filter((m) => per.get(m)!.length > 1).slice(0, 3);
     s.notes.push(`duplicated e.g.: ${eg.map((m) => `${m.user} "${m.text}" ×${per.get(m)!.length} msgid ${m.msgid}`).join('; ')}`);

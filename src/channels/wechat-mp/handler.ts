@@ -13,7 +13,9 @@ import { customerKey } from '../../store/keys.js';
 import type { Store } from '../../store/types.js';
 import type { ApiClient } from '../../wechat-api/api-client.js';
 import type { AccountMode } from './account-mode.js';
-import { MP_FINAL_ERRCODES, sendCustomText, startTyping } from './send.js';
+import { imageAsText, imagePartOf } from '../../format/image-marker.js';
+import { uploadAnswerImage } from '../../pipeline/answer-image.js';
+import { MP_FINAL_ERRCODES, sendCustomImage, sendCustomText, startTyping } from './send.js';
 import { claimSlot, passiveTooLateMs, type MpTimings, type Slot, type SlotWatch } from './slots.js';
 
 export interface MpHandlerDeps {
@@ -108,7 +110,8 @@ async function giveUp(d: MpHandlerDeps, ctx: JobContext): Promise<void> {
 
 async function planReply(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, customer: string): Promise<JobProgress> {
   const passive = p.delivery === 'passive';
-  const limits = passive ? PASSIVE_LIMITS : ACTIVE_LIMITS;
+  // Images go out as image messages only on an active account: an auto-mode answer may still become a passive reply.
+  const limits = passive ? PASSIVE_LIMITS : p.delivery === 'active' ? { ...ACTIVE_LIMITS, images: true } : ACTIVE_LIMITS;
   let plan: PlannedReply;
   const { answerer } = d.agents.for('mp', p.appid);
   const input = await agentInput(d, ctx, p, answerer);
@@ -197,7 +200,11 @@ async function sendParts(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, pro
   for (let i = progress.sent; i < progress.parts.length; i++) {
     ctx.signal.throwIfAborted();
     try {
-      await sendCustomText(d.api, { touser: p.openid, content: progress.parts[i] as string }, ctx.signal);
+      const part = progress.parts[i] as string;
+      const image = imagePartOf(part);
+      const media_id = image ? await uploadAnswerImage(d.api, d.media, image, ctx.signal, ctx.log) : null;
+      if (media_id) await sendCustomImage(d.api, { touser: p.openid, media_id }, ctx.signal);
+      else await sendCustomText(d.api, { touser: p.openid, content: image ? imageAsText(image) : part }, ctx.signal);
     } catch (e) {
       if (ctx.signal.aborted || !(e instanceof WechatApiError) || e.retryable) throw e;
       return refused(d, ctx.log, e, { p, progress, part: i, customer });

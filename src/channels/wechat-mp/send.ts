@@ -33,6 +33,22 @@ export async function sendCustomText(
   });
 }
 
+/**
+ * Sends one image with `message/custom/send` (`{touser, msgtype: "image", image: {media_id}}`, a temporary media
+ * uploaded beforehand), retried like {@link sendCustomText}.
+ * @throws WechatApiError as sendCustomText
+ */
+export async function sendCustomImage(api: ApiClient, msg: { touser: string; media_id: string }, signal: AbortSignal): Promise<void> {
+  const body = { touser: msg.touser, msgtype: 'image', image: { media_id: msg.media_id } };
+  await pRetry(() => api.post('mp/custom_send', '/cgi-bin/message/custom/send', body, signal), {
+    retries: 3,
+    minTimeout: 300,
+    factor: 3,
+    signal,
+    shouldRetry: ({ error }) => error instanceof WechatApiError && error.retryable,
+  });
+}
+
 /** "Typing…" shown to one customer while the LLM works. */
 export interface Typing {
   /** stops re-sending (a sent message clears the indicator on WeChat's side) */

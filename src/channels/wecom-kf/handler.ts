@@ -7,7 +7,8 @@ import type { JobProgress, KfMessageJob, KfWelcomeJob } from '../../pipeline/job
 import { customerKey, keys } from '../../store/keys.js';
 import type { Store } from '../../store/types.js';
 import { planKfReply, type KfPlanDeps } from './plan.js';
-import { imageAsText, imagePartOf, type ImageRef } from '../../format/image-marker.js';
+import { imageAsText, imagePartOf } from '../../format/image-marker.js';
+import { uploadAnswerImage } from '../../pipeline/answer-image.js';
 import { outboundMsgid, replyTag, sendKfImage, sendKfOnEvent, sendKfText } from './send.js';
 import { fetchServiceState, humanHolds, transferToHuman } from './service-state.js';
 import { WELCOME_CODE_MAX_AGE_S } from './sync-select.js';
@@ -153,7 +154,7 @@ async function sendParts(d: KfHandlerDeps, ctx: JobContext, p: KfMessageJob, pro
     try {
       const part = progress.parts[i] as string;
       const image = imagePartOf(part);
-      const media_id = image ? await uploadAnswerImage(d, image, ctx) : null;
+      const media_id = image ? await uploadAnswerImage(d.api, d.media, image, ctx.signal, ctx.log) : null;
       const outcome = media_id
         ? await sendKfImage(d.api, { ...to, media_id }, opts)
         : await sendKfText(d.api, { ...to, content: image ? imageAsText(image) : part }, opts);
@@ -196,22 +197,6 @@ function isRefusal(e: unknown): e is WechatApiError {
   return e instanceof WechatApiError && !e.retryable;
 }
 
-/**
- * Downloads an image an answer links to (SSRF-safe, capped) and uploads it as temporary media.
- * @returns the media_id, or null when the image cannot be had (the part then goes out as `alt (url)` text)
- * @throws WechatApiError when the upload failed transiently (the job retries)
- */
-async function uploadAnswerImage(d: KfHandlerDeps, image: ImageRef, ctx: JobContext): Promise<string | null> {
-  const file = await d.media.fetchImage(image.url, ctx.signal);
-  if (!file) return null;
-  try {
-    return await d.api.uploadMedia('image', file, ctx.signal);
-  } catch (e) {
-    if (ctx.signal.aborted || !isRefusal(e)) throw e;
-    ctx.log.warn({ errcode: e.errcode, status: e.status }, 'media/upload refused the answer image; sending it as a link');
-    return null;
-  }
-}
 
 /** 95018: the conversation is not the bot's (a human or the queue holds it, or the company is unverified). */
 const SESSION_STATE_INVALID = 95018;
