@@ -194,7 +194,9 @@ function createKfApi(kf: KfConfig, store: Store, log: Logger, metrics: Metrics):
 
 async function connectRedis(url: string, log: Logger): Promise<Redis> {
   // Fail fast while Redis is away (callbacks answer 503 and WeChat retries) instead of queueing in memory.
-  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3000 });
+  // commandTimeout: a Redis that stops answering (a network black hole, not a refused connection) must turn
+  // callbacks into 503s too, not hang them past WeChat's 5 s.
+  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3000, commandTimeout: 2000 });
   redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
   await redis.connect();
   return redis;

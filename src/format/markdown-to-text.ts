@@ -149,8 +149,14 @@ function renderLink(href: string, text: string): string {
   return shown === '' ? label : `${label} (${shown})`;
 }
 
+/** Longer image sources (data: URLs pasted by a model, tracking monsters) are not worth a message part. */
+const MAX_IMAGE_URL_CHARS = 1000;
+
 function renderImage(src: string, alt: string): string {
-  // Always a marker here; createMarkdownToText writes it out as text unless the caller sends images itself.
+  // Only a fetchable http(s) image becomes a marker (an image message, or `alt (url)` where images cannot be sent);
+  // anything else would be a part the platform refuses (a data: URL is tens of KB), so only its alt text stays.
+  if (!/^https?:\/\//i.test(src) || src.length > MAX_IMAGE_URL_CHARS) return alt.trim();
+  // A marker here; createMarkdownToText writes it out as text unless the caller sends images itself.
   return imageMarker(src, alt.trim());
 }
 

@@ -2,6 +2,7 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { Replies } from '../config.js';
 import { LlmError } from '../errors.js';
+import { stripMarkerChars } from '../format/image-marker.js';
 import { markdownToText } from '../format/markdown-to-text.js';
 import { stripReasoning } from '../format/reasoning.js';
 import { planPartsWithImages } from '../format/plan-with-images.js';
@@ -163,7 +164,8 @@ export function createAnswerer(o: AnswererOptions): Answerer {
       o.log.warn({ finishReason, unclosedThink: visible === null, requestId }, 'LLM answer not usable; sending fallback');
       return fallback(o.replies.onError, req);
     }
-    const text = (o.adapter.answersInMarkdown ? markdownToText(visible, { imageMarkers: req.limits.images === true }) : visible).trim();
+    // Plain answers (echo repeats the customer) lose the marker characters too: nobody but the converter makes images.
+    const text = (o.adapter.answersInMarkdown ? markdownToText(visible, { imageMarkers: req.limits.images === true }) : stripMarkerChars(visible)).trim();
     if (!text) {
       o.log.warn({ requestId }, 'LLM answered with no visible text; sending fallback');
       return fallback(o.replies.onError, req);

@@ -192,8 +192,12 @@ function startWorker(
         // This or another process may hold an older job of this customer: wait for it (the lock alone would let the
         // newer one win the race).
         await order.awaitTurn(id, orderKey, signal, finished, log);
-        await runAttempt(attemptDeps, ctx, owner);
-        await order.finish(id, orderKey);
+        // The customer lock's owner is this job, not this process: a job that stopped waiting for an older one
+        // (past the lease) must still wait for the lock that older job holds, here as anywhere.
+        await runAttempt(attemptDeps, ctx, `${owner}:${bullId}`);
+        // The job is over either way: a failed removal must not make it run (and answer) again; the next job of the
+        // customer finds the ticket's job completed and drops it.
+        await order.finish(id, orderKey).catch((e: unknown) => log.warn({ err: e }, 'could not drop the job’s order ticket'));
       } catch (e) {
         if (!(stopping() && signal.aborted) || ctrl.signal.reason instanceof LeaseLostError || e instanceof LeaseLostError) throw e;
         // Handed back due now (moveToDelayed counts no attempt) for the next worker; the tickets keep the order.

@@ -27,7 +27,10 @@ export interface CustomerOrder {
   finish(id: string, orderKey: string): Promise<void>;
 }
 
+/** How often a waiting job looks at its customer's queue for a turn freed by another process, ms. */
 const POLL_MS = 50;
+/** How long a head must look finished (or missing) before its ticket is dropped, ms: covers a ticket-then-add gap. */
+const FINISHED_GRACE_MS = 1000;
 
 /**
  * @param client a Redis connection that fails fast (the store's); tickets live `ttlMs` after the last hand-off
@@ -37,41 +40,71 @@ const POLL_MS = 50;
 export function createCustomerOrder(client: Redis, prefix: string, o: { ttlMs: number; maxWaitMs: number }): CustomerOrder {
   const setKey = (orderKey: string) => `${prefix}${keys.customerOrder(orderKey)}`;
   const seqKey = (orderKey: string) => `${prefix}${keys.customerOrderSeq(orderKey)}`;
+  // A job finishing in this process wakes its customer's waiters here at once; other processes' are seen by polling.
+  const waiters = new Map<string, Set<() => void>>();
+  const nextChange = (orderKey: string, signal: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      const set = waiters.get(orderKey) ?? new Set<() => void>();
+      waiters.set(orderKey, set);
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        set.delete(done);
+        if (set.size === 0 && waiters.get(orderKey) === set) waiters.delete(orderKey);
+        resolve();
+      };
+      const timer = setTimeout(done, POLL_MS);
+      signal.addEventListener('abort', done, { once: true });
+      set.add(done);
+    });
   return {
     enqueue: async (jobs) => {
       if (jobs.length === 0) return;
       const known = await Promise.all(jobs.map((j) => client.zscore(setKey(j.orderKey), j.id)));
-      // In order, one after another: the ticket order is the hand-off order.
-      for (const [i, j] of jobs.entries()) {
-        if (known[i] !== null) continue;
-        const ticket = await client.incr(seqKey(j.orderKey));
-        await client
-          .multi()
-          .zadd(setKey(j.orderKey), 'NX', String(ticket), j.id)
-          .pexpire(setKey(j.orderKey), o.ttlMs)
-          .pexpire(seqKey(j.orderKey), o.ttlMs)
-          .exec();
+      const fresh = jobs.filter((_, i) => known[i] === null);
+      if (fresh.length === 0) return;
+      // One INCRBY per customer reserves a block of tickets (disjoint from any other process's), handed out in the
+      // order given: two round trips for a whole sync_msg page.
+      const counts = new Map<string, number>();
+      for (const j of fresh) counts.set(j.orderKey, (counts.get(j.orderKey) ?? 0) + 1);
+      const customers = [...counts.keys()];
+      const tops = await Promise.all(customers.map((k) => client.incrby(seqKey(k), counts.get(k)!)));
+      const next = new Map(customers.map((k, i) => [k, tops[i]! - counts.get(k)! + 1]));
+      const tx = client.multi();
+      for (const j of fresh) {
+        const ticket = next.get(j.orderKey)!;
+        next.set(j.orderKey, ticket + 1);
+        tx.zadd(setKey(j.orderKey), 'NX', String(ticket), j.id);
       }
+      for (const k of customers) tx.pexpire(setKey(k), o.ttlMs).pexpire(seqKey(k), o.ttlMs);
+      await tx.exec();
     },
     awaitTurn: async (id, orderKey, signal, isFinished, log) => {
       const started = Date.now();
+      // A head whose job is not (yet) in the queue may be one another process has ticketed but not added yet:
+      // dropped only once it has looked finished for a while.
+      let finishedSince = null as { head: string; at: number } | null;
       for (;;) {
         signal.throwIfAborted();
         const [head] = await client.zrange(setKey(orderKey), '0', '0');
         if (head === undefined || head === id) return;
         if (await isFinished(head)) {
-          await client.zrem(setKey(orderKey), head);
-          continue;
-        }
+          if (finishedSince?.head !== head) finishedSince = { head, at: Date.now() };
+          if (Date.now() - finishedSince.at >= Math.min(FINISHED_GRACE_MS, o.maxWaitMs / 2)) {
+            await client.zrem(setKey(orderKey), head);
+            continue;
+          }
+        } else finishedSince = null;
         if (Date.now() - started > o.maxWaitMs) {
           log.warn({ waitingFor: head, waitedMs: Date.now() - started }, 'an older message of this customer is still not answered; answering this one first');
           return;
         }
-        await new Promise((r) => setTimeout(r, POLL_MS));
+        await nextChange(orderKey, signal);
       }
     },
     finish: async (id, orderKey) => {
       await client.zrem(setKey(orderKey), id);
+      for (const wake of [...(waiters.get(orderKey) ?? [])]) wake();
     },
   };
 }

@@ -78,15 +78,19 @@ export async function requestMedia(
   });
   const contentType = typeof headers['content-type'] === 'string' ? headers['content-type'] : null;
   const bytes = Buffer.from(data as ArrayBuffer);
-  if (status >= 400 || /json|text\/plain/i.test(contentType ?? '')) {
+  if (status >= 400) checkEnvelope(api, status, null);
+  // An error is a JSON envelope with a non-zero errcode (sent as JSON or text/plain); a customer's .txt or .json
+  // file is text too, so only an envelope counts as an error.
+  if (/json|text\/plain/i.test(contentType ?? '') && bytes.length < 4096) {
     let parsed: unknown = null;
     try {
       parsed = JSON.parse(bytes.toString('utf8'));
     } catch {
-      /* not JSON: judged by status below */
+      /* not JSON: the file itself */
     }
-    checkEnvelope(api, status, parsed);
-    throw new WechatApiError(api, null, false, `${api}: answered ${contentType ?? 'no content type'} instead of a file`, status);
+    if (parsed && typeof parsed === 'object' && typeof (parsed as WechatEnvelope).errcode === 'number' && (parsed as WechatEnvelope).errcode !== 0) {
+      checkEnvelope(api, status, parsed);
+    }
   }
   return { data: bytes, contentType, filename: filenameOf(headers['content-disposition']) };
 }

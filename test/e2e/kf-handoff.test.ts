@@ -159,4 +159,17 @@ describe('kf hand-off to a human', () => {
     const metrics = await h.deps.metrics.registry.metrics();
     expect(metrics).toMatch(/bridge_kf_send_failed_total\{fail_type="5"\} 1/);
   });
+
+  it('a message recalled while the LLM is answering gets no reply', async () => {
+    h = await start();
+    llm.script({ kind: 'answer', text: '很快就回复', delayMs: 600 });
+    const msgid = await h.customerSays('wmV', '发错了');
+    await llm.waitForRequests(1);
+    await sleep(150);
+    h.fake.addEvent({ event_type: 'user_recall_msg', open_kfid: OPEN_KFID, external_userid: 'wmV', recall_msgid: msgid });
+    await h.callback();
+    await sleep(1000 + SETTLE_MS);
+    expect(llm.requests).toHaveLength(1);
+    expect(textsTo(h.fake, 'wmV')).toEqual([]);
+  });
 });

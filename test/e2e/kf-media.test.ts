@@ -95,6 +95,15 @@ describe('kf: images, files, links and other message types', () => {
     expect(llm.requests).toHaveLength(1);
   });
 
+  it('a plain-text file (served as text/plain by media/get) reaches the agent as its text', async () => {
+    h = await start();
+    const txt = h.fake.addMedia(Buffer.from('订单号：20261123\n问题：没收到货', 'utf8'), 'text/plain', 'note.txt', 'file');
+    await says('wmX', 'file', { media_id: txt });
+    await h.fake.waitFor(() => h.fake.sent.length >= 1);
+    expect(lastAsked()).toMatch(/note\.txt/);
+    expect(lastAsked()).toMatch(/订单号：20261123/);
+  });
+
   it('a link is read when its host is allowed; by default a loopback link is refused without a connection', async () => {
     h = await start({ FETCH_ALLOW_HOSTS: '127.0.0.1' });
     await says('wmL', 'link', { title: '看看这个', desc: '商城页面', url: `${web.origin}/page`, pic_url: '' });

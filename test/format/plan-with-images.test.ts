@@ -27,6 +27,13 @@ describe('image markers', () => {
     expect(splitAtImages(markdownToText(forged, { imageMarkers: true })).some((p) => 'image' in p)).toBe(false);
   });
 
+  it('only http(s) images of sane length become markers; a data: URL keeps just its alt text', () => {
+    const dataUrl = `data:image/png;base64,${'A'.repeat(5000)}`;
+    expect(markdownToText(`看：![图](${dataUrl})`, { imageMarkers: true })).toBe('看：图');
+    expect(markdownToText(`![图](ftp://x.cn/a.png)`)).toBe('图');
+    expect(markdownToText(`![图](https://x.cn/${'a'.repeat(1200)}.png)`)).toBe('图');
+  });
+
   it('imagePartOf recognises a whole-part marker only', () => {
     expect(imagePartOf(img(1))).toEqual({ url: 'https://img.example.com/1.png', alt: '图1' });
     expect(imagePartOf(`前${img(1)}`)).toBeNull();

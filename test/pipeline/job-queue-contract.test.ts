@@ -306,13 +306,13 @@ describe.skipIf(redisUrl === '')('BullMQ queue', () => {
         ran.push({ msgid: ctx.payload.msgid, at: Date.now() });
         if (ctx.payload.msgid === 'stuck') throw new Error('WeCom keeps failing');
       });
-      // A ticket whose job never reached the queue (a crash between the two): skipped at once.
+      // A ticket whose job never reached the queue (a crash between the two): skipped after a second's grace.
       await raw.zadd(`${prefix}customer-order:kf:wkAcc:u1`, 0, 'kf:wkAcc:u1:ghost');
       const q = world.open(r.handler, { leaseMs: 800, maxAttempts: 50 });
       const t0 = Date.now();
       await q.handOff([job('u1', 'first')]);
       await until(() => ran.some((x) => x.msgid === 'first'), 2000);
-      expect(Date.now() - t0).toBeLessThan(500);
+      expect(Date.now() - t0).toBeLessThan(2000);
 
       await q.handOff([job('u1', 'stuck'), job('u1', 'next')]);
       await until(() => ran.some((x) => x.msgid === 'next'), 4000);

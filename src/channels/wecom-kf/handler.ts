@@ -10,7 +10,7 @@ import { planKfReply, type KfPlanDeps } from './plan.js';
 import { imageAsText, imagePartOf } from '../../format/image-marker.js';
 import { uploadAnswerImage } from '../../pipeline/answer-image.js';
 import { outboundMsgid, replyTag, sendKfImage, sendKfOnEvent, sendKfText } from './send.js';
-import { fetchServiceState, humanHolds, transferToHuman } from './service-state.js';
+import { fetchServiceState, HUMAN_STATES, humanHolds, transferToHuman } from './service-state.js';
 import { WELCOME_CODE_MAX_AGE_S } from './sync-select.js';
 
 
@@ -115,6 +115,15 @@ async function handOff(d: KfHandlerDeps, ctx: JobContext, p: KfMessageJob, progr
       handoff.msg_code = await transferToHuman({ ...d, log: ctx.log }, target, ctx.signal);
     } catch (e) {
       if (ctx.signal.aborted || !isRefusal(e)) throw e;
+      // A re-run after WeCom applied the move (a crash or a lost answer) is refused as an invalid transfer: the
+      // conversation is with the queue or a servicer already, which is what the customer asked for.
+      const now = await fetchServiceState({ ...d, log: ctx.log }, p.open_kfid, p.external_userid, ctx.signal);
+      if (now !== null && HUMAN_STATES.has(now)) {
+        ctx.log.info({ errcode: e.errcode, service_state: now }, 'transfer refused but the conversation is already with a human');
+        handoff.transferred = true;
+        await ctx.saveProgress(progress);
+        return sendHandoffReply(d, ctx, p, progress);
+      }
       ctx.log.error({ api: e.api, errcode: e.errcode }, 'hand-off refused by WeCom; telling the customer it failed');
       const failed: JobProgress = { parts: [d.replies.onError], kind: 'fallback', sent: 0, effects: null };
       await ctx.saveProgress(failed);
@@ -124,6 +133,12 @@ async function handOff(d: KfHandlerDeps, ctx: JobContext, p: KfMessageJob, progr
     await ctx.saveProgress(progress);
     ctx.log.info({ service_state: d.handoff.serviceState, msgCode: handoff.msg_code !== null }, 'conversation handed to a human');
   }
+  return sendHandoffReply(d, ctx, p, progress);
+}
+
+/** REPLY_ON_HANDOFF, once (msgid label `h`): through the transfer's `msg_code`, else `send_msg`. */
+async function sendHandoffReply(d: KfHandlerDeps, ctx: JobContext, p: KfMessageJob, progress: JobProgress): Promise<void> {
+  const handoff = progress.handoff!;
   if (progress.sent > 0) return;
   const text = progress.parts[0] as string;
   const msgid = outboundMsgid(p.open_kfid, p.msgid, 'h');
@@ -146,7 +161,8 @@ async function sendParts(d: KfHandlerDeps, ctx: JobContext, p: KfMessageJob, pro
   const first = progress.sent;
   for (let i = first; i < progress.parts.length; i++) {
     ctx.signal.throwIfAborted();
-    if (i > first && (await cancelled(d, p, ctx.log))) return;
+    // Before every part, the first too: a recall may have come while the LLM was answering.
+    if (await cancelled(d, p, ctx.log)) return;
     const msgid = outboundMsgid(p.open_kfid, p.msgid, i);
     const to = { open_kfid: p.open_kfid, touser: p.external_userid, msgid };
     // A re-run may have crashed right after WeCom accepted this part but before we recorded it.

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { WechatApiError } from '../../errors.js';
 import { keys } from '../../store/keys.js';
 import { pullAccount, SYNC_TOKEN_TTL_MS, type SyncDeps } from './sync.js';
 
@@ -86,6 +87,8 @@ export function createKfPuller(d: SyncDeps): KfPuller {
     }
   };
 
+  /** accounts whose last pull failed: how often in a row, and until when (performance.now() ms) sweeps skip them */
+  const failures = new Map<string, { n: number; until: number }>();
   const kick = (account: string): void => {
     if (stopping.signal.aborted) return;
     if (running.has(account)) {
@@ -94,9 +97,19 @@ export function createKfPuller(d: SyncDeps): KfPuller {
     }
     kickedWhileRunning.delete(account);
     const p = loop(account)
+      .then(() => void failures.delete(account))
       .catch((e: unknown) => {
-        if (stopping.signal.aborted) d.log.info({ open_kfid: account }, 'kf pull cut short by shutdown; its mark stays for the next process');
-        else d.log.error({ err: e, open_kfid: account }, 'kf pull failed; will retry on the next sweep');
+        if (stopping.signal.aborted) return d.log.info({ open_kfid: account }, 'kf pull cut short by shutdown; its mark stays for the next process');
+        if (!(e instanceof WechatApiError && !e.retryable)) {
+          return d.log.error({ err: e, open_kfid: account }, 'kf pull failed; will retry on the next sweep');
+        }
+        // A refusal (95000 bad open_kfid, 48002 no permission …) must not hit sync_msg 5× a second from the worker's
+        // sweep: sweeps skip the account, doubling from 1 s to 5 minutes; a new callback still tries at once.
+        // Transient failures (Redis, -1, 5xx) keep the plain sweep retry.
+        const n = (failures.get(account)?.n ?? 0) + 1;
+        const retryInMs = Math.min(1000 * 2 ** (n - 1), 300_000);
+        failures.set(account, { n, until: performance.now() + retryInMs });
+        d.log.error({ err: e, open_kfid: account, failures: n, retryInMs }, 'kf pull refused by WeCom; sweeps back off');
       })
       .then(async () => {
         running.delete(account);
@@ -121,7 +134,8 @@ export function createKfPuller(d: SyncDeps): KfPuller {
     },
     sweep: async () => {
       if (d.pullHere === false) return;
-      for (const account of await d.store.listWanted(wanted)) kick(account);
+      const now = performance.now();
+      for (const account of await d.store.listWanted(wanted)) if ((failures.get(account)?.until ?? 0) <= now) kick(account);
     },
     stop: async (graceMs) => {
       stopping.abort();
