@@ -1,11 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
-import type { Metrics } from '../metrics.js';
 import { keys } from '../store/keys.js';
-import type { Store } from '../store/types.js';
-import { LeaseLostError, ShutdownError, retryDelayMs, type JobContext, type JobHandler, type JobQueue } from './job-queue.js';
+import { LeaseLostError, ShutdownError, retryDelayMs, type JobContext, type JobQueue, type QueueBaseOptions } from './job-queue.js';
 import { createCustomerOrder, type CustomerOrder } from './customer-order.js';
 import { MAX_JOB_ATTEMPTS, orderKeyOf, type JobPayload, type JobProgress } from './jobs.js';
 import { runAttempt } from './run-attempt.js';
@@ -23,7 +20,7 @@ interface JobData {
   progress?: string;
 }
 
-export interface BullmqQueueOptions {
+export interface BullmqQueueOptions extends QueueBaseOptions {
   /**
    * The producer's client (the store's, shared): created with `enableOfflineQueue: false` so a hand-off during a
    * Redis outage fails at once (the callback answers 503). Not closed here.
@@ -36,21 +33,6 @@ export interface BullmqQueueOptions {
   workerConnection: Redis | null;
   /** key prefix without the trailing colon, e.g. `bridge` (BullMQ adds `:answers:…`) */
   prefix: string;
-  /** the customer locks and the "handed off" markers */
-  store: Store;
-  log: Logger;
-  metrics: Metrics;
-  handler: JobHandler;
-  /** BullMQ lock duration and customer lock lifetime, ms (LLM_TIMEOUT_MS + 30 s); both renewed while a job runs */
-  leaseMs: number;
-  /** how long finished jobs (and so the msgid dedup) are kept, ms */
-  dedupTtlMs: number;
-  /** jobs running at once in this process */
-  concurrency: number;
-  /** starts before a job gives up with the fallback; default MAX_JOB_ATTEMPTS (tests lower it) */
-  maxAttempts?: number;
-  /** backoff after the n-th failed attempt, ms; default `retryDelayMs` (tests shorten it) */
-  retryDelayMs?: (attemptsMade: number) => number;
 }
 
 /**

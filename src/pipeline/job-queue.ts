@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import type { Store } from '../store/types.js';
 import type { NewJob } from '../store/memory-jobs.js';
 import type { JobPayload, JobProgress } from './jobs.js';
 
@@ -26,6 +28,25 @@ export interface JobQueue {
   stop(graceMs: number): Promise<void>;
   /** jobs queued or running in this process */
   readonly size: number;
+}
+
+/** What both queues are built with (deps.ts passes the same values to either). */
+export interface QueueBaseOptions {
+  /** the customer locks (and, with BullMQ, the "handed off" markers) */
+  store: Store;
+  log: Logger;
+  metrics: Metrics;
+  handler: JobHandler;
+  /** lease per attempt, ms (LLM_TIMEOUT_MS + 30 s): the BullMQ lock or the memory claim, and the customer lock */
+  leaseMs: number;
+  /** how long a handed-off job (and so the msgid dedup) is remembered, ms */
+  dedupTtlMs: number;
+  /** jobs running at once in this process */
+  concurrency: number;
+  /** starts before a job gives up with the fallback; default MAX_JOB_ATTEMPTS (tests lower it) */
+  maxAttempts?: number;
+  /** backoff after the n-th failed attempt, ms; default `retryDelayMs` (tests shorten it) */
+  retryDelayMs?: (attemptsMade: number) => number;
 }
 
 /** What a handler gets for one attempt at a job. */

@@ -1,31 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
-import type { Logger } from 'pino';
-import type { Metrics } from '../metrics.js';
 import type { JobRecords } from '../store/memory-jobs.js';
-import type { Store } from '../store/types.js';
-import { LeaseLostError, ShutdownError, retryDelayMs, type JobContext, type JobHandler, type JobQueue } from './job-queue.js';
+import { LeaseLostError, ShutdownError, retryDelayMs, type JobContext, type JobQueue, type QueueBaseOptions } from './job-queue.js';
 import { createKeyedSerial } from './keyed-serial.js';
 import { MAX_JOB_ATTEMPTS, orderKeyOf, type JobPayload, type JobProgress } from './jobs.js';
 import { runAttempt } from './run-attempt.js';
 
-export interface MemoryQueueOptions {
+export interface MemoryQueueOptions extends QueueBaseOptions {
   records: JobRecords;
-  /** the customer locks */
-  store: Store;
-  log: Logger;
-  metrics: Metrics;
-  handler: JobHandler;
-  /** lease per claim, ms (LLM_TIMEOUT_MS + 30 s); renewed every third of it while the job runs */
-  leaseMs: number;
-  /** how long a job record (and so the msgid dedup) lives, ms */
-  dedupTtlMs: number;
-  /** jobs running at once in this process */
-  concurrency: number;
-  /** starts before a job gives up with the fallback; default MAX_JOB_ATTEMPTS (tests lower it) */
-  maxAttempts?: number;
-  /** backoff after the n-th failed attempt, ms; default `retryDelayMs` (tests shorten it) */
-  retryDelayMs?: (attemptsMade: number) => number;
 }
 
 /**
