@@ -14,6 +14,7 @@ export interface ImageRef {
   alt: string;
 }
 
+/** The marker for one image: `url` an http(s) URL, `alt` its text (marker characters removed). */
 export function imageMarker(url: string, alt: string): string {
   return `${OPEN}${url}${SEP}${alt.replace(/[\uE000-\uE002]/g, '')}${CLOSE}`;
 }

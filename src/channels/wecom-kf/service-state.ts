@@ -21,6 +21,10 @@ export interface ServiceStateRecord {
 export const HUMAN_STATES: ReadonlySet<number> = new Set([2, 3]);
 const RECORD_TTL_MS = 48 * 3600_000;
 
+/**
+ * Stores what the bridge learned of a conversation's state (wecom-kf-protocol.md §4.1: 0–4), for 48 h.
+ * @throws when the store does not answer
+ */
 export async function recordServiceState(
   store: Store,
   openKfid: string,
@@ -32,6 +36,7 @@ export async function recordServiceState(
   await store.set(keys.kfServiceState(openKfid, user), JSON.stringify(record), RECORD_TTL_MS);
 }
 
+/** The stored record of a conversation's state, or null (none, expired, or unreadable). @throws when the store does not answer */
 export async function readServiceState(store: Store, openKfid: string, user: string): Promise<ServiceStateRecord | null> {
   const raw = await store.get(keys.kfServiceState(openKfid, user));
   if (!raw) return null;
