@@ -23,7 +23,11 @@ export async function sendCustomText(
   msg: { touser: string; content: string },
   signal: AbortSignal,
 ): Promise<void> {
-  const body = { touser: msg.touser, msgtype: 'text', text: { content: msg.content } };
+  await postCustom(api, { touser: msg.touser, msgtype: 'text', text: { content: msg.content } }, signal);
+}
+
+/** One `message/custom/send` call, transient failures retried a few times with backoff (same rule for every type). */
+async function postCustom(api: ApiClient, body: Record<string, unknown>, signal: AbortSignal): Promise<void> {
   await pRetry(() => api.post('mp/custom_send', '/cgi-bin/message/custom/send', body, signal), {
     retries: 3,
     minTimeout: 300,
@@ -39,14 +43,7 @@ export async function sendCustomText(
  * @throws WechatApiError as sendCustomText
  */
 export async function sendCustomImage(api: ApiClient, msg: { touser: string; media_id: string }, signal: AbortSignal): Promise<void> {
-  const body = { touser: msg.touser, msgtype: 'image', image: { media_id: msg.media_id } };
-  await pRetry(() => api.post('mp/custom_send', '/cgi-bin/message/custom/send', body, signal), {
-    retries: 3,
-    minTimeout: 300,
-    factor: 3,
-    signal,
-    shouldRetry: ({ error }) => error instanceof WechatApiError && error.retryable,
-  });
+  await postCustom(api, { touser: msg.touser, msgtype: 'image', image: { media_id: msg.media_id } }, signal);
 }
 
 /** "Typing…" shown to one customer while the LLM works. */
