@@ -8,7 +8,8 @@
  * 1,000 req/s (autocannon -R, coordinated-omission corrected); end-to-end callback → send_msg p50/p99 at
  * 200 messages/s; the server's peak RSS (VmHWM). Targets (issue #2): ratio ≥ 0.5 memory / ≥ 0.35 Redis,
  * p99 ack < 3 ms at 1,000/s, end-to-end p99 < 50 ms.
- * Environment: BENCH_RUNS (3), BENCH_SECONDS (5) per unpaced/paced run.
+ * Then the hostile-input figures (bench/hostile.ts): server CPU per refused request for the worst callback bodies.
+ * Environment: BENCH_RUNS (3), BENCH_SECONDS (5) per unpaced/paced run, BENCH_HOSTILE_REQUESTS (300) per body.
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,6 +20,7 @@ import autocannon from 'autocannon';
 import { buildKfCallback } from '../test/fakes/wecom-kf.js';
 import { freePort } from '../test/setup/services.js';
 import { BENCH_CREDS, BENCH_KF } from './bench/creds.js';
+import { measureHostile, reportHostile } from './bench/hostile.js';
 import { pacedLoad } from './bench/paced.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -222,3 +224,4 @@ if (redis) {
   console.error('redis-server not found and REDIS_URL unset: skipping the Redis figures');
 }
 report(results);
+reportHostile(await measureHostile());

@@ -13,6 +13,12 @@ export interface CallbackSecrets {
 }
 
 const MAX_PARAM_CHARS = 128;
+/**
+ * Commas, `[` and `{` a JSON envelope may hold. The real one is `{"encrypt":"…"}` (base64 has none of them); a
+ * stranger's 64 KB object of thousands of members, or arrays nested thousands deep, costs milliseconds to parse
+ * before the signature can refuse it, so such a body is refused after a scan that stops at the limit instead.
+ */
+const MAX_JSON_STRUCTURE = 64;
 
 /**
  * Required query parameters, in interface.md's check order: missing, empty or over 128 characters → 400.
@@ -38,6 +44,7 @@ export function extractEncrypt(body: string): string {
   const trimmed = body.trimStart();
   let encrypt: unknown;
   if (trimmed.startsWith('{')) {
+    if (countStructure(trimmed, MAX_JSON_STRUCTURE) > MAX_JSON_STRUCTURE) throw new HttpError(400, 'malformed', 'JSON body has too many members');
     let parsed: unknown;
     try {
       parsed = JSON.parse(trimmed);
@@ -58,6 +65,14 @@ export function extractEncrypt(body: string): string {
   }
   if (typeof encrypt !== 'string' || encrypt === '') throw new HttpError(400, 'no_encrypt', 'body has no Encrypt');
   return encrypt;
+}
+
+/** Commas, `[` and `{` in `s`; counting stops past `limit`. */
+function countStructure(s: string, limit: number): number {
+  const structure = /[,[{]/g;
+  let n = 0;
+  while (n <= limit && structure.test(s)) n++;
+  return n;
 }
 
 /**

@@ -22,6 +22,14 @@ export interface XmlElement {
 
 /** WeChat documents are two or three levels deep; anything far deeper is an attack on the stack. */
 const MAX_DEPTH = 16;
+/**
+ * Elements parsed at most. A callback envelope has a handful and the richest OA event (a mass-send report, a
+ * picture-pick list) a few dozen; this runs before the signature check, so a stranger's 64 KB of `<a/>` must be
+ * refused after a few hundred elements rather than built into a tree.
+ */
+export const MAX_ELEMENTS = 256;
+/** WeChat sends no attributes at all; a body full of them is refused early (saxes checks each for duplicates). */
+export const MAX_ATTRIBUTES = 64;
 
 interface Frame {
   name: string;
@@ -41,15 +49,26 @@ interface Frame {
  * @returns the root element's children, e.g. `{ ToUserName: 'corp', Encrypt: '…' }`; leaves are strings
  *   (CDATA and text joined, trimmed); attributes are ignored
  * @throws XmlError `doctype` when the text contains `<!DOCTYPE` or `<!ENTITY`, `malformed` when it is not
- *   well-formed (or nests deeper than 16), `not_an_object` when the root has no child elements
+ *   well-formed (or nests deeper than 16, or has more than {@link MAX_ELEMENTS} elements or
+ *   {@link MAX_ATTRIBUTES} attributes), `not_an_object` when the root has no child elements
  */
 export function parseXml(xml: string): XmlElement {
   if (/<!\s*(DOCTYPE|ENTITY)/i.test(xml)) throw new XmlError('doctype', 'DOCTYPE and ENTITY declarations are refused');
   const parser = new SaxesParser({ position: false });
   const stack: Frame[] = [];
   let root: Frame | null = null;
-  parser.on('opentag', (tag) => {
+  let elements = 0;
+  let attributes = 0;
+  // saxes reports a tag once it is opened; counting there bounds the work a hostile body can cause to what the
+  // parser did before the cap (linear), whatever follows.
+  parser.on('opentagstart', () => {
+    if (++elements > MAX_ELEMENTS) throw new XmlError('malformed', `XML has more than ${MAX_ELEMENTS} elements`);
     if (stack.length >= MAX_DEPTH) throw new XmlError('malformed', 'XML nests too deep');
+  });
+  parser.on('attribute', () => {
+    if (++attributes > MAX_ATTRIBUTES) throw new XmlError('malformed', `XML has more than ${MAX_ATTRIBUTES} attributes`);
+  });
+  parser.on('opentag', (tag) => {
     stack.push({ name: tag.name, text: '', children: null });
   });
   const onText = (t: string) => {
@@ -68,7 +87,10 @@ export function parseXml(xml: string): XmlElement {
     const value: XmlValue = done.children ?? done.text.trim();
     const siblings = (parent.children ??= {});
     const prev = siblings[done.name];
-    siblings[done.name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    // Appended in place: copying the array per sibling made a body of N repeated elements cost N².
+    if (prev === undefined) siblings[done.name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else siblings[done.name] = [prev, value];
   });
   try {
     parser.write(xml).close();
