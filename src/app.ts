@@ -5,6 +5,7 @@ import { registerMpRoutes, type MpRouteDeps } from './channels/wechat-mp/routes.
 import { registerKfRoutes, type KfRouteDeps } from './channels/wecom-kf/routes.js';
 import { HttpError } from './http/http-error.js';
 import { parseQuery } from './http/querystring.js';
+import type { ReplayClaim } from './http/replay-guard.js';
 import type { Metrics } from './metrics.js';
 
 /** Everything the HTTP app needs, built elsewhere (deps.ts, or a test with fakes). */
@@ -21,12 +22,40 @@ export interface AppDeps {
   mp: MpRouteDeps | null;
   /** event-loop delay (ms) past which callbacks answer 503 so WeChat retries (default 1000; tests lower it) */
   maxEventLoopDelayMs?: number;
+  /** connection limits (defaults: {@link SERVER_LIMITS}; tests shorten the timeouts) */
+  limits?: Partial<ServerLimits>;
 }
+
+/** What one client may hold of the server: time to send a request, idle keep-alive time, connections at once. */
+export interface ServerLimits {
+  /** receiving one request's headers and body, ms; the response is not cut (OA passive holds, SSE) */
+  requestTimeoutMs: number;
+  /** how often Node checks connections against `requestTimeoutMs`, ms: a slow body is cut at most this late */
+  checkIntervalMs: number;
+  /** an idle keep-alive connection is closed after this, ms */
+  keepAliveTimeoutMs: number;
+  /** connections at once; past it new sockets are closed at once */
+  maxConnections: number;
+}
+
+/**
+ * interface.md ("Cost of hostile input"): a request's headers and body within 15 s, ≥ 10,000 connections at once.
+ * Keep-alive outlives the 60 s idle timeout of common load balancers, so a proxy never reuses a socket we just
+ * closed (a 502 for a callback).
+ */
+export const SERVER_LIMITS: ServerLimits = {
+  requestTimeoutMs: 15_000,
+  checkIntervalMs: 1_000,
+  keepAliveTimeoutMs: 65_000,
+  maxConnections: 20_000,
+};
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** set by a callback route when the outcome is not told by the status (e.g. `ignored`) */
     callbackOutcome: string | null;
+    /** the replay guard's claim on this request, forgotten when the answer is not 2xx (http/replay-guard.ts) */
+    replayClaim: ReplayClaim | null;
   }
 }
 
@@ -41,7 +70,13 @@ const DEFAULT_MAX_EVENT_LOOP_DELAY_MS = 1000;
  * every refusal is a short plain-text body with no stack trace.
  */
 export function buildApp(d: AppDeps): FastifyInstance {
+  const limits = { ...SERVER_LIMITS, ...d.limits };
   const app = Fastify({
+    // Node measures both timeouts from the request's first byte and only until it is received; a slow-loris body
+    // trickled a byte every few seconds is answered 408 and closed within checkIntervalMs of the limit.
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: { headersTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs },
     loggerInstance: d.log as FastifyBaseLogger,
     // One line per meaningful event, not two per request: refusals and failures are logged by the handlers.
     logController: new LogController({ disableRequestLogging: true }),
@@ -53,7 +88,14 @@ export function buildApp(d: AppDeps): FastifyInstance {
     childLoggerFactory: (logger) => logger,
   });
 
+  app.server.maxConnections = limits.maxConnections;
   app.decorateRequest('callbackOutcome', null);
+  app.decorateRequest('replayClaim', null);
+  // Only an accepted request is remembered: a 503 (Redis down, an OA delivery held past WeChat's deadline) is
+  // forgotten before WeChat sees it, so its retry is handled as new.
+  app.addHook('onSend', async (request, reply) => {
+    if (request.replayClaim && (reply.statusCode < 200 || reply.statusCode >= 300)) await request.replayClaim.release();
+  });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
@@ -61,7 +103,10 @@ export function buildApp(d: AppDeps): FastifyInstance {
     const status = err instanceof HttpError ? err.status : (err.statusCode ?? 500);
     const reason = err instanceof HttpError ? err.reason : (err.code ?? 'error');
     if (status >= 500 && !(err instanceof HttpError)) request.log.error({ err }, 'request failed');
-    else request.log.warn({ status, reason, url: request.routeOptions.url }, 'request refused');
+    else {
+      const hint = err instanceof HttpError ? err.hint : undefined;
+      request.log.warn({ status, reason, url: request.routeOptions.url, ...(hint ? { hint } : {}) }, 'request refused');
+    }
     const text = status >= 500 ? 'temporarily unavailable' : status === 413 ? 'payload too large' : err.message;
     return reply.code(status).type('text/plain; charset=utf-8').send(text);
   });

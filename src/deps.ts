@@ -8,6 +8,7 @@ import type { Config, KfConfig } from './config.js';
 import { parseEncodingAesKey } from './crypto/wxbizmsgcrypt.js';
 import type { BreakerOptions } from './llm/breaker.js';
 import type { LlmAdapter } from './llm/types.js';
+import { createReplayGuard } from './http/replay-guard.js';
 import { createMediaTools } from './media/tools.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { MediaTools } from './pipeline/media-tools.js';
@@ -152,6 +153,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
         config.kf && kfPuller && routes
           ? {
               puller: kfPuller,
+              replay: createReplayGuard(store, config.callbackMaxSkewS),
               maxSkewS: config.callbackMaxSkewS,
               secrets: {
                 token: config.kf.token,

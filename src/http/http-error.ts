@@ -8,6 +8,8 @@ export class HttpError extends Error {
     readonly status: 400 | 401 | 403 | 404 | 413 | 503,
     readonly reason: string,
     message: string,
+    /** for the operator's log only (never sent): what to change when the refusal points at a misconfiguration */
+    readonly hint?: string,
   ) {
     super(message);
   }

@@ -42,8 +42,11 @@ export const keys = {
   mpFirstDelivery: (jobId: string) => `mp:first:${jobId}`,
   /** OA: how many deliveries of one MsgId WeChat has made */
   mpDeliveries: (jobId: string) => `mp:deliveries:${jobId}`,
-  /** OA: a plaintext push's (timestamp, nonce), holding a hash of its body: a replayed URL with another body is refused */
-  mpNonce: (appId: string, timestamp: string, nonce: string) => `mp:nonce:${appId}:${timestamp}:${nonce}`,
+  /**
+   * An accepted signed callback: a hash of its (timestamp, nonce, signatures) → a hash of its body and a claim id.
+   * The same triple with another body is a forgery; an identical request is a retry (http/replay-guard.ts).
+   */
+  callbackSeen: (channel: string, account: string, tripleHash: string) => `seen:${channel}:${account}:${tripleHash}`,
   /** OA: an event push already handled (hash of FromUserName, CreateTime, Event, EventKey); holds the reply given */
   mpEvent: (appId: string, digest: string) => `mp:event:${appId}:${digest}`,
   /** OA auto mode: set once the account answered 48001 (no customer-service API): answer passively from then on */

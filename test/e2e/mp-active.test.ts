@@ -69,7 +69,7 @@ describe('Official Account, active mode', () => {
     h.api.unfollow('oNever');
     // Pushed without telling the fake: the customer never opened a window it knows of.
     const { buildMpPush, deliverLikeWechat } = await import('../fakes/wechat-mp-push.js');
-    await deliverLikeWechat(h.url, '/wechat/mp/callback', () => buildMpPush(MP, 'plaintext', push));
+    await deliverLikeWechat(h.plainUrl, '/wechat/mp/callback', () => buildMpPush(MP, 'plaintext', push));
     await h.api.waitFor(() => sendCalls(h).length === 1);
     await sleep(1200);
     expect(sendCalls(h).map((c) => c.errcode)).toEqual([45015]);

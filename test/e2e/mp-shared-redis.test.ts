@@ -42,9 +42,9 @@ describe.skipIf(!redisUrl)('Official Account, two instances sharing Redis', () =
       llm.setDefault({ kind: 'answer', firstByteDelayMs: 900 });
       const fields = textMsg(MP, 'oShared', '两台服务器');
       const push = () => buildMpPush(MP, mode, fields);
-      const first = await deliverLikeWechat(a.url, MP_PATH, push, { deadlineMs: 600, attempts: 1 });
+      const first = await deliverLikeWechat(a.urlFor(mode), MP_PATH, push, { deadlineMs: 600, attempts: 1 });
       expect(first.answered).toBeNull();
-      const retry = await deliverLikeWechat(b.url, MP_PATH, push, { deadlineMs: 600, attempts: 2 });
+      const retry = await deliverLikeWechat(b.urlFor(mode), MP_PATH, push, { deadlineMs: 600, attempts: 2 });
       expect(answeredText(retry, mode)).toBe('AI:两台服务器');
       expect(llm.requests).toHaveLength(1);
       const dedup = await b.deps.metrics.registry.getSingleMetricAsString('bridge_dedup_hits_total');

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app.js';
+import { buildApp, type AppDeps } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createDeps, type Deps, type DepsOverrides } from '../../src/deps.js';
 import { createLogger } from '../../src/logger.js';
@@ -42,7 +42,15 @@ export function mpEnv(api: FakeMpApi, extra: Record<string, string> = {}): Recor
 }
 
 export interface MpHarness {
+  /** the server configured with the EncodingAESKey: compatible and safe pushes (plaintext ones are refused) */
   url: string;
+  /**
+   * A second app on the same deps (store, queue, agents) whose account has no EncodingAESKey: plaintext mode.
+   * With a key configured the bridge refuses plaintext pushes (a downgrade), so each mode has its own server.
+   */
+  plainUrl: string;
+  /** `plainUrl` for plaintext, else `url` */
+  urlFor(mode: MpMode): string;
   api: FakeMpApi;
   config: Config;
   deps: Deps;
@@ -64,7 +72,7 @@ export interface MpHarness {
  * @param o.redis use the test Redis (unique key prefix) instead of the memory store
  */
 export async function startMpHarness(
-  o: { env?: Record<string, string>; redis?: boolean; overrides?: DepsOverrides; deadlineMs?: number } = {},
+  o: { env?: Record<string, string>; redis?: boolean; overrides?: DepsOverrides; appOverrides?: Partial<AppDeps>; deadlineMs?: number } = {},
 ): Promise<MpHarness> {
   const api = await startFakeMpApi({ appId: MP.appId, appSecret: MP_SECRET });
   const config = loadConfig(mpEnv(api, { ...(o.redis ? { REDIS_URL: redisUrl } : {}), ...o.env }));
@@ -75,12 +83,17 @@ export async function startMpHarness(
     llmMinBackoffMs: 50,
     ...o.overrides,
   });
-  const app = buildApp(deps.app);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const addr = app.server.address();
-  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  const appDeps = { ...deps.app, ...o.appOverrides };
+  const app = buildApp(appDeps);
+  const url = await listen(app);
+  const mpRoutes = appDeps.mp;
+  const plainApp = mpRoutes ? buildApp({ ...appDeps, mp: { ...mpRoutes, secrets: { ...mpRoutes.secrets, aesKey: null } } }) : null;
+  const plainUrl = plainApp ? await listen(plainApp) : url;
+  const urlFor = (mode: MpMode) => (mode === 'plaintext' ? plainUrl : url);
   return {
     url,
+    plainUrl,
+    urlFor,
     api,
     config,
     deps,
@@ -88,22 +101,28 @@ export async function startMpHarness(
     logs,
     deliver: (fields, mode, d = {}) => {
       api.userInteracted(String(fields.FromUserName), d.kind ?? 'message');
-      return deliverLikeWechat(url, MP_PATH, () => buildMpPush(MP, mode, fields), {
+      return deliverLikeWechat(urlFor(mode), MP_PATH, () => buildMpPush(MP, mode, fields), {
         deadlineMs: d.deadlineMs ?? o.deadlineMs,
         attempts: d.attempts,
       });
     },
     post: async (fields, mode) => {
       const push = buildMpPush(MP, mode, fields);
-      const res = await fetch(`${url}${MP_PATH}?${push.query}`, { method: 'POST', body: push.body, headers: { 'content-type': 'text/xml' } });
+      const res = await fetch(`${urlFor(mode)}${MP_PATH}?${push.query}`, { method: 'POST', body: push.body, headers: { 'content-type': 'text/xml' } });
       return { status: res.status, body: await res.text() };
     },
     close: async () => {
-      await app.close();
+      await Promise.all([app.close(), plainApp?.close()]);
       await deps.close(2000);
       await api.close();
     },
   };
+}
+
+async function listen(app: FastifyInstance): Promise<string> {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address();
+  return `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
 }
 
 /**

@@ -84,7 +84,7 @@ describe('POST: valid pushes', () => {
       for (const contentType of ['text/xml', 'application/xml', 'text/plain', 'text/xml; charset=utf-8', 'application/json', null]) {
         const openid = customer();
         const text = `类型 ${String(contentType)} ${mode}`;
-        await expectAnswered(h, await send(h.url, { ...buildMpPush(MP, mode, textMsg(MP, openid, text)), contentType }), openid, text);
+        await expectAnswered(h, await send(h.urlFor(mode), { ...buildMpPush(MP, mode, textMsg(MP, openid, text)), contentType }), openid, text);
       }
     });
 
@@ -93,7 +93,7 @@ describe('POST: valid pushes', () => {
       const push = buildMpPush(MP, mode, textMsg(MP, openid, `刚好 ${mode}`));
       const body = pad(push.body, MAX);
       expect(Buffer.byteLength(body)).toBe(MAX);
-      await expectAnswered(h, await send(h.url, { query: push.query, body }), openid, `刚好 ${mode}`);
+      await expectAnswered(h, await send(h.urlFor(mode), { query: push.query, body }), openid, `刚好 ${mode}`);
     });
 
     it(`${mode}: a nonce and an openid of exactly 128 characters, and a timestamp 299 s old`, async () => {
@@ -103,7 +103,7 @@ describe('POST: valid pushes', () => {
         openid: 'o'.repeat(128),
         timestamp: String(nowS() - 299),
       });
-      await expectAnswered(h, await send(h.url, push), openid, `边界 ${mode}`);
+      await expectAnswered(h, await send(h.urlFor(mode), push), openid, `边界 ${mode}`);
     });
 
     it(`${mode}: a raw \`+\` in a query value is kept (and %2B decodes to it); read as a space it is refused`, async () => {
@@ -113,11 +113,11 @@ describe('POST: valid pushes', () => {
       const openid = customer();
       const p = make(openid, '6');
       expect(p.query).toContain('nonce=12%2B34%2F56%3D');
-      await expectAnswered(h, await send(h.url, { query: p.query.replace('nonce=12%2B34%2F56%3D', `nonce=${nonce('6')}`), body: p.body }), openid, `加号 ${mode}`);
+      await expectAnswered(h, await send(h.urlFor(mode), { query: p.query.replace('nonce=12%2B34%2F56%3D', `nonce=${nonce('6')}`), body: p.body }), openid, `加号 ${mode}`);
       const encoded = customer();
-      await expectAnswered(h, await send(h.url, make(encoded, '7')), encoded, `加号 ${mode}`);
+      await expectAnswered(h, await send(h.urlFor(mode), make(encoded, '7')), encoded, `加号 ${mode}`);
       const space = make(customer(), '8');
-      const res = await send(h.url, { query: space.query.replace('nonce=12%2B34', 'nonce=12%2034'), body: space.body });
+      const res = await send(h.urlFor(mode), { query: space.query.replace('nonce=12%2B34', 'nonce=12%2034'), body: space.body });
       expect({ status: res.status, body: res.body }).toEqual({ status: 401, body: 'signature mismatch' });
     });
 
@@ -126,7 +126,7 @@ describe('POST: valid pushes', () => {
       const decoy = customer();
       const push = buildMpPush(MP, mode, textMsg(MP, openid, `给谁 ${mode}`), { openid: decoy });
       expect(push.query).toContain(`openid=${decoy}`);
-      await expectAnswered(h, await send(h.url, push), openid, `给谁 ${mode}`);
+      await expectAnswered(h, await send(h.urlFor(mode), push), openid, `给谁 ${mode}`);
       expect(h.api.calls.filter((c) => c.api === 'custom_send' && c.body?.touser === decoy)).toEqual([]);
     });
   }
@@ -167,7 +167,7 @@ describe('POST: valid pushes', () => {
         for (const ts of [nowS() - 301, nowS() + 3600, 1_000_000_000]) {
           const openid = customer(x);
           const push = buildMpPush(MP, mode, textMsg(MP, openid, `旧 ${ts}`), { timestamp: String(ts) });
-          await expectAnswered(x, await send(x.url, push), openid, `旧 ${ts}`);
+          await expectAnswered(x, await send(x.urlFor(mode), push), openid, `旧 ${ts}`);
         }
       }
     });
@@ -218,19 +218,54 @@ describe('GET: server verification', () => {
   });
 });
 
-describe('plaintext replay: a signed URL seen once cannot carry another message', () => {
-  it('the same (timestamp, nonce) with another body → 401; with the same body (a WeChat retry) → answered once', async () => {
+describe('replay: a signed URL seen once cannot carry another message', () => {
+  it('plaintext: the same (timestamp, nonce) with another body → 401; with the same body (a WeChat retry) → answered once', async () => {
     await withHarness({}, async (x) => {
       const victim = customer(x);
       const push = buildMpPush(MP, 'plaintext', textMsg(MP, victim, '原始消息'));
-      await expectAnswered(x, await send(x.url, push), victim, '原始消息');
+      await expectAnswered(x, await send(x.plainUrl, push), victim, '原始消息');
       const forged = buildMpPush(MP, 'plaintext', textMsg(MP, customer(x), '伪造消息'));
-      const replay = await send(x.url, { query: push.query, body: forged.body });
+      const replay = await send(x.plainUrl, { query: push.query, body: forged.body });
       expect({ status: replay.status, body: replay.body }).toEqual({ status: 401, body: 'signature already used for another message' });
-      const retry = await send(x.url, push);
+      const retry = await send(x.plainUrl, push);
       expect({ status: retry.status, body: retry.body }).toEqual({ status: 200, body: 'success' });
       await new Promise((r) => setTimeout(r, 300));
       expect(x.api.sent.map((m) => m.content)).toEqual(['原始消息']);
+    });
+  });
+
+  it('an account with an EncodingAESKey refuses a plaintext push (401, hint logged): a seen URL cannot downgrade it', async () => {
+    await withHarness({}, async (x) => {
+      const victim = customer(x);
+      const safe = buildMpPush(MP, 'safe', textMsg(MP, victim, '原始消息'));
+      await expectAnswered(x, await send(x.url, safe), victim, '原始消息');
+      // The attacker keeps the signed URL's signature, timestamp and nonce and drops encrypt_type/msg_signature.
+      const query = safe.query.replace(/&encrypt_type=aes&msg_signature=[^&]*/, '');
+      expect(query).not.toContain('encrypt_type');
+      const forged = buildMpPush(MP, 'plaintext', textMsg(MP, victim, '伪造消息'));
+      const res = await send(x.url, { query, body: forged.body });
+      expect({ status: res.status, body: res.body }).toEqual({ status: 401, body: 'plaintext push refused' });
+      // A fresh, correctly signed plaintext push is refused the same way, and the log tells the operator what to change.
+      const fresh = await send(x.url, buildMpPush(MP, 'plaintext', textMsg(MP, victim, '明文')));
+      expect(fresh.status).toBe(401);
+      const line = x.logs.lines.find((l) => l.reason === 'plaintext_refused');
+      expect(String(line?.hint)).toContain('安全模式');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(x.api.sent.map((m) => m.content)).toEqual(['原始消息']);
+    });
+  });
+
+  it('compatible: the same signatures with other plaintext siblings → 401; the identical request attaches (one answer)', async () => {
+    await withHarness({}, async (x) => {
+      const victim = customer(x);
+      const push = buildMpPush(MP, 'compatible', textMsg(MP, victim, '兼容'));
+      await expectAnswered(x, await send(x.url, push), victim, '兼容');
+      const tampered = await send(x.url, { query: push.query, body: push.body.replace('<![CDATA[兼容]]>', '<![CDATA[改了]]>') });
+      expect({ status: tampered.status, body: tampered.body }).toEqual({ status: 401, body: 'signature already used for another message' });
+      const again = await send(x.url, push);
+      expect({ status: again.status, body: again.body }).toEqual({ status: 200, body: 'success' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(x.api.sent.map((m) => m.content)).toEqual(['兼容']);
     });
   });
 });

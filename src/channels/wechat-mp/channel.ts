@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config, MpConfig } from '../../config.js';
 import { parseEncodingAesKey } from '../../crypto/wxbizmsgcrypt.js';
+import { createReplayGuard } from '../../http/replay-guard.js';
 import type { Metrics } from '../../metrics.js';
 import type { AgentRouter } from '../../pipeline/agents.js';
 import type { Store } from '../../store/types.js';
@@ -50,6 +51,7 @@ export function createMpChannel(
       aesKey: mp.encodingAesKey ? parseEncodingAesKey(mp.encodingAesKey) : null,
     },
     maxSkewS: config.callbackMaxSkewS,
+    replay: createReplayGuard(c.store, config.callbackMaxSkewS),
     store: c.store,
     mode,
     delivery: {

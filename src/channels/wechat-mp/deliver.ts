@@ -31,11 +31,19 @@ const LAST_DELIVERY = 3;
  * the answer is kept for the customer's next message. A delivery after a decided slot gets the same answer
  * again (WeChat retried, so it did not get the earlier one). The last delivery decides even when its connection
  * closes early or the server shuts down, so the answer is then kept rather than written for nobody.
- * @param firstAtMs epoch ms of the first delivery of this MsgId
+ * @param first.firstAtMs epoch ms of the first delivery of this MsgId
+ * @param first.counted false for a request identical to one being held or already answered (a replay): it
+ *   waits like any delivery but does not raise the count, so only distinct deliveries (or time) make the third
  * @param signal aborted when the connection closes or the server shuts down: stop waiting
  */
-export async function answerPassive(d: DeliveryDeps, jobId: string, firstAtMs: number, signal: AbortSignal): Promise<DeliveryAnswer> {
-  const n = await d.store.incr(keys.mpDeliveries(jobId), SLOT_TTL_MS);
+export async function answerPassive(
+  d: DeliveryDeps,
+  jobId: string,
+  first: { firstAtMs: number; counted: boolean },
+  signal: AbortSignal,
+): Promise<DeliveryAnswer> {
+  const { firstAtMs } = first;
+  const n = first.counted ? await d.store.incr(keys.mpDeliveries(jobId), SLOT_TTL_MS) : Number((await d.store.get(keys.mpDeliveries(jobId))) ?? 1);
   const last = n >= LAST_DELIVERY || Date.now() - firstAtMs >= thirdDeliveryAfterMs(d);
   const slot = await d.slots.wait(jobId, last ? d.passiveLastMs : d.passiveHoldMs, signal);
   if (slot) return count(d, fromSlot(d, slot));

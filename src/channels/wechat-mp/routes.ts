@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { HttpError } from '../../http/http-error.js';
+import type { ReplayGuard } from '../../http/replay-guard.js';
 import type { JobQueue } from '../../pipeline/job-queue.js';
 import type { MpMessageJob } from '../../pipeline/jobs.js';
 import { jobId } from '../../pipeline/jobs.js';
-import { keys } from '../../store/keys.js';
 import type { Store } from '../../store/types.js';
 import type { AccountMode } from './account-mode.js';
 import { answerAuto, answerPassive, type DeliveryAnswer, type DeliveryDeps } from './deliver.js';
@@ -21,6 +20,8 @@ export const MP_CALLBACK_PATH = '/wechat/mp/callback';
 
 export interface MpRouteDeps {
   secrets: MpSecrets;
+  /** remembers accepted pushes: a seen URL with another body is refused, an identical request attaches */
+  replay: ReplayGuard;
   /** CALLBACK_MAX_SKEW_S; 0 = off */
   maxSkewS: number;
   store: Store;
@@ -62,7 +63,19 @@ export function registerMpRoutes(app: FastifyInstance, d: MpRouteDeps): void {
     });
     const push = readPush(opened.message);
     const log = d.log.child({ channel: 'mp', openid: push.openid });
-    if (!opened.encrypted) await storeCall(log, () => refuseReplayedUrl(d, request.query as Record<string, string>, request.body));
+    const query = request.query as Record<string, string>;
+    const claim = await storeCall(log, () =>
+      d.replay.claim({
+        channel: 'mp',
+        account: d.secrets.appId,
+        timestamp: query.timestamp ?? '',
+        nonce: opened.nonce,
+        signatures: [query.signature ?? '', query.msg_signature ?? ''],
+        body: typeof request.body === 'string' ? request.body : '',
+      }),
+    );
+    request.replayClaim = claim;
+    if (claim.kind === 'retry') request.callbackOutcome = 'retry';
     const respond = (text: string | null) => {
       if (text === null) return reply.type('text/plain; charset=utf-8').send('success');
       const xml = buildTextReply({ openid: push.openid, ghId: push.ghId, content: text, nowS: nowS() });
@@ -75,27 +88,16 @@ export function registerMpRoutes(app: FastifyInstance, d: MpRouteDeps): void {
     }
     const { id, delivery, firstAtMs } = await storeCall(log, () => handOff(d, push, log));
     if (delivery === 'active') return respond(null);
-    const answer = await storeCall(log, () => holdForAnswer(d, { id, delivery, firstAtMs }, reply, closing.signal));
+    // An identical request (a replay, or WeChat's retry of a delivery we are still holding) attaches without counting
+    // as another delivery: a replay must not bring the third delivery's "still thinking" forward.
+    const job = { id, delivery, firstAtMs, counted: claim.kind === 'new' };
+    const answer = await storeCall(log, () => holdForAnswer(d, job, reply, closing.signal));
     if (answer.kind === 'held') {
       request.callbackOutcome = 'held';
       return reply.code(503).type('text/plain; charset=utf-8').send('answer not ready');
     }
     return respond(answer.kind === 'reply' ? answer.text : null);
   });
-}
-
-/**
- * In plaintext mode `signature` covers no body: a signed URL seen once (a proxy or access log) could carry any
- * message for CALLBACK_MAX_SKEW_S. Each (timestamp, nonce) keeps the hash of the first body it came with; the
- * same body again is a WeChat retry (deduped by MsgId later), another body is a forgery.
- * @throws HttpError 401 `replayed`
- */
-async function refuseReplayedUrl(d: MpRouteDeps, query: Record<string, string>, body: unknown): Promise<void> {
-  const digest = createHash('sha256').update(typeof body === 'string' ? body : '').digest('base64url');
-  const key = keys.mpNonce(d.secrets.appId, query.timestamp ?? '', query.nonce ?? '');
-  const ttlMs = Math.max(d.maxSkewS, 300) * 2000;
-  if (await d.store.setIfAbsent(key, digest, ttlMs)) return;
-  if ((await d.store.get(key)) !== digest) throw new HttpError(401, 'replayed', 'signature already used for another message');
 }
 
 /**
@@ -135,7 +137,7 @@ async function handOff(
 /** Waits for the answer of a passive/auto delivery; stops early when WeChat closes the connection or we shut down. */
 async function holdForAnswer(
   d: MpRouteDeps,
-  job: { id: string; delivery: 'passive' | 'auto'; firstAtMs: number },
+  job: { id: string; delivery: 'passive' | 'auto'; firstAtMs: number; counted: boolean },
   reply: FastifyReply,
   closing: AbortSignal,
 ): Promise<DeliveryAnswer> {
@@ -149,7 +151,7 @@ async function holdForAnswer(
   closing.addEventListener('abort', stop, { once: true });
   try {
     return job.delivery === 'passive'
-      ? await answerPassive(d.delivery, job.id, job.firstAtMs, gone.signal)
+      ? await answerPassive(d.delivery, job.id, { firstAtMs: job.firstAtMs, counted: job.counted }, gone.signal)
       : await answerAuto(d.delivery, job.id, gone.signal);
   } finally {
     reply.raw.off('close', onClose);

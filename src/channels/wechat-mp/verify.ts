@@ -22,13 +22,17 @@ export interface OpenedPush {
 }
 
 const MAX_PARAM_CHARS = 128;
+const PLAINTEXT_HINT =
+  'WECHAT_MP_ENCODING_AES_KEY is set, so pushes must be encrypted: set 消息加解密方式 to 安全模式 (or 兼容模式) in the ' +
+  'Official Account console (开发 → 基本配置 → 服务器配置), or unset WECHAT_MP_ENCODING_AES_KEY to use 明文模式';
 
 /**
  * Checks an OA push in interface.md's order and statuses: query (400) → body well-formed, no DOCTYPE/ENTITY,
- * `Encrypt` present when encrypted (400) → `signature`, and `msg_signature` when encrypted (401) → timestamp
- * within `maxSkewS` (401) → AES (400) → receiveid = AppID (401) → inner XML (400). The mode is read per request
- * (wechat-mp-protocol.md §3): with `encrypt_type=aes` only the decrypted part is trusted (compatible mode's
- * plaintext siblings are ignored); anything else is plaintext. `openid` is never trusted (FromUserName is).
+ * `Encrypt` present when encrypted (400) → `signature`, and `msg_signature` when encrypted (401) → a plaintext
+ * push while an EncodingAESKey is configured (401 `plaintext_refused`: the account is pinned to compatible/safe
+ * mode) → timestamp within `maxSkewS` (401) → AES (400) → receiveid = AppID (401) → inner XML (400). With
+ * `encrypt_type=aes` only the decrypted part is trusted (compatible mode's plaintext siblings are ignored;
+ * wechat-mp-protocol.md §3). `openid` is never trusted (FromUserName is).
  * @param nowS unix seconds
  * @throws HttpError
  */
@@ -52,6 +56,9 @@ export function openMpPush(p: {
     throw new HttpError(401, 'bad_signature', 'signature mismatch');
   }
   if (plain) {
+    // Pinned to the configured mode: a plaintext `signature` covers no body, so with an EncodingAESKey set a push
+    // without encrypt_type=aes could only be a downgrade by someone who saw one signed URL.
+    if (p.secrets.aesKey) throw new HttpError(401, 'plaintext_refused', 'plaintext push refused', PLAINTEXT_HINT);
     checkSkew(q.timestamp, p.maxSkewS, p.nowS);
     return { message: plain, encrypted: false, nonce: q.nonce };
   }

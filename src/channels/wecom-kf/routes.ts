@@ -1,7 +1,8 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { HttpError } from '../../http/http-error.js';
 import { extractEncrypt, openEncrypted, requireParams, type CallbackSecrets } from '../../http/secure-callback.js';
 import { XmlError, parseXml, xmlText } from '../../xml/parse.js';
+import type { ReplayGuard } from '../../http/replay-guard.js';
 import type { KfPuller } from './puller.js';
 import { ALL_ACCOUNTS } from './sync.js';
 
@@ -11,6 +12,8 @@ export const KF_CALLBACK_PATH = '/wecom/kf/callback';
 export interface KfRouteDeps {
   secrets: CallbackSecrets;
   puller: KfPuller;
+  /** remembers accepted callbacks: a replay with another body is refused, an identical one adds no pull */
+  replay: ReplayGuard;
   /** CALLBACK_MAX_SKEW_S; 0 = off */
   maxSkewS: number;
 }
@@ -57,18 +60,33 @@ export function registerKfRoutes(app: FastifyInstance, d: KfRouteDeps): void {
       if (e instanceof XmlError) throw new HttpError(400, 'bad_inner_xml', 'decrypted message is not valid XML');
       throw e;
     }
+    const claim = await storeCall(request.log, () =>
+      d.replay.claim({ channel: 'kf', account: d.secrets.receiveid, timestamp: q.timestamp, nonce: q.nonce, signatures: [q.msg_signature], body: String(request.body ?? '') }),
+    );
+    request.replayClaim = claim;
+    if (claim.kind === 'retry') {
+      // The same notice again (WeCom's retry, or a replay): its pull is done or under way; another round would
+      // only spend sync_msg quota.
+      request.callbackOutcome = 'retry';
+      return reply.type('text/plain; charset=utf-8').send('success');
+    }
     if (xmlText(event, 'MsgType') !== 'event' || xmlText(event, 'Event') !== 'kf_msg_or_event') {
       request.log.info({ channel: 'kf', event: xmlText(event, 'Event') }, 'callback is not a kf message notice; ignored');
       request.callbackOutcome = 'ignored';
       return reply.type('text/plain; charset=utf-8').send('success');
     }
     const account = xmlText(event, 'OpenKfId') || ALL_ACCOUNTS;
-    try {
-      await d.puller.request(account, xmlText(event, 'Token') || null);
-    } catch (e) {
-      request.log.error({ err: e, channel: 'kf' }, 'cannot record the callback (store unavailable)');
-      throw new HttpError(503, 'store_unavailable', 'temporarily unavailable');
-    }
+    await storeCall(request.log, () => d.puller.request(account, xmlText(event, 'Token') || null));
     return reply.type('text/plain; charset=utf-8').send('success');
   });
+}
+
+async function storeCall<T>(log: FastifyBaseLogger, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof HttpError) throw e;
+    log.error({ err: e, channel: 'kf' }, 'cannot record the callback (store unavailable)');
+    throw new HttpError(503, 'store_unavailable', 'temporarily unavailable');
+  }
 }
