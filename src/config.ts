@@ -123,13 +123,15 @@ const schema = z.object({
   REPLY_ON_TIMEOUT: text('抱歉，回答超时了，请稍后再试。'),
   REPLY_ON_ERROR: text('抱歉，服务暂时不可用，请稍后再试。'),
   REPLY_ON_RESET: text('好的，我们重新开始吧。'),
-  REPLY_UNSUPPORTED: text('抱歉，暂时还不支持这种消息类型，请发送文字或图片。'),
+  REPLY_UNSUPPORTED: text('抱歉，暂时还不支持这种消息类型，请用文字描述您的问题。'),
   REPLY_STILL_THINKING: text('正在思考中，请稍后发送任意消息获取回答。'),
   REPLY_ON_RATE_LIMIT: text('您发送消息太频繁了，请稍等一分钟再发。'),
   RATE_LIMIT_PER_CUSTOMER_PER_MIN: int(0, 100_000).default(20),
 
   MEDIA_MAX_BYTES: int(1024, 50 * 1024 * 1024).default(10 * 1024 * 1024),
   FETCH_ALLOW_HOSTS: z.string().optional(),
+  ANSWER_IMAGE_ALLOW_HOSTS: z.string().optional(),
+  FILE_MAX_BYTES: int(1024, 50 * 1024 * 1024).default(5 * 1024 * 1024),
   MAX_BODY_BYTES: int(256, 16 * 1024 * 1024).default(65536),
   CALLBACK_MAX_SKEW_S: int(0).default(300),
   REDIS_URL: z
@@ -195,6 +197,13 @@ export interface MediaConfig {
    * comma-separated; empty = public addresses only)
    */
   allowHosts: string;
+  /**
+   * ANSWER_IMAGE_ALLOW_HOSTS: the same for images an agent's answer links (raw, comma-separated). Kept apart from
+   * `allowHosts`: a prompt-injected `![](…)` in an answer must not reach what customers' links may.
+   */
+  answerImageAllowHosts: string;
+  /** FILE_MAX_BYTES: largest customer file (PDF, text) read, bytes; `maxBytes` still bounds images */
+  fileMaxBytes: number;
 }
 
 /** Texts the customer may see. */
@@ -415,7 +424,12 @@ function toConfig(e: Env): Config {
     },
     keywords: { reset: e.RESET_KEYWORDS, continue: e.CONTINUE_KEYWORDS, handoff: e.HANDOFF_KEYWORDS },
     handoff: { serviceState: e.HANDOFF_SERVICE_STATE === '3' ? 3 : 2, servicerUserid: e.HANDOFF_SERVICER_USERID ?? null },
-    media: { maxBytes: e.MEDIA_MAX_BYTES, allowHosts: e.FETCH_ALLOW_HOSTS ?? '' },
+    media: {
+      maxBytes: e.MEDIA_MAX_BYTES,
+      allowHosts: e.FETCH_ALLOW_HOSTS ?? '',
+      answerImageAllowHosts: e.ANSWER_IMAGE_ALLOW_HOSTS ?? '',
+      fileMaxBytes: e.FILE_MAX_BYTES,
+    },
     agents: [],
     routes: {},
     rateLimitPerMin: e.RATE_LIMIT_PER_CUSTOMER_PER_MIN,

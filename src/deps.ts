@@ -9,6 +9,7 @@ import { parseEncodingAesKey } from './crypto/wxbizmsgcrypt.js';
 import type { BreakerOptions } from './llm/breaker.js';
 import type { LlmAdapter } from './llm/types.js';
 import { createReplayGuard } from './http/replay-guard.js';
+import { createExtractPool } from './media/extract-pool.js';
 import { createMediaTools } from './media/tools.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { MediaTools } from './pipeline/media-tools.js';
@@ -77,6 +78,8 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
   const prefix = o.redisPrefix ?? 'bridge:';
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, log) : null;
   const store = redis ? createRedisStore(redis, prefix) : createMemoryStore();
+  // One pool of worker threads for customer content: page and file extraction, and formatting long answers.
+  const extraction = createExtractPool({ log: log.child({ part: 'extraction' }) });
   const agents = createAgentRouter({
     agents: config.agents,
     routes: config.routes,
@@ -89,12 +92,13 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
     minBackoffMs: o.llmMinBackoffMs,
     breaker: o.breaker,
     rateLimitPerMin: config.rateLimitPerMin,
+    formatLong: (input, signal) => extraction.format(input, signal),
   });
   const leaseMs = agents.maxTimeoutMs + LEASE_MARGIN_MS;
   const routes = config.role !== 'worker';
   const works = config.role !== 'web';
 
-  const media = o.media ?? createMediaTools(config.media, log.child({ part: 'media' }));
+  const media = o.media ?? createMediaTools(config.media, log.child({ part: 'media' }), { pool: extraction });
   const kf = config.kf;
   const kfApi = kf ? createKfApi(kf, store, log, metrics) : null;
   const mp = config.mp ? createMpChannel(config, config.mp, { store, log, metrics, agents, media }) : null;
@@ -174,6 +178,8 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
       await kfPuller?.stop(Math.min(graceMs, 5000));
       await jobs.stop(graceMs);
       agents.shutdown();
+      await media.close();
+      await extraction.close();
       await store.close();
     },
   };

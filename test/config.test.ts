@@ -60,12 +60,12 @@ describe('loadConfig: defaults (interface.md "Environment")', () => {
     expect(c.keywords.continue).toEqual(['继续']);
     expect(c.keywords.handoff).toEqual(['人工', '转人工', '人工客服']);
     expect(c.handoff).toEqual({ serviceState: 2, servicerUserid: null });
-    expect(c.media).toEqual({ maxBytes: 10 * 1024 * 1024, allowHosts: '' });
+    expect(c.media).toEqual({ maxBytes: 10 * 1024 * 1024, allowHosts: '', answerImageAllowHosts: '', fileMaxBytes: 5 * 1024 * 1024 });
     expect(c.replies).toEqual({
       onTimeout: '抱歉，回答超时了，请稍后再试。',
       onError: '抱歉，服务暂时不可用，请稍后再试。',
       onReset: '好的，我们重新开始吧。',
-      unsupported: '抱歉，暂时还不支持这种消息类型，请发送文字或图片。',
+      unsupported: '抱歉，暂时还不支持这种消息类型，请用文字描述您的问题。',
       stillThinking: '正在思考中，请稍后发送任意消息获取回答。',
       rateLimited: '您发送消息太频繁了，请稍等一分钟再发。',
       onHandoff: '正在为您转接人工客服，请稍候。',

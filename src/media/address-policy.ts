@@ -9,6 +9,12 @@ import ipaddr from 'ipaddr.js';
  * (6to4, Teredo, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, SIIT `::ffff:0:0/96`), because the embedded IPv4
  * address may be internal and a gateway would carry us there. IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is judged by
  * its IPv4 address: the kernel connects to exactly that address.
+ *
+ * Two gaps in ipaddr.js are closed here: it has no range for the deprecated IPv4-compatible block `::/96`
+ * (`http://[::127.0.0.1]/` becomes `::7f00:1`, which it calls `unicast`; an automatic tunnel would carry it to
+ * 127.0.0.1), so we name that block `ipv4Compatible` and refuse it; and it reads a dotted tail after `::` as
+ * IPv4-mapped (`::127.0.0.1` as `::ffff:127.0.0.1`), so IPv6 text is first put in canonical hex form by the WHATWG
+ * URL parser, the same one that turns the URL's host into the address we connect to.
  */
 
 /** A parsed allow-list: host names (lower-case, no trailing dot) and address ranges an operator permits. */
@@ -45,14 +51,17 @@ export function parseAllowList(spec: string | undefined): AllowList {
       let cidr: [ipaddr.IPv4 | ipaddr.IPv6, number];
       try {
         // isIP on the address part: parseCIDR also takes legacy forms such as `10.0.0/8`, which read ambiguously.
-        if (!isIP(entry.slice(0, entry.indexOf('/')))) throw new Error('not an address');
-        cidr = ipaddr.parseCIDR(entry);
+        const address = entry.slice(0, entry.indexOf('/'));
+        const family = isIP(address);
+        if (!family) throw new Error('not an address');
+        cidr = ipaddr.parseCIDR(`${family === 6 ? canonicalIpv6(address) : address}${entry.slice(entry.indexOf('/'))}`);
       } catch {
         throw new Error(`media allow-list: "${entry}" is not a valid CIDR range`);
       }
       ranges.push(unmapRange(cidr));
     } else if (isIP(entry)) {
-      const addr = unmap(ipaddr.parse(entry));
+      const addr = parseIp(entry);
+      if (!addr) throw new Error(`media allow-list: "${entry}" is not a usable IP address`);
       ranges.push([addr, addr.kind() === 'ipv4' ? 32 : 128]);
     } else if (/^[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$/.test(entry)) {
       hosts.add(entry);
@@ -70,7 +79,7 @@ export function parseAllowList(spec: string | undefined): AllowList {
  */
 export function addressRange(ip: string): string {
   const parsed = parseIp(ip);
-  return parsed ? parsed.range() : 'invalid';
+  return parsed ? rangeOf(parsed) : 'invalid';
 }
 
 /** Whether `host` (a URL host name or an IP literal, brackets allowed) is named in the allow-list's host names. */
@@ -87,18 +96,39 @@ export function isAddressAllowed(ip: string, allow: AllowList = EMPTY_ALLOW_LIST
   const parsed = parseIp(ip);
   if (!parsed) return false;
   if (allow.ranges.some(([net, bits]) => net.kind() === parsed.kind() && parsed.match(net, bits))) return true;
-  return parsed.range() === 'unicast';
+  return rangeOf(parsed) === 'unicast';
+}
+
+/** ipaddr.js' range name, except `ipv4Compatible` for `::/96` beyond `::` and `::1` (see the file comment). */
+function rangeOf(addr: ipaddr.IPv4 | ipaddr.IPv6): string {
+  const range = addr.range();
+  if (addr.kind() === 'ipv6' && range === 'unicast' && (addr as ipaddr.IPv6).parts.slice(0, 6).every((p) => p === 0)) {
+    return 'ipv4Compatible';
+  }
+  return range;
 }
 
 function parseIp(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
   const bare = normalizeHost(ip);
   // isIP first: ipaddr.parse also accepts legacy spellings (octal, single 32-bit number) that no resolver returns.
-  if (!isIP(bare.split('%')[0] ?? '')) return null;
+  const family = isIP(bare.split('%')[0] ?? '');
+  if (!family) return null;
   try {
-    return unmap(ipaddr.parse(bare));
+    return unmap(ipaddr.parse(family === 6 ? canonicalIpv6(bare) : bare));
   } catch {
     return null;
   }
+}
+
+/**
+ * `::127.0.0.1` → `::7f00:1`, `::ffff:127.0.0.1` → `::ffff:7f00:1`: hex groups only, as the URL parser writes them
+ * (a zone id is kept as it was).
+ * @throws TypeError when the URL parser refuses the address (the callers' try/catch turns that into a refusal)
+ */
+function canonicalIpv6(address: string): string {
+  if (!address.includes('.')) return address;
+  const [ip = '', zone] = address.split('%', 2);
+  return new URL(`http://[${ip}]/`).hostname.slice(1, -1) + (zone === undefined ? '' : `%${zone}`);
 }
 
 function unmap(addr: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {

@@ -1,15 +1,20 @@
 /**
  * Text out of a file a customer sent. PDFs go through pdf-parse 2.x (a class around Mozilla's pdf.js: the
- * de-facto text extractor; each parser holds a pdf.js document that must be destroyed); text files are decoded as
- * UTF-8, with GB18030 for files that are not valid UTF-8. Size limits are the caller's: it knows what it downloaded.
+ * de-facto text extractor; each parser holds a pdf.js document that must be destroyed), after a pre-scan that
+ * bounds what its streams inflate to (pdf-inflate-scan.ts); text files are decoded as UTF-8, with GB18030 for files
+ * that are not valid UTF-8. The file's own size limit is the caller's: it knows what it downloaded. CPU-bound and
+ * memory-hungry on hostile input: runs in the extraction pool (extract-pool.ts), not on the event loop.
  */
-import { PDFParse } from 'pdf-parse';
 import { decodeText, charsetOf } from './charset.js';
+import { PDF_MAX_INFLATED_BYTES, scanPdfInflation } from './pdf-inflate-scan.js';
 import { mimeOf } from './safe-fetch.js';
 import { capChars, collapseWhitespace } from './text-cap.js';
 
-/** `unsupported`: not a PDF or text file; `unreadable`: claims to be one but cannot be read (corrupt, encrypted, binary). */
-export type FileTextErrorReason = 'unsupported' | 'unreadable';
+/**
+ * `unsupported`: not a PDF or text file; `unreadable`: claims to be one but cannot be read (corrupt, encrypted,
+ * binary); `too_large`: larger than the caller's limit, or a PDF whose streams inflate past the pre-scan's budget.
+ */
+export type FileTextErrorReason = 'unsupported' | 'unreadable' | 'too_large';
 
 /** Why extractFileText produced no text. Branch on `reason`; the message names no file content. */
 export class FileTextError extends Error {
@@ -41,8 +46,10 @@ export interface FileTextOptions {
   contentType?: string | null;
   /** characters (UTF-16 code units) of text kept */
   maxChars: number;
-  /** PDF pages read at most (default 50): pdf.js parses on this thread, so a 2,000-page PDF must not run to the end */
+  /** PDF pages read at most (default 50): a 2,000-page PDF must not run to the end */
   maxPages?: number;
+  /** PDF: bytes all its zlib streams may inflate to together (default {@link PDF_MAX_INFLATED_BYTES}) */
+  maxInflatedBytes?: number;
 }
 
 const TEXT_EXTENSIONS = new Set(['txt', 'text', 'md', 'markdown', 'csv', 'tsv', 'json', 'log']);
@@ -55,7 +62,8 @@ const DEFAULT_MAX_PAGES = 50;
  * @param bytes the whole file
  * @returns `{ kind, text, truncated, pages? }`
  * @throws FileTextError `unsupported` for any other type (Word, images, archives…); `unreadable` for a PDF that
- *   pdf.js cannot parse (corrupt, password-protected) or a "text" file holding binary data
+ *   pdf.js cannot parse (corrupt, password-protected) or a "text" file holding binary data; `too_large` for a PDF
+ *   whose streams inflate past `maxInflatedBytes` (a decompression bomb, refused before pdf.js reads it)
  */
 export async function extractFileText(bytes: Buffer, options: FileTextOptions): Promise<FileText> {
   const ext = extensionOf(options.filename);
@@ -69,6 +77,13 @@ export async function extractFileText(bytes: Buffer, options: FileTextOptions): 
 
 async function pdfText(bytes: Buffer, options: FileTextOptions): Promise<FileText> {
   const maxPages = options.maxPages ?? DEFAULT_MAX_PAGES;
+  const maxInflated = options.maxInflatedBytes ?? PDF_MAX_INFLATED_BYTES;
+  const scan = scanPdfInflation(bytes, maxInflated);
+  if (!scan.ok) {
+    throw new FileTextError('too_large', `PDF streams inflate past ${maxInflated} bytes or number more than the scan allows (${scan.streams} streams)`);
+  }
+  // Loaded on the first PDF: pdf.js is ~30 MiB of a worker's memory, which a thread that only reads pages spares.
+  const { PDFParse } = await import('pdf-parse');
   // isEvalSupported: false keeps pdf.js from compiling font programs with `new Function` (CVE-2024-4367 class).
   // A copy (new Uint8Array): pdf.js may transfer, i.e. detach, the buffer it is given; the caller keeps its bytes.
   const parser = new PDFParse({ data: new Uint8Array(bytes), isEvalSupported: false });

@@ -1,7 +1,5 @@
-import { charsetOf, decodeHtml, decodeText } from './charset.js';
-import { htmlToText } from './html-text.js';
-import { mimeOf, safeFetch, type SafeFetchOptions } from './safe-fetch.js';
-import { capChars, collapseWhitespace } from './text-cap.js';
+import { HTML_TYPES, type PageText } from './page-body-text.js';
+import { safeFetch, type SafeFetchOptions } from './safe-fetch.js';
 
 /** Default page cap, bytes (1 MiB: far above an article's HTML, far below a video). */
 export const PAGE_MAX_BYTES = 1024 * 1024;
@@ -10,22 +8,22 @@ export const PAGE_TIMEOUT_MS = 5_000;
 /** Default text cap, characters (UTF-16 code units): what we are willing to spend of the LLM's context. */
 export const PAGE_MAX_CHARS = 4_000;
 
-const HTML_TYPES = new Set(['text/html', 'application/xhtml+xml']);
-
 /** What a page is about, ready for a prompt. */
-export interface PageSummary {
-  /** og:title or `<title>`; null for plain text or a page without one */
-  title: string | null;
-  /** readable text, whitespace collapsed, at most `maxChars` characters (may be '' for script-only pages) */
-  text: string;
-  /** whether `text` was cut at `maxChars` */
-  truncated: boolean;
+export interface PageSummary extends PageText {
   /** the URL after redirects; may hold a query string with tokens, so do not log it */
   finalUrl: string;
 }
 
-/** What fetchPageSummary needs; all optional. */
+/**
+ * Turns a fetched body into text off the event loop: the extraction pool's `page` (tests may pass their own pool).
+ * @throws ExtractionError when the extraction was killed or failed; the signal's reason when it fired
+ */
+export type PageExtract = (body: Buffer, contentType: string | null, maxChars: number, signal?: AbortSignal) => Promise<PageText>;
+
+/** What fetchPageSummary needs: `extract` is required, the rest optional. */
 export interface PageTextDeps {
+  /** body → text, off the event loop (see {@link PageExtract}) */
+  extract: PageExtract;
   /** allowList/resolver/transport/maxRedirects for safeFetch (its caps and `accept` are set here) */
   fetchOptions?: Omit<SafeFetchOptions, 'maxBytes' | 'timeoutMs' | 'accept'>;
   /** bytes, default {@link PAGE_MAX_BYTES} */
@@ -40,14 +38,14 @@ export interface PageTextDeps {
 }
 
 /**
- * Fetches a web page a customer linked and returns its title and readable text: HTML (any declared charset, GBK
- * and GB18030 included) is reduced to its main content without scripts, styles and navigation; `text/plain` passes
- * through; a response without a Content-Type is treated as HTML when it starts with `<`, else as text.
+ * Fetches a web page a customer linked and returns its title and readable text (see pageBodyToText: main content
+ * of HTML in any declared charset, plain text as is). The fetch runs here; the extraction runs in `deps.extract`.
  * @param url an http(s) URL
  * @throws FetchRefusedError from safeFetch — including `content_type` for anything that is not HTML or plain text
- *   (PDF, image, video…) and `too_large` past `maxBytes`; every reason means "could not read the page"
+ *   (PDF, image, video…) and `too_large` past `maxBytes`; every reason means "could not read the page";
+ *   ExtractionError from `deps.extract` when the page was fetched but its extraction was killed or failed
  */
-export async function fetchPageSummary(url: string, deps: PageTextDeps = {}): Promise<PageSummary> {
+export async function fetchPageSummary(url: string, deps: PageTextDeps): Promise<PageSummary> {
   const res = await (deps.fetch ?? safeFetch)(
     url,
     {
@@ -59,11 +57,6 @@ export async function fetchPageSummary(url: string, deps: PageTextDeps = {}): Pr
     },
     deps.signal,
   );
-  const type = mimeOf(res.contentType);
-  const isHtml = type === null ? /^\s*</.test(res.body.subarray(0, 512).toString('latin1')) : HTML_TYPES.has(type);
-  const extracted = isHtml
-    ? htmlToText(decodeHtml(res.body, res.contentType))
-    : { title: null, text: collapseWhitespace(decodeText(res.body, charsetOf(res.contentType))) };
-  const capped = capChars(extracted.text, deps.maxChars ?? PAGE_MAX_CHARS);
-  return { title: extracted.title, text: capped.text, truncated: capped.truncated, finalUrl: res.finalUrl };
+  const page = await deps.extract(res.body, res.contentType, deps.maxChars ?? PAGE_MAX_CHARS, deps.signal);
+  return { ...page, finalUrl: res.finalUrl };
 }

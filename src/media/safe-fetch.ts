@@ -13,7 +13,7 @@ import { isIP } from 'node:net';
 import { addressRange, EMPTY_ALLOW_LIST, isAddressAllowed, isHostAllowListed, normalizeHost, type AllowList } from './address-policy.js';
 import { FetchRefusedError, redactUrl } from './fetch-error.js';
 import { readBodyCapped } from './read-body.js';
-import { systemResolver, type ResolvedAddress, type Resolver } from './resolver.js';
+import { defaultResolver, type ResolvedAddress, type Resolver } from './resolver.js';
 import { nodeTransport, type HttpTransport } from './transport.js';
 
 /** Default body cap: 10 MiB, WeCom's limit for an image or video upload. */
@@ -33,7 +33,7 @@ export interface SafeFetchOptions {
   maxRedirects?: number;
   /** Hosts/ranges permitted beyond public unicast (see parseAllowList); default none. */
   allowList?: AllowList;
-  /** Name resolution (default: `dns.promises.lookup(host, { all: true })`). */
+  /** Name resolution (default: c-ares A + AAAA with a timeout, cancelled when the fetch ends; see createDnsResolver). */
   resolver?: Resolver;
   /** One GET on a checked address (default: node:http/https pinned to that address). */
   transport?: HttpTransport;
@@ -176,7 +176,7 @@ async function checkTarget(url: URL, options: SafeFetchOptions, signal: AbortSig
   }
   let addresses: ResolvedAddress[];
   try {
-    addresses = await raceAbort((options.resolver ?? systemResolver)(host), signal);
+    addresses = await raceAbort((options.resolver ?? defaultResolver)(host, signal), signal);
   } catch (e) {
     if (signal.aborted) throw e;
     const code = errorCode(e);

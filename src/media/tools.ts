@@ -4,8 +4,10 @@ import type { ImageInput } from '../llm/types.js';
 import type { MediaTools } from '../pipeline/media-tools.js';
 import type { MediaFile } from '../wechat-api/http.js';
 import { parseAllowList } from './address-policy.js';
+import { createExtractPool, type ExtractPool, type ExtractPoolOptions } from './extract-pool.js';
+import { ExtractionError } from './extraction-error.js';
 import { FetchRefusedError, redactUrl } from './fetch-error.js';
-import { extractFileText, FileTextError } from './file-text.js';
+import { FileTextError } from './file-text.js';
 import { sniffImageType } from './image-type.js';
 import { fetchPageSummary } from './page-text.js';
 import type { Resolver } from './resolver.js';
@@ -17,18 +19,34 @@ const FILE_MAX_CHARS = 8_000;
 /** An answer's image: WeChat's own upload limits are 2 MB (OA) and 10 MB (kf); a slow host must not hold the reply. */
 const ANSWER_IMAGE_TIMEOUT_MS = 10_000;
 
+/** What tests inject into {@link createMediaTools}. */
+export interface MediaToolsOverrides {
+  /** name resolution instead of DNS */
+  resolver?: Resolver;
+  /** the HTTP transport (e.g. one that refuses anything but loopback) */
+  transport?: HttpTransport;
+  /** limits of the extraction pool (shorter timeouts, smaller memory caps) */
+  extraction?: Omit<ExtractPoolOptions, 'log'>;
+  /** a pool shared with others (deps.ts also formats long answers in it); its owner closes it, not `close()` */
+  pool?: ExtractPool;
+}
+
 /**
  * The {@link MediaTools} of a running bridge: SSRF-safe fetches (public addresses only unless FETCH_ALLOW_HOSTS
- * allows a host or range; every redirect re-checked; the connection goes to the address that was checked),
- * MEDIA_MAX_BYTES for downloads, and logs that name the reason and the host, never a query string.
- * @param o.resolver / o.transport injected by tests to prove refusals without DNS
+ * allows a host or range for customers' links, or ANSWER_IMAGE_ALLOW_HOSTS for an answer's images; every redirect
+ * re-checked; the connection goes to the address that was checked), MEDIA_MAX_BYTES for downloads, FILE_MAX_BYTES
+ * for files, extraction in a worker pool with time and memory caps (created here, stopped by `close()`), and logs
+ * that name the reason and the host, never a query string.
  */
-export function createMediaTools(config: MediaConfig, log: Logger, o: { resolver?: Resolver; transport?: HttpTransport } = {}): MediaTools {
-  const allowList = parseAllowList(config.allowHosts);
-  const fetchOptions = { allowList, ...(o.resolver ? { resolver: o.resolver } : {}), ...(o.transport ? { transport: o.transport } : {}) };
+export function createMediaTools(config: MediaConfig, log: Logger, o: MediaToolsOverrides = {}): MediaTools {
+  const inject = { ...(o.resolver ? { resolver: o.resolver } : {}), ...(o.transport ? { transport: o.transport } : {}) };
+  const pageFetch = { allowList: parseAllowList(config.allowHosts), ...inject };
+  // Apart from customers' links: a prompt-injected `![](…)` in an answer must not reach what a link may.
+  const imageFetch = { allowList: parseAllowList(config.answerImageAllowHosts), ...inject };
+  const pool = o.pool ?? createExtractPool({ ...o.extraction, log });
   const refused = (e: unknown, url: string, what: string) => {
-    if (e instanceof FetchRefusedError) log.warn({ reason: e.reason, url: redactUrl(url) }, `${what} not fetched`);
-    else log.warn({ err: e instanceof Error ? e.message : String(e), url: redactUrl(url) }, `${what} not fetched`);
+    if (e instanceof FetchRefusedError || e instanceof ExtractionError) log.warn({ reason: e.reason, url: redactUrl(url) }, `${what} not read`);
+    else log.warn({ err: e instanceof Error ? e.message : String(e), url: redactUrl(url) }, `${what} not read`);
     return null;
   };
 
@@ -39,20 +57,28 @@ export function createMediaTools(config: MediaConfig, log: Logger, o: { resolver
 
   return {
     maxBytes: config.maxBytes,
+    fileMaxBytes: config.fileMaxBytes,
     asImage,
-    fileText: async (file) => {
+    fileText: async (file, signal) => {
+      const about = { contentType: file.contentType, bytes: file.data.length };
+      if (file.data.length > config.fileMaxBytes) {
+        log.info({ reason: 'too_large', ...about, limit: config.fileMaxBytes }, 'file text not extracted');
+        return null;
+      }
       try {
-        const r = await extractFileText(file.data, { filename: file.filename, contentType: file.contentType, maxChars: FILE_MAX_CHARS });
+        const r = await pool.file(file.data, { filename: file.filename, contentType: file.contentType, maxChars: FILE_MAX_CHARS }, signal);
         return { kind: r.kind, text: r.truncated ? `${r.text}…（文件较长，只读了前一部分）` : r.text };
       } catch (e) {
-        if (!(e instanceof FileTextError)) throw e;
-        log.info({ reason: e.reason, contentType: file.contentType }, 'file text not extracted');
+        if (signal?.aborted) throw e;
+        // Whatever went wrong, the customer gets an answer without the file rather than a retried job.
+        const reason = e instanceof FileTextError || e instanceof ExtractionError ? e.reason : 'extraction_failed';
+        log.info({ reason, ...about }, 'file text not extracted');
         return null;
       }
     },
     readPage: async (url, signal) => {
       try {
-        const page = await fetchPageSummary(url, { fetchOptions, signal });
+        const page = await fetchPageSummary(url, { fetchOptions: pageFetch, signal, extract: pool.page });
         return { title: page.title, text: page.text };
       } catch (e) {
         if (signal.aborted) throw e;
@@ -64,7 +90,7 @@ export function createMediaTools(config: MediaConfig, log: Logger, o: { resolver
         const res = await safeFetch(
           url,
           {
-            ...fetchOptions,
+            ...imageFetch,
             maxBytes: config.maxBytes,
             timeoutMs: ANSWER_IMAGE_TIMEOUT_MS,
             // Refused before the body is read; the bytes are sniffed afterwards anyway (servers mislabel images).
@@ -79,6 +105,9 @@ export function createMediaTools(config: MediaConfig, log: Logger, o: { resolver
         if (signal.aborted) throw e;
         return refused(e, url, 'answer image');
       }
+    },
+    close: async () => {
+      if (!o.pool) await pool.close();
     },
   };
 }

@@ -6,7 +6,7 @@ import { createAdapter } from '../llm/create-adapter.js';
 import type { LlmAdapter } from '../llm/types.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/types.js';
-import { createAnswerer, type Answerer } from './answer.js';
+import { createAnswerer, type Answerer, type AnswererOptions } from './answer.js';
 import { createRateLimiter } from './rate-limit.js';
 
 /** One configured agent at run time. */
@@ -44,6 +44,8 @@ export interface AgentRouterOptions {
   breaker?: BreakerOptions;
   /** RATE_LIMIT_PER_CUSTOMER_PER_MIN (0: off) */
   rateLimitPerMin: number;
+  /** formats long answers off the event loop (see AnswererOptions.formatLong) */
+  formatLong?: AnswererOptions['formatLong'];
 }
 
 /** Builds every agent (adapter, circuit breaker, answerer with its own deadline and fallback texts) once. */
@@ -70,6 +72,7 @@ export function createAgentRouter(o: AgentRouterOptions): AgentRouter {
       breaker,
       limiter,
       maxConcurrency: config.maxConcurrency,
+      ...(o.formatLong ? { formatLong: o.formatLong } : {}),
     });
     byName.set(config.name, { name: config.name, answerer, welcome: config.welcome });
   }

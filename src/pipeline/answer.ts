@@ -2,8 +2,7 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { Replies } from '../config.js';
 import { LlmError } from '../errors.js';
-import { stripMarkerChars } from '../format/image-marker.js';
-import { markdownToText } from '../format/markdown-to-text.js';
+import { formatAnswer, LONG_ANSWER_CHARS, type FormatInput, type FormattedAnswer } from '../format/format-answer.js';
 import { stripReasoning } from '../format/reasoning.js';
 import { planPartsWithImages } from '../format/plan-with-images.js';
 import type { LlmBreaker } from '../llm/breaker.js';
@@ -67,12 +66,21 @@ export interface PlannedReply {
 
 export interface Answerer {
   /**
-   * Decides the reply to one customer text: a keyword command (never sent to the LLM), the rest of a long
-   * answer, or the LLM's answer formatted for WeChat; LLM failures become the exact fallback texts.
+   * Decides the reply to one customer text (already admitted by `admit`): a keyword command (never sent to the
+   * LLM), the rest of a long answer, or the LLM's answer formatted for WeChat; LLM failures become the exact
+   * fallback texts.
    * Reads the store but writes nothing: the caller saves the plan, then calls `apply`.
    * @throws the signal's reason when aborted (shutdown, lost lease): the job is re-run later, nothing is sent
    */
   answer(req: AnswerRequest): Promise<PlannedReply>;
+  /**
+   * Counts one customer message against RATE_LIMIT_PER_CUSTOMER_PER_MIN. Channels call it before any work on the
+   * message (downloads, page reads, file parsing, the LLM), so a customer over the limit costs one store call.
+   * @param customer `customerKey(channel, account, user)`; @param traceId the inbound msgid, for logs
+   * @returns null within the limit; otherwise the plan to use instead of an answer: REPLY_ON_RATE_LIMIT for the
+   *   first message past the limit, then an empty plan (no reply) for the rest of the minute
+   */
+  admit(customer: string, traceId: string): Promise<PlannedReply | null>;
   /** Writes a plan's effects for `customer` (idempotent: the same effects twice leave the same store). */
   apply(customer: string, effects: ReplyEffects): Promise<void>;
   /**
@@ -103,6 +111,11 @@ export interface AnswererOptions {
   limiter?: RateLimiter;
   /** LLM calls of this agent at once in this process (default: unbounded) */
   maxConcurrency?: number;
+  /**
+   * Formats an answer longer than LONG_ANSWER_CHARS off the event loop (the extraction pool's worker thread).
+   * @throws when it cannot (busy, timed out): the customer then gets REPLY_ON_ERROR. Absent: formatted inline.
+   */
+  formatLong?: (input: FormatInput, signal: AbortSignal) => Promise<FormattedAnswer>;
 }
 
 const CONVERSATION_TTL_MS = 7 * 24 * 3600_000;
@@ -124,9 +137,20 @@ export function createAnswerer(o: AnswererOptions): Answerer {
   // The deadline starts once a slot is free: a queue in front of the provider is not the provider's slowness.
   const slots = pLimit(o.maxConcurrency ?? Number.POSITIVE_INFINITY);
 
-  /** Splits an answer into parts; what did not fit is kept for the continue keyword (or an older rest cleared). */
-  const plan = (text: string, kind: ReplyKind, req: AnswerRequest, conversation?: string): PlannedReply => {
-    const { parts, rest } = planPartsWithImages(text, { ...req.limits, hint: hintFor(req) });
+  /**
+   * Converts and splits an answer; what did not fit is kept for the continue keyword (or an older rest cleared).
+   * Long answers go to `formatLong` (off the event loop). @returns null when nothing visible is left
+   */
+  const plan = async (
+    raw: string,
+    source: FormatInput['source'],
+    kind: ReplyKind,
+    req: AnswerRequest,
+    conversation?: string,
+  ): Promise<PlannedReply | null> => {
+    const input: FormatInput = { text: raw, source, imageMarkers: req.limits.images === true, maxBytes: req.limits.maxBytes, maxParts: req.limits.maxParts, hint: hintFor(req) };
+    const { text, parts, rest } = raw.length > LONG_ANSWER_CHARS && o.formatLong ? await o.formatLong(input, req.signal) : formatAnswer(input);
+    if (!text) return null;
     return { parts, kind, text, effects: { rest, ...(conversation === undefined ? {} : { conversation }) } };
   };
   /** A fallback touches nothing: the customer's conversation and any pending rest stay. */
@@ -164,31 +188,39 @@ export function createAnswerer(o: AnswererOptions): Answerer {
       o.log.warn({ finishReason, unclosedThink: visible === null, requestId }, 'LLM answer not usable; sending fallback');
       return fallback(o.replies.onError, req);
     }
+    const ms = Math.round(seconds * 1000);
+    if (finishReason === 'length') o.log.warn({ requestId }, 'LLM answer cut at its token limit; sending it as it is');
+    const newState = outcome.result.state ? JSON.stringify(outcome.result.state) : undefined;
     // Plain answers (echo repeats the customer) lose the marker characters too: nobody but the converter makes images.
-    const text = (o.adapter.answersInMarkdown ? markdownToText(visible, { imageMarkers: req.limits.images === true }) : stripMarkerChars(visible)).trim();
-    if (!text) {
+    let planned: PlannedReply | null;
+    try {
+      planned = await plan(visible, o.adapter.answersInMarkdown ? 'markdown' : 'plain', 'answer', req, newState);
+    } catch (e) {
+      if (req.signal.aborted) throw e;
+      o.log.warn({ requestId, err: e instanceof Error ? e.message : String(e), chars: visible.length }, 'long answer could not be formatted; sending fallback');
+      return fallback(o.replies.onError, req);
+    }
+    if (!planned) {
       o.log.warn({ requestId }, 'LLM answered with no visible text; sending fallback');
       return fallback(o.replies.onError, req);
     }
-    const ms = Math.round(seconds * 1000);
-    if (finishReason === 'length') o.log.warn({ requestId }, 'LLM answer cut at its token limit; sending it as it is');
     o.log.info({ attempts: outcome.attempts, ms, usage, requestId }, 'LLM answered');
-    const newState = outcome.result.state ? JSON.stringify(outcome.result.state) : undefined;
-    return plan(text, 'answer', req, newState);
+    return planned;
   };
 
   return {
     takesDescriptions: o.adapter.provider !== 'echo',
     takesImages: o.adapter.acceptsImages,
+    admit: async (customer, traceId) => {
+      const verdict = o.limiter ? await o.limiter.check(customer) : 'ok';
+      if (verdict === 'ok') return null;
+      o.metrics.rateLimited.inc({ agent: o.agent });
+      o.log.warn({ traceId, verdict }, 'customer over RATE_LIMIT_PER_CUSTOMER_PER_MIN');
+      // Told once per minute; the messages after that get no reply at all (an empty plan).
+      const text = verdict === 'notify' ? o.replies.rateLimited : '';
+      return { parts: text ? [text] : [], kind: 'fallback', text, effects: {} };
+    },
     answer: async (req) => {
-      const verdict = o.limiter ? await o.limiter.check(req.customer) : 'ok';
-      if (verdict !== 'ok') {
-        o.metrics.rateLimited.inc({ agent: o.agent });
-        o.log.warn({ traceId: req.traceId, verdict }, 'customer over RATE_LIMIT_PER_CUSTOMER_PER_MIN');
-        // Told once per minute; the messages after that get no reply at all (an empty plan).
-        const text = verdict === 'notify' ? o.replies.rateLimited : '';
-        return { parts: text ? [text] : [], kind: 'fallback', text, effects: {} };
-      }
       if (matchesKeyword(req.text, o.keywords.reset)) {
         const text = o.replies.onReset;
         return { parts: [text], kind: 'command', text, effects: { conversation: null, rest: null } };
@@ -197,7 +229,12 @@ export function createAnswerer(o: AnswererOptions): Answerer {
         const rest = await o.store.get(keys.pendingRest(req.customer));
         if (rest) {
           if (req.anyMessageContinues) o.log.info({ traceId: req.traceId }, 'message fetches the pending answer (passive reply)');
-          return plan(rest, 'answer', req);
+          const planned = await plan(rest, 'formatted', 'answer', req).catch((e: unknown) => {
+            if (req.signal.aborted) throw e;
+            o.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'kept rest could not be formatted; sending fallback');
+            return fallback(o.replies.onError, req);
+          });
+          if (planned) return planned;
         }
       }
       return askLlm(req);

@@ -11,8 +11,9 @@ const API_KEY = 'sk-test-0123456789abcdef';
 
 /**
  * What the customer sends and gets beyond text (issue 6 items 1–4) through the real server: media downloaded from
- * the fake WeCom's media/get, the fake LLM recording what it was given, a local web server for links and answer
- * images (reachable only when FETCH_ALLOW_HOSTS allows 127.0.0.1), and media/upload + image send_msg on the way out.
+ * the fake WeCom's media/get, the fake LLM recording what it was given, a local web server for links (reachable only
+ * when FETCH_ALLOW_HOSTS allows 127.0.0.1) and answer images (only when ANSWER_IMAGE_ALLOW_HOSTS does), and
+ * media/upload + image send_msg on the way out.
  */
 describe('kf: images, files, links and other message types', () => {
   let h: Harness;
@@ -154,7 +155,7 @@ describe('kf: images, files, links and other message types', () => {
   });
 
   it('an image in the answer is uploaded and sent as an image message in its place', async () => {
-    h = await start({ FETCH_ALLOW_HOSTS: '127.0.0.1' });
+    h = await start({ ANSWER_IMAGE_ALLOW_HOSTS: '127.0.0.1' });
     llm.script({ kind: 'answer', text: `这是**产品图**：\n\n![产品](${web.origin}/a.png)\n\n如需更多请告诉我。` });
     await h.customerSays('wmO', '发张图');
     await h.fake.waitFor(() => h.fake.sent.length >= 3);
@@ -169,7 +170,8 @@ describe('kf: images, files, links and other message types', () => {
   });
 
   it('an answer image on a refused host goes out as "alt (url)" text, in its place', async () => {
-    h = await start();
+    // FETCH_ALLOW_HOSTS opens customers' links only: an answer's image needs ANSWER_IMAGE_ALLOW_HOSTS.
+    h = await start({ FETCH_ALLOW_HOSTS: '127.0.0.1' });
     llm.script({ kind: 'answer', text: `看图：\n\n![产品](${web.origin}/a.png)` });
     await h.customerSays('wmT', '发张图');
     await h.fake.waitFor(() => h.fake.sent.length >= 2);

@@ -70,7 +70,7 @@ describe('Official Account: images and links', () => {
   });
 
   it('active mode: an image in the answer is uploaded and sent with custom/send in its place; auto mode writes it as text', async () => {
-    h = await start({ FETCH_ALLOW_HOSTS: '127.0.0.1' });
+    h = await start({ ANSWER_IMAGE_ALLOW_HOSTS: '127.0.0.1' });
     llm.script({ kind: 'answer', text: `请看：\n\n![示意图](${web.origin}/a.png)\n\n以上。` });
     await h.deliver(textMsg(MP, 'oOut', '给我看图'), 'safe');
     await h.api.waitFor(() => h.api.sent.length === 3);
@@ -80,7 +80,7 @@ describe('Official Account: images and links', () => {
     expect(h.api.sent.map((m) => m.content)).toEqual(['请看：', undefined, '以上。']);
     await h.close();
 
-    h = await start({ FETCH_ALLOW_HOSTS: '127.0.0.1', WECHAT_MP_REPLY_MODE: 'auto' });
+    h = await start({ ANSWER_IMAGE_ALLOW_HOSTS: '127.0.0.1', WECHAT_MP_REPLY_MODE: 'auto' });
     llm.script({ kind: 'answer', text: `请看：\n\n![示意图](${web.origin}/a.png)` });
     const r = await h.deliver(textMsg(MP, 'oOut2', '给我看图'), 'plaintext');
     expect(passiveText(r.attempts.at(-1)!.body, 'plaintext')).toBe(`请看：\n\n示意图 (${web.origin}/a.png)`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { planParts, splitByBytes, utf8Bytes } from '../../src/format/split.js';
+import { graphemesOf, planParts, splitByBytes, utf8Bytes } from '../../src/format/split.js';
 
 const FAMILY = '👨‍👩‍👧‍👦';
 const HINT = '内容较长，回复“继续”查看剩余部分。';
@@ -214,6 +214,23 @@ describe('planParts', () => {
         expectSlicesOf(text, [...parts.slice(0, -1), ...(body === '' ? [] : [body]), rest]);
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('graphemesOf: the fast path for simple code units agrees with Intl.Segmenter', () => {
+  // Pieces that sit next to simple units and change where breaks fall: Prepend (U+0600), Extend after ASCII and
+  // CJK (U+0301, U+302A), keycaps, half-width voiced marks, skin tones, flags, Hangul jamo, ZWJ, lone CR and LF.
+  const tricky = ['\u0600', '\u0301', 'a\u0301', '中\u302a', '1\ufe0f\u20e3', 'ｶﾞ', '\uff9e', '👍🏽', '🇨🇳', '🇨', 'ᄀ가', '\u200d', '\r', '\n', '\r\n', 'x', '中', '。', ' ', '\u3000', 'Ａ'];
+  const mixed = fc.array(fc.oneof(fc.constantFrom(...tricky), fc.string({ unit: 'grapheme', maxLength: 4 })), { maxLength: 80 }).map((p) => p.join(''));
+  it('property: the same segments at the same offsets', () => {
+    fc.assert(
+      fc.property(fc.oneof(mixed, fc.string({ unit: 'binary', maxLength: 100 })), (text) => {
+        const ours = [...graphemesOf(text)];
+        const theirs = [...graphemes.segment(text)].map((s) => ({ segment: s.segment, index: s.index }));
+        expect(ours).toEqual(theirs);
+      }),
+      { numRuns: 2000 },
     );
   });
 });

@@ -45,6 +45,14 @@ describe('isAddressAllowed (default policy)', () => {
     ['::ffff:0:7f00:1', 'rfc6145'],
     ['2002:7f00:1::1', '6to4'],
     ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'teredo'],
+    // IPv4-compatible (::/96, deprecated): ipaddr.js calls these unicast; `[::127.0.0.1]` in a URL becomes ::7f00:1
+    ['::7f00:1', 'ipv4Compatible'],
+    ['::127.0.0.1', 'ipv4Compatible'],
+    ['::a00:1', 'ipv4Compatible'],
+    ['::8.8.8.8', 'ipv4Compatible'],
+    ['::2', 'ipv4Compatible'],
+    ['0:0:0:0:0:0:a9fe:a9fe', 'ipv4Compatible'],
+    ['::ffff:169.254.169.254%eth0', 'linkLocal'],
   ])('refuses %s (%s)', (ip, range) => {
     expect(addressRange(ip)).toBe(range);
     expect(isAddressAllowed(ip)).toBe(false);
@@ -87,6 +95,12 @@ describe('parseAllowList', () => {
     expect(isHostAllowListed('evil.files.internal', allow)).toBe(false);
     expect(isHostAllowListed('internal', allow)).toBe(false);
     expect(isHostAllowListed('[::1]', allow)).toBe(false); // addresses are ranges, not names
+  });
+
+  it('reads a dotted tail after :: as IPv4-compatible, not IPv4-mapped (ipaddr.js would map it)', () => {
+    const allow = parseAllowList('::10.0.0.1');
+    expect(isAddressAllowed('::a00:1', allow)).toBe(true);
+    expect(isAddressAllowed('10.0.0.1', allow)).toBe(false);
   });
 
   it('maps IPv4-mapped CIDRs onto IPv4', () => {

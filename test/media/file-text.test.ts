@@ -1,7 +1,8 @@
+import zlib from 'node:zlib';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
 import { extractFileText, FileTextError } from '../../src/media/file-text.js';
-import { makePdf } from './pdf-fixture.js';
+import { makePdf, makePdfWithContent } from './pdf-fixture.js';
 
 const reason = async (p: Promise<unknown>) => {
   const e = await p.catch((err: unknown) => err);
@@ -29,6 +30,18 @@ describe('extractFileText', () => {
     expect(await reason(extractFileText(Buffer.from('this is not a pdf'), { filename: 'report.pdf', maxChars: 100 }))).toBe('unreadable');
     const truncated = makePdf(['hello']).subarray(0, 60);
     expect(await reason(extractFileText(truncated, { filename: 'x', contentType: 'application/pdf', maxChars: 100 }))).toBe('unreadable');
+  });
+
+  it('reads a Flate-compressed PDF, and refuses one whose streams inflate past maxInflatedBytes as too_large', async () => {
+    const stream = Buffer.from(`BT /F1 12 Tf 72 720 Td (Compressed page) Tj ET ${' '.repeat(4000)}`, 'latin1');
+    const pdf = makePdfWithContent(zlib.deflateSync(stream), { filters: ['FlateDecode'], pages: 2 });
+    expect(await extractFileText(pdf, { filename: 'c.pdf', maxChars: 1000 })).toEqual({
+      kind: 'pdf',
+      text: 'Compressed page\n\nCompressed page',
+      truncated: false,
+      pages: 2,
+    });
+    expect(await reason(extractFileText(pdf, { filename: 'c.pdf', maxChars: 1000, maxInflatedBytes: 1000 }))).toBe('too_large');
   });
 
   it('reads a UTF-8 .txt file (CRLF normalised, BOM dropped)', async () => {

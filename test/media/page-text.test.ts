@@ -1,6 +1,7 @@
 import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllowList } from '../../src/media/address-policy.js';
+import { createExtractPool, type ExtractPool } from '../../src/media/extract-pool.js';
 import { FetchRefusedError } from '../../src/media/fetch-error.js';
 import { fetchPageSummary, type PageTextDeps } from '../../src/media/page-text.js';
 import { nodeTransport, type HttpTransport } from '../../src/media/transport.js';
@@ -46,10 +47,18 @@ const routes: Record<string, { type: string | null; body: Buffer | string }> = {
   '/image': { type: 'image/jpeg', body: Buffer.from([0xff, 0xd8, 0xff, 0xe0]) },
   '/deep': { type: 'text/html', body: `<html><body><p>visible before the trap</p>${'<div>'.repeat(200_000)}never reached</body></html>` },
   '/huge': { type: 'text/html', body: `<p>${'x'.repeat(2 * 1024 * 1024)}</p>` },
+  '/table': {
+    type: 'text/html',
+    body: `<h2>价格表</h2><table><caption>2024</caption><thead><tr><th>商品</th><th colspan="2">价格</th></tr></thead>
+      <tbody><tr><td>茶具 <b>套装</b></td>\n<!-- gap --><td rowspan="3">¥99</td><td><p>包邮</p></td></tr><tr><td></td><td>单杯</td></tr></tbody></table><p>以上。</p>`,
+  },
 };
 
 let server: LocalServer;
+/** Extraction runs in real worker threads, as in production. */
+let pool: ExtractPool;
 beforeAll(async () => {
+  pool = createExtractPool();
   server = await startServer((req, res) => {
     const r = routes[req.url ?? ''];
     if (!r) {
@@ -61,15 +70,18 @@ beforeAll(async () => {
     res.end(r.body);
   });
 });
-afterAll(() => server.close());
+afterAll(async () => {
+  await server.close();
+  await pool.close();
+});
 
 /** Only loopback connections, ever (a regression must not send a packet elsewhere). */
 const loopbackOnly: HttpTransport = (req) =>
   req.addresses.every((a) => a.address === '127.0.0.1')
     ? nodeTransport(req)
     : Promise.reject(Object.assign(new Error('test guard'), { code: 'ETESTGUARD' }));
-const deps: PageTextDeps = { fetchOptions: { allowList: parseAllowList('127.0.0.1'), transport: loopbackOnly } };
-const page = (path: string, extra: Partial<PageTextDeps> = {}) => fetchPageSummary(`${server.origin}${path}`, { ...deps, ...extra });
+const deps = (): PageTextDeps => ({ fetchOptions: { allowList: parseAllowList('127.0.0.1'), transport: loopbackOnly }, extract: pool.page });
+const page = (path: string, extra: Partial<PageTextDeps> = {}) => fetchPageSummary(`${server.origin}${path}`, { ...deps(), ...extra });
 
 describe('fetchPageSummary', () => {
   it('reads a UTF-8 page: title, text, no script/style/nav/footer, whitespace collapsed', async () => {
@@ -105,6 +117,11 @@ describe('fetchPageSummary', () => {
     const s = await page('/og');
     expect(s.title).toBe('文章标题');
     expect(s.text).toBe('正文第一段。\n\n正文第二段。');
+  });
+
+  it('reads a table as one line per row, cells separated by " | " (colspan and rowspan ignored)', async () => {
+    const s = await page('/table');
+    expect(s.text).toBe('价格表\n\n2024\n商品 | 价格\n茶具 套装 | ¥99 |\n\n包邮\n\n| 单杯\n\n以上。');
   });
 
   it('caps the text at maxChars', async () => {
@@ -145,7 +162,7 @@ describe('fetchPageSummary', () => {
   });
 
   it('refuses loopback without the allow-list (the default policy applies)', async () => {
-    const e = await fetchPageSummary(`${server.origin}/utf8`, { fetchOptions: { transport: loopbackOnly } }).catch((err: unknown) => err);
+    const e = await fetchPageSummary(`${server.origin}/utf8`, { fetchOptions: { transport: loopbackOnly }, extract: pool.page }).catch((err: unknown) => err);
     expect((e as FetchRefusedError).reason).toBe('address');
   });
 });

@@ -187,6 +187,16 @@ describe('safeFetch refuses internal targets before connecting', () => {
     expect(server.connections).toBe(0);
   });
 
+  it.each(['[::127.0.0.1]', '[::7f00:1]', '[::ffff:7f00:1]', '[0:0:0:0:0:ffff:127.0.0.1]', '[::ffff:0:7f00:1]', '[::a00:1]'])(
+    'refuses the IPv4-in-IPv6 literal http://%s:<port>/ without a connection',
+    async (host) => {
+      const e = await refusal(safeFetch(`http://${host}:${server.port}/ok`, opts()));
+      expect(e.reason).toBe('address');
+      expect(spy.calls).toHaveLength(0);
+      expect(server.connections).toBe(0);
+    },
+  );
+
   it.each([
     ['127.0.0.1', ['127.0.0.1']],
     ['10.1.2.3', ['10.1.2.3']],
@@ -205,7 +215,7 @@ describe('safeFetch refuses internal targets before connecting', () => {
     expect(v6?.connections ?? 0).toBe(0);
   });
 
-  it('refuses localhost through the system resolver', async () => {
+  it('refuses localhost through the default resolver (answered as loopback without a DNS query)', async () => {
     expect((await refusal(safeFetch(`http://localhost:${server.port}/ok`, opts()))).reason).toBe('address');
     expect(server.connections).toBe(0);
   });

@@ -114,8 +114,12 @@ async function planReply(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, cus
   const limits = passive ? PASSIVE_LIMITS : p.delivery === 'active' ? { ...ACTIVE_LIMITS, images: true } : ACTIVE_LIMITS;
   let plan: PlannedReply;
   const { answerer } = d.agents.for('mp', p.appid);
-  const input = await agentInput(d, ctx, p, answerer);
-  if (!input) {
+  // Before any download or page read: a customer over the limit costs one store call.
+  const limited = await answerer.admit(customer, p.msgid);
+  const input = limited ? null : await agentInput(d, ctx, p, answerer);
+  if (limited) {
+    plan = limited;
+  } else if (!input) {
     const text = d.replies.unsupported;
     plan = { parts: [text], kind: 'fallback', effects: {}, text };
   } else {

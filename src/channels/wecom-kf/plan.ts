@@ -28,14 +28,20 @@ const LIMITS = { maxBytes: KF_TEXT_MAX_BYTES, maxParts: KF_MAX_PARTS, images: tr
  * - a PDF/text file → its text, a link → its page's title and text, a location or merged chat records → a
  *   description, for agents that take descriptions (not `echo`, which answers them with REPLY_UNSUPPORTED);
  * - anything else → REPLY_UNSUPPORTED (logged).
+ * Past RATE_LIMIT_PER_CUSTOMER_PER_MIN (checked after the hand-off keyword, before any download) the customer is
+ * told once and the rest of the minute gets no reply.
  * @throws the signal's reason when aborted; WechatApiError when a download failed transiently (the job retries)
  */
 export async function planKfReply(d: KfPlanDeps, answerer: Answerer, p: KfMessageJob, signal: AbortSignal, log: Logger): Promise<JobProgress> {
   if (p.type === 'kf.text' && matchesKeyword(p.content, d.handoffKeywords)) {
     return { parts: [d.replies.onHandoff], kind: 'command', sent: 0, effects: null, handoff: { transferred: false, msg_code: null } };
   }
+  const customer = customerKey('kf', p.open_kfid, p.external_userid);
+  // Before any download or parse: a customer over the limit must not make us fetch and read their links and files.
+  const limited = await answerer.admit(customer, p.msgid);
+  if (limited) return { parts: limited.parts, kind: limited.kind, sent: 0, effects: limited.effects };
   const ask = (text: string, images?: PlannedReplyImages) =>
-    answerer.answer({ customer: customerKey('kf', p.open_kfid, p.external_userid), text, traceId: p.msgid, signal, limits: LIMITS, images });
+    answerer.answer({ customer, text, traceId: p.msgid, signal, limits: LIMITS, images });
   const unsupported = (why: string, detail: Record<string, unknown> = {}): PlannedReply => {
     log.info({ msgtype: msgtypeOf(p), why, ...detail }, 'kf message answered with REPLY_UNSUPPORTED');
     return { parts: [d.replies.unsupported], kind: 'fallback', effects: {}, text: d.replies.unsupported };
@@ -83,7 +89,8 @@ async function planMedia(
   if (!wanted) return unsupported(p.msgtype === 'image' ? 'agent takes no images' : 'agent takes no descriptions');
   let file;
   try {
-    file = await d.api.getMedia(p.media_id, d.media.maxBytes, signal);
+    // Pictures up to MEDIA_MAX_BYTES; files (PDF, text) up to FILE_MAX_BYTES: what a customer may make us read.
+    file = await d.api.getMedia(p.media_id, p.msgtype === 'image' ? d.media.maxBytes : d.media.fileMaxBytes, signal);
   } catch (e) {
     if (signal.aborted || !(e instanceof WechatApiError) || e.retryable) throw e;
     // Expired (media lives 3 days), too large, or refused: the customer is told rather than left waiting.
@@ -93,7 +100,7 @@ async function planMedia(
     const image = d.media.asImage(file);
     return image ? ask('', [image]) : unsupported('not an image', { contentType: file.contentType });
   }
-  const extracted = await d.media.fileText(file);
+  const extracted = await d.media.fileText(file, signal);
   if (!extracted) return unsupported('file is not PDF or text', { contentType: file.contentType });
   const name = file.filename ?? '未命名文件';
   return ask(`[客户发送了文件《${name}》，以下是文件内容]\n${extracted.text}`);
