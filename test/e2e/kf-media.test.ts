@@ -124,6 +124,23 @@ describe('kf: images, files, links and other message types', () => {
     expect(lastAsked()).not.toMatch(/七天无理由退货/);
   });
 
+  it('a customer over the rate limit makes us download and read nothing: no page fetch, no media/get', async () => {
+    h = await start({ FETCH_ALLOW_HOSTS: '127.0.0.1', RATE_LIMIT_PER_CUSTOMER_PER_MIN: '1' });
+    await says('wmRate', 'text', { content: '第一条' });
+    await h.fake.waitFor(() => h.fake.sent.length >= 1);
+    const seen = web.connections;
+    const media_id = h.fake.addMedia(makePdf(['报价单']), 'application/pdf', 'quote.pdf', 'file');
+    await says('wmRate', 'link', { title: '看看', desc: '', url: `${web.origin}/page`, pic_url: '' });
+    await says('wmRate', 'file', { media_id });
+    await h.fake.waitFor(() => h.fake.sent.length >= 2);
+    await sleep(SETTLE_MS);
+    // Told once (the link), the file gets nothing; neither was fetched or read, and the LLM saw only the first.
+    expect(textsTo(h.fake, 'wmRate')).toEqual(['AI:第一条', '您发送消息太频繁了，请稍等一分钟再发。']);
+    expect(web.connections).toBe(seen);
+    expect(h.fake.calls.filter((c) => c.api === 'media_get')).toHaveLength(0);
+    expect(llm.requests).toHaveLength(1);
+  });
+
   it('location and merged chat records reach the agent as descriptions; voice is unsupported', async () => {
     h = await start();
     await says('wmN', 'location', { latitude: 23.1, longitude: 113.3, name: '广州塔', address: '广州市海珠区' });
