@@ -11,10 +11,13 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
  * The process entry: the only place that reads the environment, opens connections, listens and shuts down.
+ * `.env` in the working directory fills variables the environment leaves unset, unless the process is started
+ * with `--no-env-file` (tests, the demo and the benchmark pass it: their servers get exactly the environment they
+ * are given, never a developer's `.env`).
  * Exit codes: 0 after a clean shutdown, 1 on a configuration or start-up error.
  */
 async function main(): Promise<void> {
-  dotenv.config({ quiet: true });
+  if (!process.argv.includes('--no-env-file')) dotenv.config({ quiet: true });
   let config: Config;
   try {
     config = loadConfig(process.env);

@@ -1,34 +1,37 @@
-import { Redis } from 'ioredis';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildKfCallback, postCallback, startFakeWecom, type FakeWecom } from '../fakes/wecom-kf.js';
-import { startChildServer, type ChildServer } from '../helpers/child-server.js';
+import { startChildServer, stopAllChildServers, type ChildServer } from '../helpers/child-server.js';
 import { CREDS, OPEN_KFID, kfEnv, sleep, textsTo } from '../helpers/harness.js';
-import { redisUrl } from '../helpers/redis.js';
+import { canStartRedis, startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
 
 /**
- * Real server processes sharing one real Redis. Each test gets its own Redis database (flushed first), because
- * the server's key prefix is fixed and tests must not see each other's cursors or dedup records.
+ * Real server processes sharing one real Redis: a redis-server of this file's own, each test on its own database
+ * (flushed first), because the server's key prefix is fixed and tests must not see each other's cursors or dedup
+ * records. Never a shared Redis: flushing one is not ours to do.
  */
-describe.skipIf(!redisUrl)('several processes on one Redis', () => {
+describe.skipIf(!canStartRedis)('several processes on one Redis', () => {
   let fake: FakeWecom;
   let children: ChildServer[] = [];
   let db = 0;
-  const dbUrl = () => `${redisUrl.replace(/\/\d+$/, '')}/${db}`;
+  let redis: PrivateRedis;
+  const dbUrl = () => redis.urlFor(db);
 
+  beforeAll(async () => {
+    redis = await startPrivateRedis();
+  });
+  afterAll(async () => redis?.stop());
   beforeEach(async () => {
     fake = await startFakeWecom({ corpId: CREDS.corpId, kfSecret: CREDS.kfSecret });
   });
   afterEach(async () => {
-    await Promise.all(children.map((c) => c.stop('SIGKILL')));
+    await stopAllChildServers();
     children = [];
     await fake.close();
   });
 
   const useDb = async (n: number) => {
     db = n;
-    const redis = new Redis(dbUrl());
-    await redis.flushdb();
-    await redis.quit();
+    await redis.flush(n);
   };
   const spawnServer = async (extra: Record<string, string> = {}) => {
     const c = await startChildServer(kfEnv(fake, { REDIS_URL: dbUrl(), LOG_LEVEL: 'info', ...extra }));

@@ -1,33 +1,35 @@
-import { Redis } from 'ioredis';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeMpApi, type FakeMpApi } from '../fakes/wechat-mp-api.js';
 import { buildMpPush, deliverLikeWechat, textMsg } from '../fakes/wechat-mp-push.js';
 import { buildKfCallback, postCallback, startFakeWecom, type FakeWecom } from '../fakes/wecom-kf.js';
-import { startChildServer, type ChildServer } from '../helpers/child-server.js';
+import { startChildServer, stopAllChildServers, type ChildServer } from '../helpers/child-server.js';
 import { CREDS, OPEN_KFID, kfEnv, sleep, textsTo } from '../helpers/harness.js';
 import { MP, MP_PATH, answeredText, mpEnv } from '../helpers/mp-harness.js';
-import { redisUrl } from '../helpers/redis.js';
+import { canStartRedis, startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
 
 /**
- * ROLE=web (routes only, hand-off to Redis) and ROLE=worker (pulls, LLM, sends) as separate real processes on one
- * Redis database of their own.
+ * ROLE=web (routes only, hand-off to Redis) and ROLE=worker (pulls, LLM, sends) as separate real processes on a
+ * redis-server of this file's own (the servers use the product's fixed key prefix, so they cannot share one).
  */
-describe.skipIf(!redisUrl)('web and worker processes (redis)', () => {
+describe.skipIf(!canStartRedis)('web and worker processes (redis)', () => {
   let fake: FakeWecom;
   let mpApi: FakeMpApi;
   let children: ChildServer[] = [];
-  // DB 14: multi-process.test.ts uses 11–13, and test files run in parallel (a shared DB was flushed under a running test).
-  const dbUrl = `${redisUrl.replace(/\/\d+$/, '')}/14`;
+  let redis: PrivateRedis;
+  let dbUrl = '';
 
+  beforeAll(async () => {
+    redis = await startPrivateRedis();
+    dbUrl = redis.urlFor(0);
+  });
+  afterAll(async () => redis?.stop());
   beforeEach(async () => {
     fake = await startFakeWecom({ corpId: CREDS.corpId, kfSecret: CREDS.kfSecret });
     mpApi = await startFakeMpApi({ appId: MP.appId, appSecret: 'unused' });
-    const redis = new Redis(dbUrl);
-    await redis.flushdb();
-    await redis.quit();
+    await redis.flush(0);
   });
   afterEach(async () => {
-    await Promise.all(children.map((c) => c.stop('SIGKILL')));
+    await stopAllChildServers();
     children = [];
     await fake.close();
     await mpApi.close();

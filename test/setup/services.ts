@@ -9,21 +9,23 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** a real Redis for this run, or '' when none is available (Redis-backed tests then report as skipped) */
     redisUrl: string;
+    /** whether `redis-server` is on PATH (tests that need a Redis of their own start one) */
+    redisServer: boolean;
   }
 }
 
 /**
- * Provides a real Redis to the test files: REDIS_URL when set (CI starts one), otherwise a throw-away
- * redis-server on a free loopback port when the binary is on PATH. Never the distribution's own 6379.
+ * Provides a real Redis to the test files: the server named by TEST_REDIS_URL when set (test files use key
+ * prefixes of their own there and never flush it), else a throw-away redis-server on a free loopback port when the
+ * binary is on PATH. Never REDIS_URL (a user's deployment: not ours to write to), never the distribution's 6379.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  if (process.env.REDIS_URL) {
-    project.provide('redisUrl', process.env.REDIS_URL);
-    return async () => undefined;
-  }
-  if (spawnSync('redis-server', ['--version']).status !== 0) {
-    console.warn('\n[tests] no REDIS_URL and no redis-server on PATH: Redis-backed tests will be skipped.\n');
-    project.provide('redisUrl', '');
+  const hasServer = spawnSync('redis-server', ['--version']).status === 0;
+  project.provide('redisServer', hasServer);
+  const given = process.env.TEST_REDIS_URL?.trim() ?? '';
+  if (given || !hasServer) {
+    if (!given) console.warn('\n[tests] no redis-server on PATH and no TEST_REDIS_URL: Redis-backed tests will be skipped.\n');
+    project.provide('redisUrl', given);
     return async () => undefined;
   }
   const dir = mkdtempSync(join(tmpdir(), 'bridge-test-redis-'));
