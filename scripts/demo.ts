@@ -2,21 +2,38 @@
  * `npm run demo`: an offline end-to-end run. The real server (dist/main.js) runs as a child process next to local
  * stand-ins for WeCom and for the Official Account API, and this script plays the customers over real sockets
  * with real encrypted callbacks, printing each message with its reply:
- *  1. WeCom customer service (kf): messages added to the stand-in, kf callbacks posted, acks < 50 ms
+ *  1. WeCom customer service (kf): messages added to the stand-in, kf callbacks posted, acks timed
  *     (scripts/demo/kf.ts);
  *  2. the same server also serves an Official Account in active mode (scripts/demo/mp.ts): follow → welcome as
  *     the passive reply, questions → `success` then custom/send, a 3× delivery → one answer, a menu click;
  *  3. a second server plays an unverified account in passive mode: the answer is the encrypted passive reply.
- * Exit 0 only if every customer event got exactly one reply. Needs no credentials, no Redis and no network
- * beyond 127.0.0.1. The LLM is `echo` unless LLM_PROVIDER (and its variables) are set in the environment or .env.
+ * Exit 0 only if every customer event got exactly one reply, with the right text (the offline `echo` agent's
+ * replies are known exactly). Needs no credentials, no Redis and no network beyond 127.0.0.1. The shell's variables
+ * and `.env` are ignored unless `npm run demo -- --env` asks for them (to try a real LLM); it prints the agent used.
  */
+import { readFileSync } from 'node:fs';
+import dotenv from 'dotenv';
 import { startFakeMpApi, type FakeMpApi } from '../test/fakes/wechat-mp-api.js';
 import { startFakeWecom, type FakeWecom } from '../test/fakes/wecom-kf.js';
-import { startServer, type DemoServer } from './demo/child.js';
-import { kfEnv, runKf } from './demo/kf.js';
+import { USE_ENV, startServer, type DemoServer } from './demo/child.js';
+import { DEMO_TEXTS, kfEnv, runKf } from './demo/kf.js';
 import { MP, MP_SECRET, mpActiveEnv, mpPassiveEnv, runMpActive, runMpPassive, type PartResult } from './demo/mp.js';
 
-const WELCOME = '您好，我是智能客服，有什么可以帮您？';
+const WELCOME = DEMO_TEXTS.welcome;
+
+/** The agent the demo's servers really use: echo offline; with `--env`, LLM_PROVIDER from the shell, else `.env`. */
+function agentInUse(): string {
+  if (!USE_ENV) return 'echo (offline; `npm run demo -- --env` uses your shell and .env instead)';
+  let fromFile: Record<string, string> = {};
+  try {
+    fromFile = dotenv.parse(readFileSync('.env'));
+  } catch {
+    // no .env
+  }
+  const provider = process.env.LLM_PROVIDER || fromFile.LLM_PROVIDER || 'echo';
+  const where = process.env.LLM_PROVIDER ? 'the shell' : fromFile.LLM_PROVIDER ? '.env' : 'the default';
+  return `${provider} (from ${where}; --env: your shell and .env are used)`;
+}
 
 async function main(): Promise<number> {
   const stands: Array<FakeWecom | FakeMpApi> = [];
@@ -37,7 +54,7 @@ async function main(): Promise<number> {
     current = server;
     console.log(`wechat-ai-bridge demo — server pid ${server.pid} on ${server.url}, WeCom stand-in on ${fake.url}`);
     console.log(`the same server also serves an Official Account (kf + OA channels), OA API stand-in on ${mpApi.url}`);
-    console.log(`LLM provider: ${process.env.LLM_PROVIDER ?? 'echo'} (set LLM_PROVIDER and its variables to try a real one)\n`);
+    console.log(`LLM provider: ${agentInUse()}\n`);
     console.log('— WeCom customer service (微信客服, kf) —\n');
     const parts: Array<[string, PartResult]> = [['kf', await runKf(fake, server.url)]];
     parts.push(['OA active', await runMpActive(mpApi, server.url, WELCOME)]);

@@ -1,22 +1,30 @@
 /**
  * The demo's server processes: starts the real build (`dist/main.js`) as a child process on a free 127.0.0.1
- * port, waits until `/healthz` answers, and keeps its stdout + stderr for the failure report. The child inherits
- * process.env (so LLM_PROVIDER and its variables, from the shell or .env, pass through) and `env` overrides it;
- * REDIS_URL is always forced empty here: the demo must never touch a real deployment's Redis. Also holds the
- * limits every part of the demo shares.
+ * port, waits until `/healthz` answers, and keeps its stdout + stderr for the failure report. By default the child
+ * gets exactly the demo's variables (PATH and HOME besides) and `--no-env-file`: a developer's `.env` or shell
+ * cannot change what the demo proves. With `npm run demo -- --env` it inherits the shell's variables and reads
+ * `.env` like `npm start` (to try a real LLM). Either way REDIS_URL is forced empty and ROLE to `all`: the demo
+ * never touches a real deployment's Redis. Also holds the limits every part of the demo shares.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/setup/services.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-/** A callback ack (kf, and OA text pushes in active mode) must arrive within this. */
-export const ACK_LIMIT_MS = 50;
+/** Acks slower than this are pointed out (not failed: a busy machine is not a broken product). */
+export const ACK_NOTE_MS = 50;
+/** `npm run demo -- --env`: use the shell's variables and `.env` (a real LLM); otherwise echo, offline. */
+export const USE_ENV = process.argv.includes('--env');
 /** How long a reply may take (a real LLM may be slow). */
 export const REPLY_TIMEOUT_MS = Number(process.env.DEMO_REPLY_TIMEOUT_MS ?? 90_000);
 /** After a reply, how long the demo keeps watching for a duplicate. */
 export const DUPLICATE_WINDOW_MS = 300;
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Children still running: killed when the demo exits however it exits (a closed pipe, Ctrl-C, an exception). */
+const running = new Set<ChildProcess>();
+process.once('exit', () => running.forEach((c) => c.kill('SIGKILL')));
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => process.exit(130));
 
 export interface DemoServer {
   url: string;
@@ -28,25 +36,29 @@ export interface DemoServer {
 }
 
 /**
- * Spawns `dist/main.js` with process.env + `env` (+ PORT, HOST, LOG_LEVEL, REDIS_URL='') and resolves once
- * `/healthz` answers 200. Rejects, with the child's output and after killing it, when the child exits first or
- * is not healthy within 15 s.
+ * Spawns `dist/main.js` with `env` (+ PORT, HOST, LOG_LEVEL, REDIS_URL='', ROLE=all; see the file comment for
+ * what else it inherits) and resolves once `/healthz` answers 200. Rejects, with the child's output and after
+ * killing it, when the child exits first or is not healthy within 15 s.
  */
 export async function startServer(env: Record<string, string>): Promise<DemoServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  const inherited = USE_ENV ? process.env : { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
+  const child = spawn(process.execPath, USE_ENV ? ['dist/main.js'] : ['dist/main.js', '--no-env-file'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
-      ...process.env,
+      ...inherited,
       LOG_LEVEL: process.env.DEMO_LOG_LEVEL ?? 'warn',
       ...env,
       PORT: String(port),
       HOST: '127.0.0.1',
       // The demo keeps to memory even when .env names a Redis: it must never touch a real deployment's data.
       REDIS_URL: '',
+      ROLE: 'all',
     },
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   const output: string[] = [];
   child.stdout.on('data', (c: Buffer) => output.push(c.toString()));
   child.stderr.on('data', (c: Buffer) => output.push(c.toString()));
