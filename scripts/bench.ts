@@ -2,7 +2,7 @@
  * `npm run bench`: performance figures of the built server beside a bare Fastify route measured in the same run.
  * Processes: this one (autocannon), the server (dist/main.js, echo provider), the bare route, and the WeCom side
  * (fake API + end-to-end driver). Each figure is the median of RUNS runs. Run once with the memory store, then
- * with Redis when redis-server is on PATH (or REDIS_URL is set).
+ * with Redis: its own redis-server when on PATH, or the one BENCH_REDIS_URL names (never REDIS_URL: a deployment's).
  *
  * Figures: unpaced ack throughput (req/s) and its ratio to the bare route; p50/p99 ack latency at a fixed
  * 1,000 req/s (autocannon -R, coordinated-omission corrected); end-to-end callback → send_msg p50/p99 at
@@ -56,7 +56,7 @@ function forkTs(file: string): Promise<{ child: ChildProcess; url: string; syncT
 
 async function startServer(wecomUrl: string, redisUrl: string): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  const child = spawn(process.execPath, ['dist/main.js', '--no-env-file'], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
@@ -176,7 +176,7 @@ function e2eRun(wecom: ChildProcess, serverUrl: string): Promise<{ latencies: nu
 }
 
 function startRedis(): { url: string; stop: () => void } | null {
-  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: () => undefined };
+  if (process.env.BENCH_REDIS_URL) return { url: process.env.BENCH_REDIS_URL, stop: () => undefined };
   if (spawnSync('redis-server', ['--version']).status !== 0) return null;
   const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'));
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -221,7 +221,7 @@ if (redis) {
     redis.stop();
   }
 } else {
-  console.error('redis-server not found and REDIS_URL unset: skipping the Redis figures');
+  console.error('redis-server not found and BENCH_REDIS_URL unset: skipping the Redis figures');
 }
 report(results);
 reportHostile(await measureHostile());

@@ -56,7 +56,7 @@ function post(agent: http.Agent, port: number, path: string, body: Buffer): Prom
 
 async function startServer(): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  const child = spawn(process.execPath, ['dist/main.js', '--no-env-file'], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
       PATH: process.env.PATH,

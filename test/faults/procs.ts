@@ -160,7 +160,7 @@ export class Bridge {
     this.starts += 1;
     this.log ??= createWriteStream(this.logPath, { flags: 'a' });
     this.log.write(`--- start #${this.starts} at ${new Date().toISOString()}\n`);
-    const child = spawn(process.execPath, [MAIN], {
+    const child = spawn(process.execPath, [MAIN, '--no-env-file'], {
       cwd: this.runDir,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...this.env, PORT: String(this.port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],
