@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseJsonSetting } from './json-setting.js';
 
 /**
  * Named agents (interface.md `AGENTS`, `AGENT_ROUTES`): several LLM apps in one deployment, each with its own
@@ -52,7 +53,9 @@ const nonEmpty = z.string().trim().min(1);
 const url = z
   .string()
   .trim()
-  .pipe(z.url({ protocol: /^https?$/ }))
+  // `api.deepseek.com` would otherwise be refused as just "Invalid URL".
+  .refine((v) => /^[a-z][a-z0-9+.-]*:\/\//i.test(v), { message: 'has no scheme: add https:// (or http://) in front, e.g. https://api.deepseek.com', abort: true })
+  .pipe(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }))
   .transform((v) => v.replace(/\/+$/, ''));
 /** A host-only origin: Coze paths (/v3/chat, /v1/…) are added by the adapter. */
 export const hostOnly = (v: string) => new URL(v).pathname.replace(/\/+$/, '') === '';
@@ -122,7 +125,9 @@ export interface AgentDefaults {
  */
 export function parseAgents(raw: string | undefined, d: AgentDefaults): { agents: AgentConfig[]; problems: string[] } {
   if (raw === undefined) return { agents: [], problems: [] };
-  const json = parseJson(raw);
+  const parsed = parseJsonSetting(raw);
+  if (!parsed.ok) return { agents: [], problems: [`AGENTS: ${parsed.problem}`] };
+  const json = parsed.value;
   if (!json || typeof json !== 'object' || Array.isArray(json)) {
     return { agents: [], problems: ['AGENTS: must be a JSON object of named agents, e.g. {"sales":{"provider":"dify","apiKey":"app-…"}}'] };
   }
@@ -165,7 +170,9 @@ export function parseRoutes(
   mpAppId: string | null = null,
 ): { routes: Record<string, string>; problems: string[] } {
   if (raw === undefined) return { routes: {}, problems: [] };
-  const json = parseJson(raw);
+  const parsed = parseJsonSetting(raw);
+  if (!parsed.ok) return { routes: {}, problems: [`AGENT_ROUTES: ${parsed.problem}`] };
+  const json = parsed.value;
   if (!json || typeof json !== 'object' || Array.isArray(json)) {
     return { routes: {}, problems: ['AGENT_ROUTES: must be a JSON object such as {"kf:wkAbc…":"sales","mp:wx123…":"mp"}'] };
   }
@@ -181,12 +188,4 @@ export function parseRoutes(
     } else routes[key] = agent;
   }
   return { routes, problems };
-}
-
-function parseJson(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return null;
-  }
 }

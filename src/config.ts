@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_BASE_URLS, DEFAULT_IDLE_MS, DEFAULT_MAX_CONCURRENCY, hostOnly, parseAgents, parseRoutes, type AgentConfig } from './config-agents.js';
 import { ConfigError } from './errors.js';
+import { parseJsonSetting } from './json-setting.js';
 
 /**
  * Configuration from the environment, validated once at boot. Names and defaults are fixed by
@@ -48,10 +49,15 @@ const list = z
 const httpUrl = z
   .string()
   .trim()
-  .pipe(z.url({ protocol: /^https?$/ }))
+  // `api.deepseek.com` would otherwise be refused as just "Invalid URL".
+  .refine((v) => /^[a-z][a-z0-9+.-]*:\/\//i.test(v), { message: 'has no scheme: add https:// (or http://) in front, e.g. https://api.deepseek.com', abort: true })
+  .pipe(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }))
   .transform((v) => v.replace(/\/+$/, ''));
 
 const text = (fallback: string) => z.string().default(fallback);
+
+/** One of `values`, read case-insensitively and trimmed like the booleans (`Passive` is `passive`). */
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.string().trim().toLowerCase().pipe(z.enum(values));
 
 const aesKey = z
   .string()
@@ -62,20 +68,18 @@ const aesKey = z
 const clickReplies = z
   .string()
   .transform((v, ctx) => {
-    try {
-      return JSON.parse(v) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON object such as {"MENU_KEY":"text"}' });
-      return z.NEVER;
-    }
+    const parsed = parseJsonSetting(v);
+    if (parsed.ok) return parsed.value;
+    ctx.addIssue({ code: 'custom', message: `${parsed.problem}; it must be a JSON object such as {"MENU_KEY":"text"}` });
+    return z.NEVER;
   })
   .pipe(z.record(z.string().min(1), z.string().trim().min(1, 'each reply text must be non-empty'), 'must be a JSON object of texts'));
 
 const schema = z.object({
   PORT: int(0, 65535).default(3000),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  ROLE: z.enum(['all', 'web', 'worker']).default('all'),
+  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ROLE: oneOf(['all', 'web', 'worker']).default('all'),
 
   WECOM_CORP_ID: z.string().trim().min(1).optional(),
   WECOM_KF_SECRET: z.string().trim().min(1).optional(),
@@ -90,13 +94,13 @@ const schema = z.object({
   WECHAT_MP_TOKEN: z.string().trim().min(1).optional(),
   WECHAT_MP_ENCODING_AES_KEY: aesKey.optional(),
   WECHAT_MP_API_BASE_URL: httpUrl.default('https://api.weixin.qq.com'),
-  WECHAT_MP_REPLY_MODE: z.enum(['active', 'passive', 'auto']).default('active'),
+  WECHAT_MP_REPLY_MODE: oneOf(['active', 'passive', 'auto']).default('active'),
   WECHAT_MP_AUTO_HOLD_MS: int(0, 4500).default(2000),
   WECHAT_MP_PASSIVE_HOLD_MS: int(50, 60_000).default(5500),
   WECHAT_MP_PASSIVE_LAST_MS: int(50, 60_000).default(4500),
   WECHAT_MP_CLICK_REPLIES: clickReplies.optional(),
 
-  LLM_PROVIDER: z.enum(['echo', 'openai', 'dify', 'coze', 'ollama']).default('echo'),
+  LLM_PROVIDER: oneOf(['echo', 'openai', 'dify', 'coze', 'ollama']).default('echo'),
   LLM_SYSTEM_PROMPT: z.string().optional(),
   LLM_TIMEOUT_MS: int(100).default(60000),
   OPENAI_BASE_URL: httpUrl.default('https://api.openai.com/v1'),
@@ -117,7 +121,7 @@ const schema = z.object({
   RESET_KEYWORDS: list.default(['重置', 'reset', '重新开始', '清空对话']),
   CONTINUE_KEYWORDS: list.default(['继续']),
   HANDOFF_KEYWORDS: list.default(['人工', '转人工', '人工客服']),
-  HANDOFF_SERVICE_STATE: z.enum(['2', '3']).default('2'),
+  HANDOFF_SERVICE_STATE: oneOf(['2', '3']).default('2'),
   HANDOFF_SERVICER_USERID: z.string().trim().min(1).optional(),
   REPLY_ON_HANDOFF: text('正在为您转接人工客服，请稍候。'),
   REPLY_ON_TIMEOUT: text('抱歉，回答超时了，请稍后再试。'),
@@ -339,10 +343,11 @@ function crossChecks(e: Record<string, string | undefined>): string[] {
     coze: ['COZE_API_TOKEN', 'COZE_BOT_ID'],
     ollama: ['OLLAMA_MODEL'],
   };
-  for (const name of required[e.LLM_PROVIDER?.trim() ?? ''] ?? []) {
-    if (!e[name]) problems.push(`${name}: required when LLM_PROVIDER=${e.LLM_PROVIDER?.trim()}`);
+  const provider = e.LLM_PROVIDER?.trim().toLowerCase() ?? '';
+  for (const name of required[provider] ?? []) {
+    if (!e[name]) problems.push(`${name}: required when LLM_PROVIDER=${provider}`);
   }
-  const role = e.ROLE?.trim();
+  const role = e.ROLE?.trim().toLowerCase();
   if ((role === 'web' || role === 'worker') && !e.REDIS_URL) {
     problems.push(`ROLE: "${role}" needs REDIS_URL (the web and worker processes meet in Redis)`);
   }
@@ -358,7 +363,7 @@ function mpCrossChecks(e: Record<string, string | undefined>): string[] {
   const set = MP_VARS.filter((n) => e[n] !== undefined);
   if (set.length === 0) return [];
   const required: string[] = ['WECHAT_MP_APP_ID', 'WECHAT_MP_TOKEN'];
-  if ((e.WECHAT_MP_REPLY_MODE?.trim() ?? 'active') !== 'passive') required.push('WECHAT_MP_APP_SECRET');
+  if ((e.WECHAT_MP_REPLY_MODE?.trim().toLowerCase() ?? 'active') !== 'passive') required.push('WECHAT_MP_APP_SECRET');
   const missing = required.filter((n) => e[n] === undefined);
   if (missing.length === 0) return [];
   const why = missing.includes('WECHAT_MP_APP_SECRET') ? ' (the AppSecret is needed unless WECHAT_MP_REPLY_MODE=passive)' : '';

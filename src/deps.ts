@@ -8,6 +8,7 @@ import type { Config, KfConfig } from './config.js';
 import { parseEncodingAesKey } from './crypto/wxbizmsgcrypt.js';
 import type { BreakerOptions } from './llm/breaker.js';
 import type { LlmAdapter } from './llm/types.js';
+import { StartupError } from './errors.js';
 import { createReplayGuard } from './http/replay-guard.js';
 import { createExtractPool } from './media/extract-pool.js';
 import { createMediaTools } from './media/tools.js';
@@ -205,8 +206,22 @@ async function connectRedis(url: string, log: Logger): Promise<Redis> {
   // commandTimeout: a Redis that stops answering (a network black hole, not a refused connection) must turn
   // callbacks into 503s too, not hang them past WeChat's 5 s.
   const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3000, commandTimeout: 2000 });
-  redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
-  await redis.connect();
+  // ioredis rejects connect() with "Connection is closed."; the reason (ECONNREFUSED, ENOTFOUND, a wrong password)
+  // arrives as an 'error' event: keep it for the one start-up line.
+  let reason: string | null = null;
+  let started = false;
+  redis.on('error', (err: Error) => {
+    reason ??= err.message;
+    if (started) log.warn({ err: { message: err.message } }, 'redis connection error');
+  });
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (e) {
+    redis.disconnect();
+    throw new StartupError('REDIS_URL', url, reason ?? (e instanceof Error ? e.message : String(e)));
+  }
+  started = true;
   return redis;
 }
 

@@ -88,3 +88,23 @@ export class ConfigError extends Error {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
+
+/**
+ * A backing service named in the configuration that cannot be reached at start (`variable`: REDIS_URL, MYSQL_URL…).
+ * The message is one line: the variable, its address with credentials masked, and the reason.
+ */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+  constructor(
+    readonly variable: string,
+    address: string,
+    reason: string,
+  ) {
+    super(`${variable} ${maskCredentials(address)} is unreachable: ${reason}`);
+  }
+}
+
+/** `redis://user:pass@host:6379/0` → `redis://***@host:6379/0`: a URL fit for a log line or a start-up error. */
+export function maskCredentials(url: string): string {
+  return url.replace(/\/\/[^/@\s]*@/, '//***@');
+}

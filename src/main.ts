@@ -33,6 +33,10 @@ async function main(): Promise<void> {
   const app = buildApp(deps.app);
   if (!config.kf && !config.mp) {
     log.warn('no channel is configured: set the WECOM_* variables (kf) and/or WECHAT_MP_* (Official Account)');
+  } else if (deps.store.kind === 'memory') {
+    log.warn(
+      'running on the in-memory store (no REDIS_URL): a restart forgets unanswered messages, tokens and conversations, and replicas share nothing; set REDIS_URL for production',
+    );
   }
   if (Object.keys(config.routes).length > 0 && config.agents[0]?.provider === 'echo') {
     log.warn('AGENT_ROUTES is set but the default agent is echo: accounts without a route get their own words back (set LLM_PROVIDER)');

@@ -1,0 +1,28 @@
+import { parse as parseTolerant, printParseErrorCode, type ParseError } from 'jsonc-parser';
+
+/** A JSON setting (AGENTS, AGENT_ROUTES, WECHAT_MP_CLICK_REPLIES) as parsed, or why it is not JSON. */
+export type JsonSetting = { ok: true; value: unknown } | { ok: false; problem: string };
+
+/**
+ * Parses the value of a JSON environment variable.
+ * JSON.parse decides (strict JSON); when it refuses, jsonc-parser (VS Code's JSON scanner) finds where: V8's own
+ * message gives a character position only for some errors and quotes the text around it, and these settings hold
+ * API keys.
+ * @returns the value, or a problem naming the line and column of the first error and what is wrong there, never
+ *   quoting the text
+ */
+export function parseJsonSetting(raw: string): JsonSetting {
+  try {
+    return { ok: true, value: JSON.parse(raw) as unknown };
+  } catch {
+    const errors: ParseError[] = [];
+    parseTolerant(raw, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+    const first = errors[0];
+    const offset = first ? first.offset : raw.length;
+    const before = raw.slice(0, offset);
+    const line = before.split('\n').length;
+    const column = offset - before.lastIndexOf('\n');
+    const what = first ? printParseErrorCode(first.error) : 'InvalidJson';
+    return { ok: false, problem: `is not valid JSON: ${what} at line ${line}, column ${column}` };
+  }
+}
