@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { registerMpRoutes, type MpRouteDeps } from './channels/wechat-mp/routes.js';
 import { registerKfRoutes, type KfRouteDeps } from './channels/wecom-kf/routes.js';
 import { HttpError } from './http/http-error.js';
+import { bearerMatches } from './http/bearer.js';
 import { parseQuery } from './http/querystring.js';
 import type { ReplayClaim } from './http/replay-guard.js';
 import type { Metrics } from './metrics.js';
@@ -14,6 +15,8 @@ export interface AppDeps {
   metrics: Metrics;
   /** MAX_BODY_BYTES */
   maxBodyBytes: number;
+  /** METRICS_TOKEN: when set, /metrics needs `Authorization: Bearer <token>`; null: open */
+  metricsToken?: string | null;
   /** resolves when every configured backing service answers (for /readyz); rejects otherwise */
   checkReady: () => Promise<void>;
   /** the kf channel, or null when it is not configured (its routes then answer 404) */
@@ -146,9 +149,12 @@ export function buildApp(d: AppDeps): FastifyInstance {
       return reply.code(503).type('text/plain; charset=utf-8').send('not ready');
     }
   });
-  app.get('/metrics', async (_req, reply) =>
-    reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()),
-  );
+  app.get('/metrics', async (request, reply) => {
+    if (d.metricsToken && !bearerMatches(request.headers.authorization, d.metricsToken)) {
+      return reply.code(401).header('www-authenticate', 'Bearer').type('text/plain; charset=utf-8').send('unauthorized');
+    }
+    return reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
+  });
 
   if (d.kf) registerKfRoutes(app, d.kf);
   if (d.mp) registerMpRoutes(app, d.mp);

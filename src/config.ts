@@ -20,6 +20,7 @@ const SECRET_NAMES = new Set([
   'COZE_API_TOKEN',
   'AGENTS',
   'REDIS_URL',
+  'METRICS_TOKEN',
 ]);
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -138,6 +139,7 @@ const schema = z.object({
   FILE_MAX_BYTES: int(1024, 50 * 1024 * 1024).default(5 * 1024 * 1024),
   MAX_BODY_BYTES: int(256, 16 * 1024 * 1024).default(65536),
   CALLBACK_MAX_SKEW_S: int(0).default(300),
+  METRICS_TOKEN: z.string().trim().min(1).optional(),
   REDIS_URL: z
     .string()
     .trim()
@@ -251,6 +253,8 @@ export interface Config {
   /** seconds; 0 turns the check off */
   callbackMaxSkewS: number;
   redisUrl: string | null;
+  /** METRICS_TOKEN: the Bearer token /metrics needs; null: /metrics is open */
+  metricsToken: string | null;
 }
 
 const KF_VARS = ['WECOM_CORP_ID', 'WECOM_KF_SECRET', 'WECOM_TOKEN', 'WECOM_ENCODING_AES_KEY'] as const;
@@ -441,5 +445,6 @@ function toConfig(e: Env): Config {
     maxBodyBytes: e.MAX_BODY_BYTES,
     callbackMaxSkewS: e.CALLBACK_MAX_SKEW_S,
     redisUrl: e.REDIS_URL ?? null,
+    metricsToken: e.METRICS_TOKEN ?? null,
   };
 }

@@ -12,7 +12,7 @@ import { StartupError } from './errors.js';
 import { createReplayGuard } from './http/replay-guard.js';
 import { createExtractPool } from './media/extract-pool.js';
 import { createMediaTools } from './media/tools.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, primeMetrics, type Metrics } from './metrics.js';
 import type { MediaTools } from './pipeline/media-tools.js';
 import { createAgentRouter } from './pipeline/agents.js';
 import { dispatchByChannel } from './pipeline/dispatch.js';
@@ -68,6 +68,8 @@ export interface DepsOverrides {
   breaker?: BreakerOptions;
   /** downloads on a customer's behalf (tests inject a resolver through `createMediaTools`) */
   media?: MediaTools;
+  /** this build's version (package.json; main.ts passes it) for bridge_build_info; default `dev` */
+  version?: string;
 }
 
 /**
@@ -75,9 +77,9 @@ export interface DepsOverrides {
  * @throws when Redis is configured but cannot be reached at start
  */
 export async function createDeps(config: Config, log: Logger, o: DepsOverrides = {}): Promise<Deps> {
-  const metrics = createMetrics({ defaultMetrics: o.defaultMetrics ?? true });
+  const metrics = createMetrics({ defaultMetrics: o.defaultMetrics ?? true, redis: config.redisUrl !== null });
   const prefix = o.redisPrefix ?? 'bridge:';
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, log) : null;
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, log, metrics) : null;
   const store = redis ? createRedisStore(redis, prefix) : createMemoryStore();
   // One pool of worker threads for customer content: page and file extraction, and formatting long answers.
   const extraction = createExtractPool({ log: log.child({ part: 'extraction' }) });
@@ -144,6 +146,13 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
         })
       : null;
 
+  primeMetrics(metrics, {
+    channels: [...(kf ? ['kf'] : []), ...(config.mp ? ['mp'] : [])],
+    agents: config.agents.map((a) => a.name),
+    tokenEndpoints: [...(kf ? ['gettoken'] : []), ...(config.mp?.appSecret ? ['stable_token'] : [])],
+    version: o.version ?? 'dev',
+  });
+
   return {
     store,
     metrics,
@@ -152,6 +161,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
     app: {
       log,
       metrics,
+      metricsToken: config.metricsToken,
       maxBodyBytes: config.maxBodyBytes,
       checkReady: () => withTimeout(store.ping(), 1000),
       kf:
@@ -194,6 +204,7 @@ function createKfApi(kf: KfConfig, store: Store, log: Logger, metrics: Metrics):
     log,
     metrics,
     api: 'wecom',
+    endpoint: 'gettoken',
     appId: kf.corpId,
     secret: kf.kfSecret,
     fetchToken: () => fetchWecomToken(http, kf.corpId, kf.kfSecret),
@@ -201,7 +212,7 @@ function createKfApi(kf: KfConfig, store: Store, log: Logger, metrics: Metrics):
   return createApiClient({ http, tokens, metrics });
 }
 
-async function connectRedis(url: string, log: Logger): Promise<Redis> {
+async function connectRedis(url: string, log: Logger, metrics: Metrics): Promise<Redis> {
   // Fail fast while Redis is away (callbacks answer 503 and WeChat retries) instead of queueing in memory.
   // commandTimeout: a Redis that stops answering (a network black hole, not a refused connection) must turn
   // callbacks into 503s too, not hang them past WeChat's 5 s.
@@ -222,6 +233,9 @@ async function connectRedis(url: string, log: Logger): Promise<Redis> {
     throw new StartupError('REDIS_URL', url, reason ?? (e instanceof Error ? e.message : String(e)));
   }
   started = true;
+  metrics.redisUp?.set(1);
+  redis.on('ready', () => metrics.redisUp?.set(1));
+  redis.on('close', () => metrics.redisUp?.set(0));
   return redis;
 }
 

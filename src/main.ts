@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import dotenv from 'dotenv';
 import { buildApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
@@ -29,7 +30,8 @@ async function main(): Promise<void> {
     throw e;
   }
   const log = createLogger(config.logLevel);
-  const deps = await createDeps(config, log);
+  const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'dev';
+  const deps = await createDeps(config, log, { version });
   const app = buildApp(deps.app);
   if (!config.kf && !config.mp) {
     log.warn('no channel is configured: set the WECOM_* variables (kf) and/or WECHAT_MP_* (Official Account)');
@@ -72,7 +74,7 @@ async function main(): Promise<void> {
 
   await app.listen({ port: config.port, host: config.host });
   log.info(
-    { port: config.port, role: config.role, store: deps.store.kind, kf: config.kf !== null, mp: config.mp !== null, llm: config.llm.provider },
+    { version, port: config.port, role: config.role, store: deps.store.kind, kf: config.kf !== null, mp: config.mp !== null, llm: config.llm.provider },
     'wechat-ai-bridge listening',
   );
   // Work left by a previous process (crash or restart) starts now, not after the first interval.

@@ -15,8 +15,16 @@ export interface Metrics {
   /** seconds per customer message (all attempts); outcome: ok | timeout | error */
   llmDuration: Histogram<'agent' | 'outcome'>;
   dedupHits: Counter<'channel'>;
-  tokenRefreshes: Counter<'api'>;
+  /** api: the token endpoint (`gettoken`, `stable_token`); outcome: `ok` | `error` */
+  tokenRefreshes: Counter<'api' | 'outcome'>;
+  /** api: the failing call (`gettoken`, `stable_token`, `kf/send_msg` …); errcode: the platform's, or the HTTP status / `network` */
   wechatErrors: Counter<'api' | 'errcode'>;
+  /** jobs whose attempts ran out (RETRY_WINDOW_MS or MAX_JOB_ATTEMPTS): REPLY_ON_ERROR was tried once more */
+  jobsGivenUp: Counter<'channel'>;
+  /** 1 while the store's Redis connection is ready; registered only when REDIS_URL is set */
+  redisUp: Gauge | null;
+  /** always 1; the labels say which build answers */
+  buildInfo: Gauge<'version' | 'node'>;
   /** jobs not yet started: BullMQ's waiting + delayed count (every process alike), or this process's embedded queue */
   jobsWaiting: Gauge;
   /** seconds from a job's hand-off to its first start (the queue in front of the answers); retries not counted */
@@ -40,8 +48,9 @@ export interface Metrics {
 
 /**
  * @param opts.defaultMetrics also collect Node process metrics (event loop lag, heap, RSS); off in tests.
+ * @param opts.redis register `bridge_redis_up` (only meaningful when REDIS_URL is set)
  */
-export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
+export function createMetrics(opts: { defaultMetrics?: boolean; redis?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -81,8 +90,23 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     }),
     tokenRefreshes: new Counter({
       name: 'bridge_token_refreshes_total',
-      help: 'access_token fetches from the platform',
-      labelNames: ['api'],
+      help: 'access_token fetches from the platform, by endpoint and outcome (ok, error)',
+      labelNames: ['api', 'outcome'],
+      registers,
+    }),
+    jobsGivenUp: new Counter({
+      name: 'bridge_jobs_given_up_total',
+      help: 'Jobs whose attempts ran out (1 h of retries, or 20 starts); REPLY_ON_ERROR was tried once more',
+      labelNames: ['channel'],
+      registers,
+    }),
+    redisUp: opts.redis
+      ? new Gauge({ name: 'bridge_redis_up', help: '1 while the Redis connection is ready, 0 while it is down', registers })
+      : null,
+    buildInfo: new Gauge({
+      name: 'bridge_build_info',
+      help: 'Always 1: the version of wechat-ai-bridge and of Node.js serving',
+      labelNames: ['version', 'node'],
       registers,
     }),
     wechatErrors: new Counter({
@@ -138,4 +162,33 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       registers,
     }),
   };
+}
+
+/** Callback outcomes a route can report (bridge_callbacks_total{outcome}). */
+const CALLBACK_OUTCOMES = ['accepted', 'verified', 'bad_request', 'unauthorized', 'too_large', 'unavailable', 'ignored', 'retry', 'event', 'held', 'overloaded'];
+const REPLY_KINDS = ['answer', 'fallback', 'command', 'welcome', 'failed'];
+const LLM_OUTCOMES = ['ok', 'timeout', 'error', 'rejected'];
+
+/**
+ * Sets every known label combination to 0 (histograms: empty), so that a dashboard or an alert such as
+ * `increase(bridge_replies_total{kind="failed"}[5m]) > 0` sees the series from the start instead of only after
+ * the first event, and `bridge_build_info` to 1.
+ * @param known.channels the enabled channels (`kf`, `mp`); known.agents the agent names; known.tokenEndpoints
+ *   `gettoken` / `stable_token` as configured
+ */
+export function primeMetrics(m: Metrics, known: { channels: string[]; agents: string[]; tokenEndpoints: string[]; version: string }): void {
+  m.buildInfo.set({ version: known.version, node: process.version }, 1);
+  for (const channel of known.channels) {
+    for (const outcome of CALLBACK_OUTCOMES) m.callbacks.inc({ channel, outcome }, 0);
+    for (const kind of REPLY_KINDS) m.replies.inc({ channel, kind }, 0);
+    m.dedupHits.inc({ channel }, 0);
+    m.jobsGivenUp.inc({ channel }, 0);
+    m.ackDuration.zero({ channel });
+  }
+  for (const agent of known.agents) {
+    for (const outcome of LLM_OUTCOMES) m.llmDuration.zero({ agent, outcome });
+    m.llmBreakerOpen.set({ agent }, 0);
+    m.rateLimited.inc({ agent }, 0);
+  }
+  for (const api of known.tokenEndpoints) for (const outcome of ['ok', 'error']) m.tokenRefreshes.inc({ api, outcome }, 0);
 }

@@ -382,7 +382,7 @@ describe('loadConfig: agents and routes (interface.md AGENTS, AGENT_ROUTES)', ()
     expect(text).toContain('AGENT_ROUTES: "wechat:x" must be kf:<open_kfid>, mp:<AppID> or bot:<aibotid>');
     expect(e.message).not.toContain('pat_secret_support');
     expect(e.message).not.toContain('sk-secret-mystery');
-    expect(configError({ AGENTS: '{not json' }).problems.join('\n')).toMatch(/AGENTS: must be a JSON object/);
+    expect(configError({ AGENTS: '{not json' }).problems.join('\n')).toMatch(/AGENTS: is not valid JSON: \w+ at line 1, column 2/);
   });
 
   it('values that would be ignored or fail every call are refused at start', () => {

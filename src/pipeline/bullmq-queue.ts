@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { keys } from '../store/keys.js';
 import { LeaseLostError, ShutdownError, retryDelayMs, type JobContext, type JobQueue, type QueueBaseOptions } from './job-queue.js';
 import { createCustomerOrder, type CustomerOrder } from './customer-order.js';
-import { MAX_JOB_ATTEMPTS, orderKeyOf, type JobPayload, type JobProgress } from './jobs.js';
+import { MAX_JOB_ATTEMPTS, RETRY_WINDOW_MS, orderKeyOf, type JobPayload, type JobProgress } from './jobs.js';
 import { runAttempt } from './run-attempt.js';
 
 /** The one BullMQ queue of the bridge: every job answers one customer message. */
@@ -133,7 +133,7 @@ function startWorker(
   // queue would deadlock with them (a re-queued older job stuck behind a newer one that waits for it).
   const maxAttempts = o.maxAttempts ?? MAX_JOB_ATTEMPTS;
   const backoff = o.retryDelayMs ?? retryDelayMs;
-  const attemptDeps = { store: o.store, handler: o.handler, leaseMs: o.leaseMs, maxAttempts };
+  const attemptDeps = { store: o.store, handler: o.handler, leaseMs: o.leaseMs, maxAttempts, retryWindowMs: o.retryWindowMs ?? RETRY_WINDOW_MS, metrics: o.metrics };
 
   const processJob = async (job: Job<JobData>, token: string | undefined, bullSignal?: AbortSignal): Promise<void> => {
     const id = job.data.id;
@@ -157,6 +157,7 @@ function startWorker(
       id,
       payload,
       attempts: Math.max(1, job.attemptsStarted),
+      firstAtMs: job.timestamp,
       progress: job.data.progress ? (JSON.parse(job.data.progress) as JobProgress) : null,
       signal,
       log,

@@ -45,6 +45,8 @@ export interface QueueBaseOptions {
   concurrency: number;
   /** starts before a job gives up with the fallback; default MAX_JOB_ATTEMPTS (tests lower it) */
   maxAttempts?: number;
+  /** ms after the hand-off past which a failing job gives up; default RETRY_WINDOW_MS (tests lower it) */
+  retryWindowMs?: number;
   /** backoff after the n-th failed attempt, ms; default `retryDelayMs` (tests shorten it) */
   retryDelayMs?: (attemptsMade: number) => number;
 }
@@ -56,6 +58,8 @@ export interface JobContext {
   payload: JobPayload;
   /** 1 on the first start; more after a crash, a lost lease, a shutdown or a transient failure */
   attempts: number;
+  /** epoch ms of the job's hand-off: the retry window (RETRY_WINDOW_MS) counts from it */
+  firstAtMs: number;
   progress: JobProgress | null;
   /** aborted on shutdown or when the lease is lost: stop, send nothing more */
   signal: AbortSignal;

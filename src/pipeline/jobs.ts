@@ -88,10 +88,16 @@ export interface MpMessageJob {
 }
 
 /**
- * After this many starts a job stops trying: the failure of the last attempt (or a start beyond it) ends the job
- * with REPLY_ON_ERROR as a best effort (the handler's `giveUp`) instead of looping for its whole TTL. Starts also
- * count shutdown hand-backs and crashed attempts, and the backoff doubles up to 5 minutes, so 20 starts span more
- * than an hour of a failing WeCom before a message is given up.
+ * A job whose attempts keep failing is retried (backoff 2 s doubling to 5 min) for this long after its hand-off,
+ * then given up: REPLY_ON_ERROR is tried once more (the handler's `giveUp`) and `bridge_jobs_given_up_total`
+ * counts it. An hour covers a WeCom or LLM outage worth waiting out; a customer who waited longer is better told.
+ * (The platforms' own 48 h reply windows end a job sooner only when it was handed off late.)
+ */
+export const RETRY_WINDOW_MS = 3600_000;
+
+/**
+ * A second bound, on starts: crashes and shutdown hand-backs also start a job again, and a job that kills its
+ * process every time must not loop for the whole hour.
  */
 export const MAX_JOB_ATTEMPTS = 20;
 

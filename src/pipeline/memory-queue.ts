@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import type { JobRecords } from '../store/memory-jobs.js';
 import { LeaseLostError, ShutdownError, retryDelayMs, type JobContext, type JobQueue, type QueueBaseOptions } from './job-queue.js';
 import { createKeyedSerial } from './keyed-serial.js';
-import { MAX_JOB_ATTEMPTS, orderKeyOf, type JobPayload, type JobProgress } from './jobs.js';
+import { MAX_JOB_ATTEMPTS, RETRY_WINDOW_MS, orderKeyOf, type JobPayload, type JobProgress } from './jobs.js';
 import { runAttempt } from './run-attempt.js';
 
 export interface MemoryQueueOptions extends QueueBaseOptions {
@@ -24,7 +24,14 @@ export function createMemoryQueue(o: MemoryQueueOptions): JobQueue {
   const running = new Map<string, AbortController>();
   const stopping = new AbortController();
   let waiting = 0;
-  const attemptDeps = { store: o.store, handler: o.handler, leaseMs: o.leaseMs, maxAttempts: o.maxAttempts ?? MAX_JOB_ATTEMPTS };
+  const attemptDeps = {
+    store: o.store,
+    handler: o.handler,
+    leaseMs: o.leaseMs,
+    maxAttempts: o.maxAttempts ?? MAX_JOB_ATTEMPTS,
+    retryWindowMs: o.retryWindowMs ?? RETRY_WINDOW_MS,
+    metrics: o.metrics,
+  };
   const backoff = o.retryDelayMs ?? retryDelayMs;
 
   const runOne = async (id: string) => {
@@ -55,6 +62,7 @@ export function createMemoryQueue(o: MemoryQueueOptions): JobQueue {
         id,
         payload,
         attempts: claim.job.attempts,
+        firstAtMs: claim.job.createdAtMs,
         progress: claim.job.progress ? (JSON.parse(claim.job.progress) as JobProgress) : null,
         signal: ctrl.signal,
         log,

@@ -2,6 +2,7 @@ import type { Store } from '../store/types.js';
 import { keys } from '../store/keys.js';
 import type { JobContext, JobHandler } from './job-queue.js';
 import { orderKeyOf } from './jobs.js';
+import type { Metrics } from '../metrics.js';
 
 /** How often a job waiting for its customer's lock (held by another process) tries again. */
 const LOCK_POLL_MS = 50;
@@ -13,13 +14,17 @@ export interface AttemptDeps {
   leaseMs: number;
   /** starts allowed before giving up (MAX_JOB_ATTEMPTS; tests lower it) */
   maxAttempts: number;
+  /** ms after the hand-off past which a failing job gives up (RETRY_WINDOW_MS; tests lower it) */
+  retryWindowMs: number;
+  metrics: Pick<Metrics, 'jobsGivenUp'>;
 }
 
 /**
  * One attempt at a job, shared by both queues: waits for the customer's lock (one job per customer at a time
  * across processes, so a reply is planned from the state the customer's previous reply left), then runs the
- * handler. When the attempts run out (`ctx.attempts` past `maxAttempts` at the start, or a failure of the
- * `maxAttempts`-th attempt) the handler's `giveUp` answers instead, and the job ends.
+ * handler. When the attempts run out the handler's `giveUp` answers instead, the job ends and
+ * `bridge_jobs_given_up_total{channel}` counts it: a failure once `retryWindowMs` has passed since the hand-off or on
+ * the `maxAttempts`-th start, or a retry that starts after either (a first start always runs, however late).
  * @param owner the lock owner value of this process
  * @returns `done` (the job finished) or `gave_up` (attempts ran out; the fallback was tried)
  * @throws the handler's error when more attempts remain, or the signal's reason when aborted (lease lost, shutdown)
@@ -32,15 +37,16 @@ export async function runAttempt(d: AttemptDeps, ctx: JobContext, owner: string)
   }, Math.max(100, Math.floor(d.leaseMs / 3)));
   try {
     locked = await waitForLock(d.store, lockKey, owner, d.leaseMs, ctx.signal);
-    if (ctx.attempts > d.maxAttempts) {
-      await giveUp(d, ctx, new Error(`started ${ctx.attempts} times`));
+    const overdue = () => Date.now() - ctx.firstAtMs >= d.retryWindowMs;
+    if (ctx.attempts > d.maxAttempts || (ctx.attempts > 1 && overdue())) {
+      await giveUp(d, ctx, new Error(`started ${ctx.attempts} times over ${Math.round((Date.now() - ctx.firstAtMs) / 1000)} s`));
       return 'gave_up';
     }
     try {
       await d.handler.run(ctx);
       return 'done';
     } catch (e) {
-      if (ctx.signal.aborted || ctx.attempts < d.maxAttempts) throw e;
+      if (ctx.signal.aborted || (ctx.attempts < d.maxAttempts && !overdue())) throw e;
       await giveUp(d, ctx, e);
       return 'gave_up';
     }
@@ -51,6 +57,7 @@ export async function runAttempt(d: AttemptDeps, ctx: JobContext, owner: string)
 }
 
 async function giveUp(d: AttemptDeps, ctx: JobContext, cause: unknown): Promise<void> {
+  d.metrics.jobsGivenUp.inc({ channel: ctx.payload.channel });
   ctx.log.error({ err: cause, attempts: ctx.attempts }, 'attempts ran out; answering with the fallback');
   try {
     await d.handler.giveUp(ctx, cause);

@@ -15,6 +15,8 @@ export interface JobRecord {
   /** how many times the job was claimed, this claim included */
   attempts: number;
   progress: string | null;
+  /** epoch ms of the hand-off (the retry window counts from it) */
+  createdAtMs: number;
 }
 
 export type ClaimResult =
@@ -90,6 +92,7 @@ export function createMemoryJobRecords(opts: { now?: () => number; sweepInterval
     payload: j.payload,
     attempts: j.attempts,
     progress: j.progress,
+    createdAtMs: j.createdAtMs,
   });
 
   return {
@@ -103,6 +106,7 @@ export function createMemoryJobRecords(opts: { now?: () => number; sweepInterval
           payload,
           attempts: 0,
           progress: null,
+          createdAtMs: t,
           owner: null,
           dueAt: t + leaseMs,
           expiresAt: t + ttlMs,

@@ -67,7 +67,8 @@ export function createApiClient(deps: { http: AxiosInstance; tokens: TokenProvid
         }
       }
     } catch (e) {
-      if (e instanceof WechatApiError) deps.metrics.wechatErrors.inc({ api, errcode: String(e.errcode ?? e.status ?? 'network') });
+      // The failing call's own name: a token error is `gettoken`/`stable_token` (an IP-whitelist refusal), not the send.
+      if (e instanceof WechatApiError) deps.metrics.wechatErrors.inc({ api: e.api, errcode: String(e.errcode ?? e.status ?? 'network') });
       throw e;
     }
   };

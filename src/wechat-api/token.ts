@@ -23,8 +23,10 @@ export interface TokenProviderOptions {
   store: Store;
   log: Logger;
   metrics: Metrics;
-  /** metric/log label, e.g. `wecom` */
+  /** cache-key and log label, e.g. `wecom` */
   api: string;
+  /** the token endpoint, the `api` label of `bridge_token_refreshes_total` */
+  endpoint: 'gettoken' | 'stable_token';
   /** corpid / AppID: part of the cache key */
   appId: string;
   /** only hashed into the cache key, never stored or logged */
@@ -66,11 +68,17 @@ export function createTokenProvider(o: TokenProviderOptions): TokenProvider {
   };
 
   const fetchAndShare = async () => {
-    o.metrics.tokenRefreshes.inc({ api: o.api });
     // stable_token allows a forced refresh 20 times a day, 30 s apart (wechat-mp-protocol.md §7).
     const forceRefresh = refused && Date.now() - lastForcedAt >= FORCE_REFRESH_GAP_MS;
     if (forceRefresh) lastForcedAt = Date.now();
-    const fetched = await o.fetchToken({ forceRefresh });
+    let fetched: FetchedToken;
+    try {
+      fetched = await o.fetchToken({ forceRefresh });
+    } catch (e) {
+      o.metrics.tokenRefreshes.inc({ api: o.endpoint, outcome: 'error' });
+      throw e;
+    }
+    o.metrics.tokenRefreshes.inc({ api: o.endpoint, outcome: 'ok' });
     refused = false;
     const ttlMs = Math.max(1, fetched.expires_in) * 1000;
     const expiresAt = Date.now() + ttlMs;

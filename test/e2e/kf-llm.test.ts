@@ -129,7 +129,7 @@ describe('kf with an OpenAI-compatible LLM', () => {
     expect(text).toMatch(/bridge_llm_duration_seconds_count\{agent="default",outcome="ok"\} 1/);
     expect(text).toMatch(/bridge_replies_total\{channel="kf",kind="answer"\} 1/);
     expect(text).toMatch(/bridge_callbacks_total\{channel="kf",outcome="accepted"\} 1/);
-    expect(text).toMatch(/bridge_token_refreshes_total\{api="wecom"\} 1/);
+    expect(text).toMatch(/bridge_token_refreshes_total\{api="gettoken",outcome="ok"\} 1/);
     expect(h.logs.raw.some((l) => l.includes(API_KEY))).toBe(false);
   });
 });

@@ -38,6 +38,8 @@ const job = (user: string, msgid: string) => ({ id: `kf:wkAcc:${user}:${msgid}`,
 interface QueueOpts {
   maxAttempts?: number;
   leaseMs?: number;
+  retryWindowMs?: number;
+  metrics?: ReturnType<typeof createMetrics>;
 }
 
 /** Processes meeting in one backing store: each `open` is one process's queue. */
@@ -60,12 +62,13 @@ function memoryWorld(): World {
         records,
         store,
         log,
-        metrics: createMetrics(),
+        metrics: o.metrics ?? createMetrics(),
         handler,
         leaseMs: o.leaseMs ?? 5000,
         dedupTtlMs: 60_000,
         concurrency: 8,
         maxAttempts: o.maxAttempts,
+        retryWindowMs: o.retryWindowMs,
         retryDelayMs: () => 20,
       });
       queues.push(q);
@@ -93,12 +96,13 @@ async function bullmqWorld(prefix = uniquePrefix('jq')): Promise<World> {
         prefix: prefix.replace(/:$/, ''),
         store,
         log,
-        metrics: createMetrics(),
+        metrics: o.metrics ?? createMetrics(),
         handler,
         leaseMs: o.leaseMs ?? 5000,
         dedupTtlMs: 60_000,
         concurrency: 8,
         maxAttempts: o.maxAttempts,
+        retryWindowMs: o.retryWindowMs,
         retryDelayMs: () => 20,
       });
       queues.push(q);
@@ -188,6 +192,24 @@ for (const v of variants) {
       expect(r.gaveUp).toHaveLength(1);
       expect(r.gaveUp[0]!.attempts).toBe(3);
       expect(r.gaveUp[0]!.progress).toEqual({ parts: ['x'], kind: 'answer', sent: 0 });
+    });
+
+    it('a job still failing when its retry window closes gives up, once, and is counted in bridge_jobs_given_up_total', async () => {
+      world = await v.make();
+      const metrics = createMetrics();
+      const r = recorder(async (ctx) => {
+        await sleep(60);
+        throw new Error(`failure ${ctx.attempts}`);
+      });
+      // 300 ms of retries at a 20 ms backoff: a handful of attempts, far fewer than maxAttempts.
+      await world.open(r.handler, { maxAttempts: 1000, retryWindowMs: 300, metrics }).handOff([job('u1', 'm1')]);
+      await until(() => r.gaveUp.length >= 1);
+      await sleep(300);
+      expect(r.gaveUp).toHaveLength(1);
+      expect(r.runs.length).toBeGreaterThan(1);
+      expect(r.runs.length).toBeLessThan(10);
+      expect(Date.now() - r.gaveUp[0]!.firstAtMs).toBeGreaterThanOrEqual(300);
+      expect(await metrics.registry.getSingleMetricAsString('bridge_jobs_given_up_total')).toMatch(/channel="kf"} 1/);
     });
 
     /** A handler that records the order of customer `same`'s jobs and whether two of them ever overlapped. */

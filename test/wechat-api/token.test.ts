@@ -25,7 +25,7 @@ function endpoint(delayMs = 30) {
 }
 
 const provider = (store: Store, fetchToken: (o: { forceRefresh: boolean }) => Promise<FetchedToken>, secret = 's3cret') =>
-  createTokenProvider({ store, log: pino({ level: 'silent' }), metrics: createMetrics(), api: 'wecom', appId: 'ww1', secret, fetchToken });
+  createTokenProvider({ store, log: pino({ level: 'silent' }), metrics: createMetrics(), api: 'wecom', endpoint: 'gettoken', appId: 'ww1', secret, fetchToken });
 
 for (const kind of ['memory', 'redis'] as const) {
   describe.skipIf(kind === 'redis' && !redisUrl)(`access_token provider (${kind} store)`, () => {
@@ -83,6 +83,7 @@ for (const kind of ['memory', 'redis'] as const) {
         log: pino({ level: 'silent' }),
         metrics: createMetrics(),
         api: 'wecom',
+        endpoint: 'gettoken',
         appId: 'ww1',
         secret: 'x',
         refreshAheadMs: 1000,

@@ -82,6 +82,7 @@ function createMpApi(mp: MpConfig, secret: string, store: Store, log: Logger, me
     log,
     metrics,
     api: 'mp',
+    endpoint: 'stable_token',
     appId: mp.appId,
     secret,
     fetchToken: ({ forceRefresh }) => fetchStableToken(http, mp.appId, secret, forceRefresh),
