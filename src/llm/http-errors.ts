@@ -33,7 +33,9 @@ export function llmErrorFromTransport(provider: string, e: unknown, signal: Abor
   if (e instanceof LlmError) return e;
   if (signal.aborted) return new LlmError('aborted', `${provider}: request aborted`);
   const code = isAxiosError(e) ? (e.code ?? 'ERR') : e instanceof Error ? e.name : 'ERR';
-  return new LlmError('upstream', `${provider}: transport failure ${code}`, { retryable: true });
+  // The host (never the path or query: they may carry keys), so "ENOTFOUND" says which name did not resolve.
+  const host = isAxiosError(e) ? hostOf(e.config?.url, e.config?.baseURL) : null;
+  return new LlmError('upstream', `${provider}: transport failure ${code}${host ? ` reaching ${host}` : ''}`, { retryable: true });
 }
 
 /**
@@ -72,4 +74,13 @@ function extractCode(bodyText: string): string | null {
   const err = v?.error;
   const code = err && typeof err === 'object' ? (err as Record<string, unknown>).code : v?.code;
   return typeof code === 'string' || typeof code === 'number' ? String(code) : null;
+}
+
+/** `host[:port]` of a request URL (resolved against its base), or null. */
+function hostOf(url: string | undefined, base: string | undefined): string | null {
+  try {
+    return new URL(url ?? '', base).host || null;
+  } catch {
+    return null;
+  }
 }

@@ -1,3 +1,4 @@
+import { errorSummary } from '../error-summary.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -197,7 +198,8 @@ function startWorker(
         log.warn('lease lost (its BullMQ lock); the stalled check gives the job to another run');
         throw e;
       }
-      log.error({ err: e, attempts: ctx.attempts, retryInMs: backoff(job.attemptsMade + 1) }, 'job failed; will retry');
+      // Transient by definition (a refusal ends the job in the handler): warn, one line, no stack.
+      log.warn({ err: errorSummary(e), attempts: ctx.attempts, retryInMs: backoff(job.attemptsMade + 1) }, 'job failed; will retry');
       throw e;
     } finally {
       active.delete(bullId);

@@ -1,3 +1,4 @@
+import { errorSummary } from '../error-summary.js';
 import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { JobRecords } from '../store/memory-jobs.js';
@@ -81,7 +82,8 @@ export function createMemoryQueue(o: MemoryQueueOptions): JobQueue {
         log.info('job released (shutdown)');
       } else {
         const delayMs = backoff(claim.job.attempts);
-        log.error({ err: e, attempts: claim.job.attempts, retryInMs: delayMs }, 'job failed; will retry');
+        // Transient by definition (a refusal ends the job in the handler): warn, one line, no stack.
+        log.warn({ err: errorSummary(e), attempts: claim.job.attempts, retryInMs: delayMs }, 'job failed; will retry');
         await o.records.releaseJob(id, owner, delayMs).catch(() => undefined);
       }
     } finally {

@@ -110,6 +110,20 @@ describe('runLlm: retries', () => {
   });
 });
 
+describe('runLlm: an unreachable provider', () => {
+  it('a refused connection is retried, then fails naming the host it could not reach (never the path or key)', async () => {
+    const { freePort } = await import('../setup/services.js');
+    const port = await freePort(); // nothing listens there
+    const adapter = createOpenAiAdapter({ http: axios.create({ baseURL: `http://127.0.0.1:${port}/v1?key=${KEY}` }), apiKey: KEY, model: 'm', systemPrompt: null });
+    const out = await runLlm(adapter, req, { timeoutMs: 5000, signal: new AbortController().signal, minBackoffMs: 10 });
+    if (out.ok) throw new Error('expected a failure');
+    expect(out.attempts).toBe(3);
+    const message = (out.error as Error).message;
+    expect(message).toContain(`transport failure ECONNREFUSED reaching 127.0.0.1:${port}`);
+    expect(message).not.toContain(KEY);
+  });
+});
+
 describe('runLlm: retry rule on its own (in-process adapters)', () => {
   /** An adapter that throws `errors` in turn, then answers; counts its calls. */
   function scripted(errors: unknown[]): LlmAdapter & { calls: number } {

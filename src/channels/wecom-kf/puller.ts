@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { errorSummary } from '../../error-summary.js';
 import { WechatApiError } from '../../errors.js';
 import { keys } from '../../store/keys.js';
 import { pullAccount, SYNC_TOKEN_TTL_MS, type SyncDeps } from './sync.js';
@@ -101,7 +102,7 @@ export function createKfPuller(d: SyncDeps): KfPuller {
       .catch((e: unknown) => {
         if (stopping.signal.aborted) return d.log.info({ open_kfid: account }, 'kf pull cut short by shutdown; its mark stays for the next process');
         if (!(e instanceof WechatApiError && !e.retryable)) {
-          return d.log.error({ err: e, open_kfid: account }, 'kf pull failed; will retry on the next sweep');
+          return d.log.warn({ err: errorSummary(e), open_kfid: account }, 'kf pull failed; will retry on the next sweep');
         }
         // A refusal (95000 bad open_kfid, 48002 no permission …) must not hit sync_msg 5× a second from the worker's
         // sweep: sweeps skip the account, doubling from 1 s to 5 minutes; a new callback still tries at once.
@@ -109,7 +110,8 @@ export function createKfPuller(d: SyncDeps): KfPuller {
         const n = (failures.get(account)?.n ?? 0) + 1;
         const retryInMs = Math.min(1000 * 2 ** (n - 1), 300_000);
         failures.set(account, { n, until: performance.now() + retryInMs });
-        d.log.error({ err: e, open_kfid: account, failures: n, retryInMs }, 'kf pull refused by WeCom; sweeps back off');
+        // A refusal needs a person (a wrong open_kfid, a missing permission, an IP not on the trusted list): error.
+        d.log.error({ err: errorSummary(e), open_kfid: account, failures: n, retryInMs }, 'kf pull refused by WeCom; sweeps back off');
       })
       .then(async () => {
         running.delete(account);
