@@ -42,7 +42,7 @@ export interface ServerLimits {
 }
 
 /**
- * interface.md ("Cost of hostile input"): a request's headers and body within 15 s, ≥ 10,000 connections at once.
+ * docs/configuration.md ("Cost of hostile input"): a request's headers and body within 15 s, ≥ 10,000 connections at once.
  * Keep-alive outlives the 60 s idle timeout of common load balancers, so a proxy never reuses a socket we just
  * closed (a 502 for a callback).
  */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseJsonSetting } from './json-setting.js';
 
 /**
- * Named agents (interface.md `AGENTS`, `AGENT_ROUTES`): several LLM apps in one deployment, each with its own
+ * Named agents (docs/configuration.md `AGENTS`, `AGENT_ROUTES`): several LLM apps in one deployment, each with its own
  * provider settings, system prompt, deadline, fallback texts and welcome. The `default` agent is built from
  * LLM_PROVIDER and its variables and answers everything no route names.
  */

@@ -5,7 +5,7 @@ import { parseJsonSetting } from './json-setting.js';
 
 /**
  * Configuration from the environment, validated once at boot. Names and defaults are fixed by
- * shared/docs/interface.md ("Environment"); only the variables the built features use are read here.
+ * docs/configuration.md ("Environment"); only the variables the built features use are read here.
  */
 
 const SECRET_NAMES = new Set([
@@ -162,7 +162,7 @@ export interface KfConfig {
   maxMessageAgeS: number;
 }
 
-/** How an Official Account answers (interface.md `WECHAT_MP_REPLY_MODE`). */
+/** How an Official Account answers (docs/configuration.md `WECHAT_MP_REPLY_MODE`). */
 export type MpReplyMode = 'active' | 'passive' | 'auto';
 
 /** The Official Account channel's settings; present when WECHAT_MP_APP_ID and WECHAT_MP_TOKEN are set. */
@@ -447,4 +447,19 @@ function toConfig(e: Env): Config {
     redisUrl: e.REDIS_URL ?? null,
     metricsToken: e.METRICS_TOKEN ?? null,
   };
+}
+
+/** Every variable the configuration reads, in schema order (docs/configuration.md lists exactly these). */
+export const ENV_NAMES: readonly string[] = Object.keys(schema.shape);
+
+/**
+ * What a variable means when it is unset, as the schema computes it (numbers, booleans and lists parsed).
+ * @returns the default, or undefined when the variable has none (its feature is off or its value required)
+ * @throws when `name` is not a variable the configuration reads
+ */
+export function defaultOf(name: string): unknown {
+  const field = (schema.shape as Record<string, z.ZodType>)[name];
+  if (!field) throw new Error(`${name} is not a configuration variable`);
+  const parsed = field.safeParse(undefined);
+  return parsed.success ? parsed.data : undefined;
 }

@@ -5,7 +5,7 @@
 
 /**
  * A WXBizMsgCrypt failure. `code` is the reference library's return code (WeCom sample code, see
- * shared/docs/wecom-kf-protocol.md §1.4): -40001 signature mismatch, -40002 parse error, -40004 bad
+ * docs/protocols.md kf §1.4): -40001 signature mismatch, -40002 parse error, -40004 bad
  * EncodingAESKey, -40005 receiveid mismatch, -40006 encrypt failed, -40007 decrypt failed, -40008 bad plaintext
  * buffer (length/padding), -40010 base64 decode failed.
  */
@@ -38,7 +38,7 @@ export class WechatApiError extends Error {
   }
 }
 
-/** What went wrong with an LLM call; see shared/docs/llm-providers.md §6. */
+/** What went wrong with an LLM call; see docs/providers.md §6. */
 export type LlmErrorKind =
   | 'auth'
   | 'rate_limit'

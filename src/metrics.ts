@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /**
  * The app's Prometheus metrics on an app-owned registry (never prom-client's global one, so two apps in one
- * test process do not share counters). Names and labels follow shared/docs/interface.md ("Metrics").
+ * test process do not share counters). Names and labels follow docs/configuration.md ("Metrics").
  */
 export interface Metrics {
   registry: Registry;

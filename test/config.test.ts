@@ -40,7 +40,7 @@ function expectNoSecret(text: string): void {
   expect(text).not.toContain(SECRETS.WECOM_ENCODING_AES_KEY.slice(0, 16));
 }
 
-describe('loadConfig: defaults (interface.md "Environment")', () => {
+describe('loadConfig: defaults (docs/configuration.md "Environment")', () => {
   it('an empty environment gives every documented default and no channel', () => {
     const c = loadConfig({});
     expect(c.port).toBe(3000);
@@ -323,7 +323,7 @@ describe('the real entry (src/main.ts) with a bad environment', () => {
   }, 20_000);
 });
 
-describe('loadConfig: agents and routes (interface.md AGENTS, AGENT_ROUTES)', () => {
+describe('loadConfig: agents and routes (docs/configuration.md AGENTS, AGENT_ROUTES)', () => {
   const SALES = { provider: 'dify', baseUrl: 'https://dify.example.com/v1/', apiKey: 'app-secret-sales' };
   const SUPPORT = { provider: 'coze', apiToken: 'pat_secret_support', botId: '7400000000000000001', timeoutMs: 20000, welcome: '客服小助手在此' };
 

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 /**
- * The Official Account `signature` (wechat-mp-protocol.md §2): lowercase hex SHA-1 of `token`, `timestamp` and
+ * The Official Account `signature` (docs/protocols.md OA §2): lowercase hex SHA-1 of `token`, `timestamp` and
  * `nonce` sorted (JS string order; the values are ASCII) and joined without a separator. It covers no body: in
  * plaintext mode it only proves the sender knows the Token. Does not throw.
  */

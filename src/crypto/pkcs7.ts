@@ -1,6 +1,6 @@
 /**
  * PKCS#7 padding over a configurable block size. WXBizMsgCrypt pads to **32** bytes, not the AES block size of
- * 16, which is why Node's built-in auto padding cannot be used (see shared/docs/wecom-kf-protocol.md §1.1).
+ * 16, which is why Node's built-in auto padding cannot be used (see docs/protocols.md kf §1.1).
  */
 import { CryptoError } from '../errors.js';
 

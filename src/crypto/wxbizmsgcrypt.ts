@@ -1,7 +1,7 @@
 /**
  * WXBizMsgCrypt: the callback crypto shared by WeCom apps, kf, smart bots and Official Accounts in safe mode.
- * Follows shared/docs/wecom-kf-protocol.md §1 and Tencent's WXBizMsgCrypt sample code; error codes are the
- * reference library's (§1.4). Plain functions over an already parsed key, so callers hold no crypto state.
+ * Follows docs/protocols.md kf §1 and Tencent's WXBizMsgCrypt sample code; error codes are the
+ * reference library's (kf §1.4). Plain functions over an already parsed key, so callers hold no crypto state.
  *
  * Callers must check the signature before calling `decrypt`: the cipher has no MAC, and the distinct -40007 /
  * -40008 failures would otherwise be a padding oracle.
@@ -21,7 +21,7 @@ function assertAesKey(aesKey: Buffer): void {
 
 /**
  * Turns the 43-character EncodingAESKey from the admin console into the 32-byte AES-256 key
- * (`base64(key + "=")`, §1.1). Throws CryptoError(-40004) unless the input is exactly 43 characters of
+ * (`base64(key + "=")`, kf §1.1). Throws CryptoError(-40004) unless the input is exactly 43 characters of
  * `[A-Za-z0-9]`; the message never repeats the key, because this runs at startup and ends up in logs.
  */
 export function parseEncodingAesKey(encodingAesKey: string): Buffer {
@@ -35,7 +35,7 @@ export function parseEncodingAesKey(encodingAesKey: string): Buffer {
 }
 
 /**
- * `msg_signature` (§1.1): lowercase hex SHA-1 (40 characters) of token, timestamp (unix seconds as sent), nonce
+ * `msg_signature` (kf §1.1): lowercase hex SHA-1 (40 characters) of token, timestamp (unix seconds as sent), nonce
  * and the base64 ciphertext, sorted with the default JS string order (UTF-16 code units, as the reference
  * libraries' byte sort gives for ASCII) and joined without a separator. Does not throw.
  */
@@ -63,7 +63,7 @@ export function verifySignature(
 
 /**
  * Decrypts a base64 `Encrypt`/`encrypt`/`echostr` value with the 32-byte key from {@link parseEncodingAesKey}:
- * AES-256-CBC, IV = key[0..16), 32-byte PKCS#7, plaintext `random[16] ‖ uint32_be(len) ‖ msg ‖ receiveid` (§1.1).
+ * AES-256-CBC, IV = key[0..16), 32-byte PKCS#7, plaintext `random[16] ‖ uint32_be(len) ‖ msg ‖ receiveid` (kf §1.1).
  * Returns both parts as UTF-8 strings and does not check the receiveid (see {@link decryptAndCheck}).
  * Throws CryptoError: -40004 key not 32 bytes; -40010 not strict base64; -40007 ciphertext length not a positive
  * multiple of 16 or the decipher failed; -40008 bad padding, or fewer than 20 bytes, or a length past the end.
@@ -120,7 +120,7 @@ export function encrypt(aesKey: Buffer, message: string, receiveid: string, rand
 }
 
 /**
- * {@link decrypt} plus the receiveid check of §1.1: returns the message only when the embedded receiveid equals
+ * {@link decrypt} plus the receiveid check of kf §1.1: returns the message only when the embedded receiveid equals
  * `receiveid` exactly (CorpID, suite id, AppID, or "" for self-built smart bots). Throws what `decrypt` throws,
  * and CryptoError(-40005) on a mismatch (the message names neither value).
  */
@@ -170,7 +170,7 @@ export function buildEncryptedXmlReply(p: EncryptedReplyParts): string {
 }
 
 /**
- * The JSON passive-reply envelope of WXBizJsonMsgCrypt (smart bots, §1.3):
+ * The JSON passive-reply envelope of WXBizJsonMsgCrypt (smart bots, kf §1.3):
  * `{"encrypt","msgsignature","timestamp","nonce"}`. `timestamp` stays a JSON **string**: Tencent's JSON samples
  * (Go `Timestamp string`, Python template `"%(timestamp)s"`) emit it quoted. Throws CryptoError(-40011) like the
  * XML builder.

@@ -4,7 +4,7 @@
  * renders as U+FFFD) and prefer cuts a reader would make: paragraph, line, sentence, clause.
  */
 
-/** WeCom kf `send_msg` `text.content` limit, in UTF-8 bytes (shared/docs/wecom-kf-protocol.md §3.1). */
+/** WeCom kf `send_msg` `text.content` limit, in UTF-8 bytes (docs/protocols.md kf §3.1). */
 export const KF_TEXT_MAX_BYTES = 2048;
 /** Official Account customer-service text part limit, in UTF-8 bytes (the API rejects text near 2048). */
 export const OA_TEXT_MAX_BYTES = 2000;

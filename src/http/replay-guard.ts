@@ -36,7 +36,7 @@ export interface ReplayClaim {
 export interface ReplayGuard {
   /**
    * Remembers a verified request's (timestamp, nonce, signatures) with a hash of its body for the skew window
-   * (interface.md "Callback checks": every accepted signed POST). Call it after every other check has passed.
+   * (docs/configuration.md "Callback checks": every accepted signed POST). Call it after every other check has passed.
    * @returns the claim (see {@link ReplayClaim})
    * @throws HttpError 401 `replayed` when the same triple came before with another body (a seen URL carrying a
    *   forged message); the store's error when it is unreachable (the route answers 503)

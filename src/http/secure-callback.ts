@@ -21,7 +21,7 @@ const MAX_PARAM_CHARS = 128;
 const MAX_JSON_STRUCTURE = 64;
 
 /**
- * Required query parameters, in interface.md's check order: missing, empty or over 128 characters → 400.
+ * Required query parameters, in docs/configuration.md's check order: missing, empty or over 128 characters → 400.
  * @returns the values by name
  */
 export function requireParams<N extends string>(query: Record<string, string>, names: readonly N[]): Record<N, string> {
@@ -76,7 +76,7 @@ function countStructure(s: string, limit: number): number {
 }
 
 /**
- * Signature, then (POST only) timestamp skew, then AES, then receiveid — interface.md's order and statuses.
+ * Signature, then (POST only) timestamp skew, then AES, then receiveid — docs/configuration.md's order and statuses.
  * @param p.signature `msg_signature` from the query
  * @param p.maxSkewS seconds; 0 disables the timestamp check (GET passes 0: WeCom's URL check is not replayable)
  * @param p.nowS current unix time in seconds

@@ -43,7 +43,7 @@ const RATE_LIMIT = 4013;
 const CONVERSATION_GONE = 'conversation_gone';
 
 /**
- * Coze v3 chat (llm-providers.md §2): `POST /v3/chat?conversation_id=…` streaming with `bot_id`, `user_id` = our
+ * Coze v3 chat (docs/providers.md §2): `POST /v3/chat?conversation_id=…` streaming with `bot_id`, `user_id` = our
  * stable customer id and the customer's text as `additional_messages`; the conversation id (state
  * `{conversationId}`) comes from the first event. Only `answer` messages reach the customer (several are joined;
  * follow-ups, verbose and tool messages are not); `conversation.chat.completed` is the terminal event for content

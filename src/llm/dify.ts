@@ -42,7 +42,7 @@ interface Frame {
 
 const PROVIDER = 'dify';
 
-/** A file reference in a chat / workflow request (llm-providers.md §1 `files`). */
+/** A file reference in a chat / workflow request (docs/providers.md §1 `files`). */
 interface DifyFile {
   type: 'image';
   transfer_method: 'local_file';
@@ -50,7 +50,7 @@ interface DifyFile {
 }
 
 /**
- * Dify apps (llm-providers.md §1). Chat mode streams `POST /chat-messages` with `user` = our stable customer id
+ * Dify apps (docs/providers.md §1). Chat mode streams `POST /chat-messages` with `user` = our stable customer id
  * and the stored `conversation_id` (state `{conversationId}`): `message`/`agent_message` deltas (agent thoughts
  * are never shown), `message_replace` replaces the text, `message_end` is the terminal event, `error` fails.
  * A conversation Dify no longer knows (404, or a 400 naming the conversation) is dropped and the call retried

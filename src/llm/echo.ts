@@ -1,7 +1,7 @@
 import type { LlmAdapter } from './types.js';
 
 /**
- * The `echo` provider: answers a text message with exactly its text (interface.md "echo"). The demo and
+ * The `echo` provider: answers a text message with exactly its text (docs/configuration.md "echo"). The demo and
  * black-box checks rely on it; it needs no network and keeps no state.
  */
 export function createEchoAdapter(): LlmAdapter {

@@ -33,7 +33,7 @@ interface Line {
 const PROVIDER = 'ollama';
 
 /**
- * Ollama's native chat API (llm-providers.md §4): `POST /api/chat` streaming NDJSON; the bridge keeps the history
+ * Ollama's native chat API (docs/providers.md §4): `POST /api/chat` streaming NDJSON; the bridge keeps the history
  * (state `{history}`, capped like OpenAI's). `message.thinking` is never shown nor stored. A line `{"error":…}`
  * under HTTP 200 is a failure; success needs the `done: true` line. 404 = the model is not pulled.
  * Images go on the user message as `images: [<plain base64, no data: prefix>]` (the configured model must be a

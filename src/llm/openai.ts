@@ -24,7 +24,7 @@ export interface OpenAiOptions {
   vision?: boolean;
 }
 
-/** One part of a user message's `content` array (llm-providers.md §3). */
+/** One part of a user message's `content` array (docs/providers.md §3). */
 type ContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
 
 interface Chunk {
@@ -37,7 +37,7 @@ const FINISH: Record<string, ReplyResult['finishReason']> = { stop: 'stop', leng
 
 /**
  * Any OpenAI-compatible chat-completions API (OpenAI, DeepSeek, vLLM, Ollama's /v1): `POST {base}/chat/completions`
- * with `stream: true` and `stream_options.include_usage` (llm-providers.md §3). The bridge keeps the history
+ * with `stream: true` and `stream_options.include_usage` (docs/providers.md §3). The bridge keeps the history
  * (state `{history}`) capped by turns and characters; DeepSeek's `reasoning_content` is neither shown nor stored.
  * Success needs a `finish_reason` and `data: [DONE]`; anything less is `truncated`.
  *

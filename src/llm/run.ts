@@ -16,7 +16,7 @@ export interface RunLlmOptions {
   timeoutMs: number;
   /** caller's cancel (shutdown, lost lease); never turned into a fallback */
   signal: AbortSignal;
-  /** at most this many retries after the first attempt (interface.md: 2) */
+  /** at most this many retries after the first attempt (docs/configuration.md: 2) */
   retries?: number;
   /** first backoff, ms; doubles each retry (a provider's retry-after wins when longer) */
   minBackoffMs?: number;
@@ -24,7 +24,7 @@ export interface RunLlmOptions {
 
 /**
  * Asks `adapter` once, retrying at most `retries` times, only while nothing has streamed and the error is
- * retryable, all inside one deadline (interface.md "LLM failures"). Retries and backoff use p-retry.
+ * retryable, all inside one deadline (docs/configuration.md "LLM failures"). Retries and backoff use p-retry.
  * Never throws: every failure is an outcome, so the caller can answer with the exact fallback text.
  */
 export async function runLlm(adapter: LlmAdapter, req: ReplyRequest, o: RunLlmOptions): Promise<LlmOutcome> {

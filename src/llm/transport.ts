@@ -14,8 +14,8 @@ export interface StreamResponse {
 }
 
 /**
- * The one streaming transport of every adapter (llm-providers.md: axios, `responseType: 'stream'`, one
- * AbortSignal). POSTs JSON; an HTTP error status is read (capped) and translated by `translate` (default:
+ * The one streaming transport of every adapter (docs/providers.md "Transport": axios, `responseType: 'stream'`,
+ * one AbortSignal). POSTs JSON; an HTTP error status is read (capped) and translated by `translate` (default:
  * `llmErrorFromHttp`, honouring `retry-after`); a transport failure becomes a retryable `upstream` LlmError,
  * an abort an `aborted` one. The caller reads `body` (SSE or NDJSON) with its own idle timer.
  * @param path appended to the instance's baseURL, e.g. `/chat-messages`

@@ -1,5 +1,5 @@
 /**
- * The LLM adapter port (shared/docs/llm-providers.md §6). An adapter turns one customer message plus the
+ * The LLM adapter port (docs/providers.md §6). An adapter turns one customer message plus the
  * conversation state it returned last time into an answer. It never sends anything to the customer and never
  * retries: the caller (`llm/run.ts`) owns retries, the deadline and the fallback texts.
  */

@@ -1,7 +1,7 @@
 /**
  * Extraction off the event loop: page HTML → text, PDF → text and text-file decoding run in worker threads
  * (extract-worker.ts) managed by piscina, the maintained pool for Node worker threads. A customer's content must
- * not block the loop for more than 50 ms or grow the process by more than 256 MiB (docs/interface.md, "Cost of
+ * not block the loop for more than 50 ms or grow the process by more than 256 MiB (docs/configuration.md, "Cost of
  * hostile input"); the caps here are what make that hold:
  * - a wall-clock limit per task, counted from when the worker begins it; piscina terminates a thread whose task's
  *   AbortSignal fires, which stops even a tight loop, and starts a fresh one for the next task;

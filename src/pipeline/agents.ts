@@ -17,7 +17,7 @@ export interface Agent {
   welcome: string | null;
 }
 
-/** Which agent answers which account (interface.md `AGENT_ROUTES`). */
+/** Which agent answers which account (docs/configuration.md `AGENT_ROUTES`). */
 export interface AgentRouter {
   /** `AGENT_ROUTES["<channel>:<account>"]`, else the default agent */
   for(channel: 'kf' | 'mp' | 'bot', account: string): Agent;

@@ -85,7 +85,7 @@ export interface Answerer {
   apply(customer: string, effects: ReplyEffects): Promise<void>;
   /**
    * Whether the agent takes a description of a non-text message (a location, a link). The `echo` agent does not:
-   * interface.md has it answer every non-text message with REPLY_UNSUPPORTED.
+   * docs/configuration.md has it answer every non-text message with REPLY_UNSUPPORTED.
    */
   readonly takesDescriptions: boolean;
   /** Whether the agent takes customer images (the adapter's `acceptsImages`). */
@@ -125,7 +125,7 @@ export const ANY_MESSAGE_HINT = '（内容较长，回复任意消息查看剩�
 const REST_TTL_MS = 48 * 3600_000;
 
 /**
- * The channel-agnostic part of a reply: keywords (interface.md "Keywords"), conversation state in the store
+ * The channel-agnostic part of a reply: keywords (docs/configuration.md "Keywords"), conversation state in the store
  * (`conv:<agent>:<customer>`, 7 days), the LLM through `runLlm` (retries and one deadline), markdown → WeChat
  * text for adapters that answer in markdown, and the split into parts with the continue hint (the rest is kept
  * 48 h under `rest:<customer>`). LLM failures become `fallback` replies with the exact configured texts.

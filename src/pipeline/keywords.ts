@@ -4,7 +4,7 @@ function foldAscii(s: string): string {
 }
 
 /**
- * Whether a customer message is one of the keywords (interface.md "Keywords"): after trimming ASCII and
+ * Whether a customer message is one of the keywords (docs/configuration.md "Keywords"): after trimming ASCII and
  * full-width white space it equals an entry; ASCII letters compare case-insensitively; punctuation is not
  * stripped (`重置。` is not `重置`).
  */

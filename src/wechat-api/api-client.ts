@@ -11,8 +11,7 @@ const TOKEN_ERRCODES = new Set([40001, 40014, 42001]);
 export interface ApiClient {
   /**
    * POSTs `body` to `path` (e.g. `/cgi-bin/kf/send_msg`, `/cgi-bin/message/custom/send`) with the current access_token. On 40001/40014/42001 it
-   * drops the token, fetches a new one and retries once (wecom-kf-protocol.md §5.4,
-   * wechat-mp-protocol.md §7).
+   * drops the token, fetches a new one and retries once (docs/protocols.md kf §5.4, OA §7).
    * @param api name for metrics/logs, e.g. `kf/send_msg`
    * @throws WechatApiError (counted in `bridge_wechat_errors_total{api,errcode}`)
    */

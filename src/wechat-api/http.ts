@@ -58,7 +58,7 @@ export interface MediaFile {
 }
 
 /**
- * Downloads temporary media (`GET /cgi-bin/media/get`, wecom-kf-protocol.md §5.3, wechat-mp-protocol.md §8). An
+ * Downloads temporary media (`GET /cgi-bin/media/get`, docs/protocols.md kf §5.3, OA §8). An
  * error arrives as a JSON body with HTTP 200, so a JSON content type is read as an envelope.
  * @param maxBytes larger files are refused (bytes)
  * @throws WechatApiError as {@link requestJson}; a file over `maxBytes` is a non-retryable one (errcode null, status 413)

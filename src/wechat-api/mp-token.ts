@@ -5,7 +5,7 @@ import type { FetchedToken } from './token.js';
 
 /**
  * `POST /cgi-bin/stable_token` with `{grant_type: "client_credential", appid, secret, force_refresh}`
- * (wechat-mp-protocol.md §7). Preferred over the classic `GET /cgi-bin/token`, which invalidates the previous
+ * (docs/protocols.md OA §7). Preferred over the classic `GET /cgi-bin/token`, which invalidates the previous
  * token on every call, so two processes (or two deployments) sharing an AppID would keep knocking each other's
  * token out; a normal stable_token call hands every caller the same current token.
  * An origin that answers 404 for stable_token gets the classic `GET /cgi-bin/token` instead.

@@ -45,7 +45,7 @@ export interface TokenProviderOptions {
 /**
  * access_token cache shared through the store (so N processes make one `gettoken` per expiry), refreshed ahead
  * of expiry, single-flight inside the process and under a store lock across processes. Follows
- * wecom-kf-protocol.md §5.4. Stored value: `<expiresAtMs>:<access_token>`.
+ * docs/protocols.md kf §5.4. Stored value: `<expiresAtMs>:<access_token>`.
  */
 export function createTokenProvider(o: TokenProviderOptions): TokenProvider {
   const refreshAheadMs = o.refreshAheadMs ?? 5 * 60_000;
@@ -68,7 +68,7 @@ export function createTokenProvider(o: TokenProviderOptions): TokenProvider {
   };
 
   const fetchAndShare = async () => {
-    // stable_token allows a forced refresh 20 times a day, 30 s apart (wechat-mp-protocol.md §7).
+    // stable_token allows a forced refresh 20 times a day, 30 s apart (docs/protocols.md OA §7).
     const forceRefresh = refused && Date.now() - lastForcedAt >= FORCE_REFRESH_GAP_MS;
     if (forceRefresh) lastForcedAt = Date.now();
     let fetched: FetchedToken;

@@ -4,7 +4,7 @@ import { requestJson, type WechatEnvelope } from './http.js';
 import type { FetchedToken } from './token.js';
 
 /**
- * `GET /cgi-bin/gettoken?corpid=…&corpsecret=…` (wecom-kf-protocol.md §5.4).
+ * `GET /cgi-bin/gettoken?corpid=…&corpsecret=…` (docs/protocols.md kf §5.4).
  * @returns access_token and expires_in (seconds)
  * @throws WechatApiError e.g. 40001 wrong secret, 40013 wrong corpid
  */

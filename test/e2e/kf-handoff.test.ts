@@ -8,7 +8,7 @@ const SETTLE_MS = 400;
 const API_KEY = 'sk-test-0123456789abcdef';
 
 /**
- * Hand-off to a human (interface.md "Keywords", "Hand-off"; issue 6 item 6) through the real server, the fake
+ * Hand-off to a human (docs/configuration.md "Keywords", "Hand-off"; issue 6 item 6) through the real server, the fake
  * WeCom's conversation state machine (service_state/get, trans, msg_code, session_status_change events) and a fake
  * LLM that counts its calls.
  */

@@ -1,6 +1,6 @@
 /**
  * Protocol-faithful fake of the Coze open API (`api.coze.cn` / `api.coze.com`) over real loopback HTTP with real SSE
- * framing (node:http, so every socket write is under our control). Protocol: shared/docs/llm-providers.md §2 and §7.
+ * framing (node:http, so every socket write is under our control). Protocol: docs/providers.md §2 and §7.
  *
  * Envelope rules (checked in this order; all HTTP 200 + `{code, msg, detail:{logid}}` like Coze, every response
  * carries `x-tt-logid`): 4100 wrong/missing `Authorization: Bearer <token>` (any path); 4000 body not a JSON object,

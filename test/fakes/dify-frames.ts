@@ -1,7 +1,7 @@
 /**
  * Behaviour and record types, Dify-shaped JSON payloads (SSE frames, blocking answers, error envelopes), a small
  * multipart parser and tiny response writers for the fake Dify server in ./dify.ts. Protocol:
- * shared/docs/llm-providers.md §1 and §7.
+ * docs/providers.md §1 and §7.
  *
  * Units: `created_at`/`finished_at` unix SECONDS (like Dify), `elapsed_time`/`latency` seconds, delays
  * milliseconds, `chunkSize` Unicode code points, token counts are code-point counts.

@@ -1,6 +1,6 @@
 /**
  * Protocol-faithful fake of the Dify service API over real loopback HTTP with real SSE framing (node:http, so every
- * socket write is under our control). Protocol: shared/docs/llm-providers.md §1 and §7; payloads in ./dify-frames.ts.
+ * socket write is under our control). Protocol: docs/providers.md §1 and §7; payloads in ./dify-frames.ts.
  * Routes: `POST /v1/chat-messages` (chat/agent/chatflow apps), `POST /v1/workflows/run`, `POST /v1/files/upload`,
  * `DELETE /v1/conversations/:id`, `POST /v1/chat-messages/:task_id/stop`.
  *

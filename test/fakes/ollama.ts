@@ -1,6 +1,6 @@
 /**
  * Protocol-faithful fake of Ollama's native `POST /api/chat` over real loopback HTTP with real NDJSON framing
- * (node:http, so every socket write is under our control). Protocol: shared/docs/llm-providers.md §4 and §7.
+ * (node:http, so every socket write is under our control). Protocol: docs/providers.md §4 and §7.
  *
  * Checks, in this order (errors are `{"error":"…"}` JSON like Ollama): body not JSON → 400; `model` missing → 400
  * "model is required"; model not installed → 404 `model "x" not found, try pulling it first` (a name without a tag

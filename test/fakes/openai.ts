@@ -1,7 +1,7 @@
 /**
  * Protocol-faithful fake of an OpenAI-compatible `POST /v1/chat/completions` endpoint (OpenAI, DeepSeek), served
  * over real loopback HTTP with real SSE framing (node:http, so every socket write is under our control).
- * Protocol: shared/docs/llm-providers.md §3 and §7.
+ * Protocol: docs/providers.md §3 and §7.
  *
  * Stream shape: `: keep-alive` comment → role chunk → `reasoning_content` deltas → content deltas (the first one is
  * written in two socket writes, split mid-bytes) → finish chunk (CRLF-framed) → usage chunk (`choices: []`, only

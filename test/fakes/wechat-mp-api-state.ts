@@ -1,7 +1,7 @@
 /**
  * State of the fake Official Account API (see wechat-mp-api.ts): access_tokens (classic and stable), per user the
- * last interaction, the customer-service quota and the typing indicator, and temporary media (§8). No I/O here;
- * the HTTP layer turns the answers into JSON. Protocol: shared/docs/wechat-mp-protocol.md §6–§8.
+ * last interaction, the customer-service quota and the typing indicator, and temporary media (OA §8). No I/O here;
+ * the HTTP layer turns the answers into JSON. Protocol: docs/protocols.md OA §6–§8.
  *
  * Units: every time in this module is epoch milliseconds from Date.now() (so `vi.useFakeTimers()` moves it);
  * `expires_in` and media `created_at` in answers are seconds.
@@ -23,14 +23,14 @@ export const isObj = (v: unknown): v is Record<string, unknown> =>
 
 /** What the user did last; it opens the sending window and sets the quota. */
 export type InteractionKind = 'message' | 'click' | 'subscribe' | 'scan';
-/** custom/send window after each kind of interaction (§6): 48 h after a message, 1 minute after the others. */
+/** custom/send window after each kind of interaction (OA §6): 48 h after a message, 1 minute after the others. */
 export const SEND_WINDOW_MS: Record<InteractionKind, number> = {
   message: 48 * 3600_000,
   click: 60_000,
   subscribe: 60_000,
   scan: 60_000,
 };
-/** custom/send quota per interaction (§6): 5 after a message, 3 after the others. */
+/** custom/send quota per interaction (OA §6): 5 after a message, 3 after the others. */
 export const SEND_QUOTA: Record<InteractionKind, number> = { message: 5, click: 3, subscribe: 3, scan: 3 };
 /** custom/typing needs an interaction this recent (45080 otherwise). */
 export const TYPING_NEEDS_INTERACTION_MS = 30_000;
@@ -40,10 +40,10 @@ export const TYPING_TTL_MS = 15_000;
 export const FORCE_REFRESH_GAP_MS = 30_000;
 /** A classic /cgi-bin/token call leaves the previous classic tokens valid this long. */
 export const CLASSIC_OVERLAP_MS = 5 * 60_000;
-/** Largest custom/send text, in UTF-8 bytes (§6, empirical). */
+/** Largest custom/send text, in UTF-8 bytes (OA §6, empirical). */
 export const MAX_TEXT_BYTES = 2048;
 
-/** msgtypes custom/send accepts (§6); anything else answers 40008. */
+/** msgtypes custom/send accepts (OA §6); anything else answers 40008. */
 const SEND_TYPES = new Set([
   'text', 'image', 'voice', 'video', 'music', 'news', 'mpnews', 'mpnewsarticle', 'msgmenu', 'wxcard', 'miniprogrampage',
 ]);
@@ -74,7 +74,7 @@ export interface MpUpload {
 }
 
 /**
- * media/upload rules per `type` (§8): max bytes, the size errcode, and accepted filename extensions. Image 2 MB
+ * media/upload rules per `type` (OA §8): max bytes, the size errcode, and accepted filename extensions. Image 2 MB
  * (Tencent lists 2 MB and 10 MB; the doc picks 2 MB) bmp/png/jpeg/jpg/gif → 40009; voice 2 MB amr/mp3 → 40010;
  * video 10 MB mp4 → 40011; thumb 64 KB jpg → 40012.
  */

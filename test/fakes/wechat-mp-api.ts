@@ -1,6 +1,6 @@
 /**
  * A strict fake of the Official Account (公众号) API over real HTTP (127.0.0.1, random port). Point the server's
- * `WECHAT_MP_API_BASE_URL` at `fake.url`. Protocol: shared/docs/wechat-mp-protocol.md §6 (customer-service
+ * `WECHAT_MP_API_BASE_URL` at `fake.url`. Protocol: docs/protocols.md OA §6 (customer-service
  * messages, typing), §7 (access_token) and §8 (temporary media). State and rules live in wechat-mp-api-state.ts.
  *
  * Answers are HTTP 200 JSON like WeChat: errors `{errcode, errmsg}` (errmsg ends in `rid: …`), API successes

@@ -1,7 +1,7 @@
 /**
  * A fake WeChat on the push side of an Official Account (公众号): builds callbacks exactly as WeChat posts them,
  * delivers them over real HTTP with WeChat's 5-second deadline and retries, and opens the server's passive reply
- * strictly. Protocol: shared/docs/wechat-mp-protocol.md (§2 signature, §3 modes, §4 inbound XML, §5 answering).
+ * strictly. Protocol: docs/protocols.md (OA §2 signature, §3 modes, §4 inbound XML, §5 answering).
  * Crypto comes from the independent reference implementation, never from `src/`.
  *
  * Units: `CreateTime` and `timestamp` are unix SECONDS (decimal strings in queries); every `…Ms` value is
@@ -156,7 +156,7 @@ export function buildMpPush(
   return { query: q(pairs), body: mpXml(mode === 'compatible' ? { ...fields, Encrypt: enc } : safe) };
 }
 
-/** The query of the verification GET (§2): `signature, echostr, timestamp, nonce` in WeChat's order. */
+/** The query of the verification GET (OA §2): `signature, echostr, timestamp, nonce` in WeChat's order. */
 export function buildMpVerifyQuery(
   token: string,
   echostr: string,
@@ -226,7 +226,7 @@ const REPLY_TYPES = new Set(['text', 'image', 'voice', 'video', 'music', 'news',
 const ENVELOPE = ['Encrypt', 'MsgSignature', 'TimeStamp', 'Nonce'];
 
 /**
- * Opens the server's passive reply (§5) as WeChat would. `req.encrypted` says whether the push carried
+ * Opens the server's passive reply (OA §5) as WeChat would. `req.encrypted` says whether the push carried
  * `encrypt_type=aes`; `req.openid`, when given, must equal the reply's ToUserName.
  * Encrypted: the body must be `<xml>` holding exactly Encrypt, MsgSignature, TimeStamp (digits), Nonce, once
  * each, case-sensitive; `signatureOk` reports the MsgSignature check (the caller asserts it: the fields are
@@ -323,7 +323,7 @@ function postOnce(url: URL, body: string, deadlineMs: number): Promise<Omit<Deli
 }
 
 /**
- * Delivers one push the way WeChat does (§5): attempt k (1-based) starts (k−1)·deadlineMs after the first, or at
+ * Delivers one push the way WeChat does (OA §5): attempt k (1-based) starts (k−1)·deadlineMs after the first, or at
  * once if the previous one ran past that; each is a real POST of `makePush(k)` (re-signed per attempt if the
  * caller wishes, same fields) to `baseUrl + path + '?' + query`, `Content-Type: text/xml`, cut (aborted) at
  * `deadlineMs` (default 5000). HTTP 200 with any body ends the delivery; a cut, a non-200 status or a socket

@@ -1,6 +1,6 @@
 /**
  * An independent reference implementation of the Official Account (公众号) callback crypto, written from
- * shared/docs/wechat-mp-protocol.md §2–§3 with `node:crypto` only. It deliberately imports nothing from `src/`:
+ * docs/protocols.md OA §2–§3 with `node:crypto` only. It deliberately imports nothing from `src/`:
  * tests use it to check the server's own crypto from the outside, so a shared bug cannot hide in both.
  *
  * Strings are UTF-8 throughout. Signatures are lowercase hex SHA-1 (40 characters). Nothing here compares in
@@ -17,7 +17,7 @@ const sha1OfSorted = (parts: string[]): string =>
   createHash('sha1').update([...parts].sort().join(''), 'utf8').digest('hex');
 
 /**
- * The query `signature` of every OA push and of the verification GET (§2): SHA-1 hex of token, timestamp and
+ * The query `signature` of every OA push and of the verification GET (OA §2): SHA-1 hex of token, timestamp and
  * nonce sorted lexicographically and joined without a separator. `timestamp` is unix seconds as sent. Never throws.
  */
 export function mpSignature(token: string, timestamp: string, nonce: string): string {
@@ -25,7 +25,7 @@ export function mpSignature(token: string, timestamp: string, nonce: string): st
 }
 
 /**
- * `msg_signature` of an encrypted push, and `MsgSignature` of an encrypted passive reply (§3, §5): SHA-1 hex of
+ * `msg_signature` of an encrypted push, and `MsgSignature` of an encrypted passive reply (OA §3, §5): SHA-1 hex of
  * the sorted, joined `[token, timestamp, nonce, encrypt]` where `encrypt` is the base64 ciphertext. Never throws.
  */
 export function mpMsgSignature(token: string, timestamp: string, nonce: string, encrypt: string): string {
@@ -43,7 +43,7 @@ function aesKey(encodingAesKey43: string): Buffer {
 }
 
 /**
- * Encrypts `xml` as WeChat does (§3): plaintext `random16 ‖ uint32_be(byteLength(xml)) ‖ xml ‖ appId`, PKCS#7
+ * Encrypts `xml` as WeChat does (OA §3): plaintext `random16 ‖ uint32_be(byteLength(xml)) ‖ xml ‖ appId`, PKCS#7
  * padded by hand to a multiple of 32 bytes, AES-256-CBC with IV = key[0..16), returned as standard base64.
  * `random16` (16 bytes, default fresh random) is only for known-answer tests. Throws on a bad key or random16.
  */
@@ -64,7 +64,7 @@ export function refEncrypt(encodingAesKey43: string, xml: string, appId: string,
 }
 
 /**
- * Decrypts a base64 `Encrypt` value (§3) and splits the plaintext into the XML and the trailing receive id (the
+ * Decrypts a base64 `Encrypt` value (OA §3) and splits the plaintext into the XML and the trailing receive id (the
  * AppID for an OA); it does not compare the id, the caller does. Throws an Error naming the failure when the
  * input is not canonical base64, the ciphertext is not a positive multiple of 16 bytes, the 32-byte PKCS#7
  * padding is wrong (pad value outside 1..32 or pad bytes differing), the plaintext is shorter than its 20-byte

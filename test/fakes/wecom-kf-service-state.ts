@@ -1,5 +1,5 @@
 /**
- * Conversation state of the fake WeCom kf API (shared/docs/wecom-kf-protocol.md §4, §2.5, §3.2): per
+ * Conversation state of the fake WeCom kf API (docs/protocols.md kf §4, §2.5, §3.2): per
  * (open_kfid, external_userid) the `service_state` 0..4, the servicer holding it, and the `msg_code`s that
  * `service_state/trans` and servicer events hand out for `send_msg_on_event`. No I/O and no request parsing: the
  * caller (KfState in wecom-kf-state.ts) validates request bodies and wraps errors into WeCom answers.
@@ -16,13 +16,13 @@ export type ServiceState = 0 | 1 | 2 | 3 | 4;
 /** What produced a msg_code: moved to the queue (2), to a servicer (3), or ended (4). */
 export type MsgCodeKind = 'queue' | 'servicer' | 'ended';
 
-/** How long a msg_code may be used (§3.2): 48 h for queue/servicer codes, 20 s for the goodbye code. */
+/** How long a msg_code may be used (kf §3.2): 48 h for queue/servicer codes, 20 s for the goodbye code. */
 export const MSG_CODE_TTL_MS: Record<MsgCodeKind, number> = {
   queue: 48 * 3600_000,
   servicer: 48 * 3600_000,
   ended: 20_000,
 };
-/** msgtypes send_msg_on_event accepts per code kind (§3.2): text only, except text|msgmenu for the goodbye. */
+/** msgtypes send_msg_on_event accepts per code kind (kf §3.2): text only, except text|msgmenu for the goodbye. */
 export const MSG_CODE_TYPES: Record<MsgCodeKind, ReadonlySet<string>> = {
   queue: new Set(['text']),
   servicer: new Set(['text']),
@@ -31,7 +31,7 @@ export const MSG_CODE_TYPES: Record<MsgCodeKind, ReadonlySet<string>> = {
 const CODE_STATE: Record<MsgCodeKind, ServiceState> = { queue: 2, servicer: 3, ended: 4 };
 const ALLOWED_MOVES: Record<ServiceState, readonly ServiceState[]> = { 0: [1, 2, 3], 1: [2, 3], 2: [3], 3: [3, 4], 4: [] };
 
-/** `session_status_change.change_type` (§2.5). */
+/** `session_status_change.change_type` (kf §2.5). */
 export const CHANGE_TYPE = { fromQueue: 1, transferred: 2, ended: 3, reopened: 4 } as const;
 
 interface Conversation {
@@ -107,7 +107,7 @@ export class KfConversations {
   /**
    * `service_state/trans` after body validation. Errors, in order: 40096 pair never seen (unconfirmed); 40058
    * state 3 without servicer_userid (unconfirmed); 95014 servicer_userid not currently receiving (unconfirmed:
-   * "user is not a servicer"); 95016 "invalid state transfer" for a move outside §4.1, including 3→3 to the same
+   * "user is not a servicer"); 95016 "invalid state transfer" for a move outside kf §4.1, including 3→3 to the same
    * servicer (unconfirmed). A msg_code comes back the first time a conversation moves to 2 or to 3, and on
    * every move to 4.
    */

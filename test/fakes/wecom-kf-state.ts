@@ -2,7 +2,7 @@
  * State of the fake WeCom kf API (see wecom-kf.ts): the global message log with opaque cursors, sync Tokens,
  * welcome codes, outbound msgid registry, the per-customer send budget, the conversation states and msg_codes
  * (wecom-kf-service-state.ts) and temporary media (fake-media.ts). No I/O here; the HTTP layer in wecom-kf.ts
- * turns the results into WeCom-shaped JSON answers. Protocol: shared/docs/wecom-kf-protocol.md.
+ * turns the results into WeCom-shaped JSON answers. Protocol: docs/protocols.md, kf part.
  *
  * Units: `send_time` and media `created_at` are unix SECONDS (like WeCom); every other time in this module is
  * epoch milliseconds.
@@ -64,7 +64,7 @@ const EVENT_SEND_TYPES = new Set(['text', 'msgmenu']);
 const MEDIA_SEND_TYPES = new Set(['image', 'voice', 'video', 'file']);
 
 /**
- * media/upload rules per `type`: max size in bytes (image/video 10 MB, voice 2 MB, file 20 MB; §5.3, "not
+ * media/upload rules per `type`: max size in bytes (image/video 10 MB, voice 2 MB, file 20 MB; kf §5.3, "not
  * re-verified") and the accepted filename extensions (image JPG/PNG, voice AMR, video MP4, file anything).
  * Every file must be larger than 5 bytes (WeCom's published rule).
  */

@@ -316,7 +316,7 @@ describe('callback builders', () => {
   });
 });
 
-// ---------------------------------------------------------------- conversation state (§4) and msg_codes (§3.2)
+// ---------------------------------------------------------------- conversation state (kf §4) and msg_codes (kf §3.2)
 
 const state = (external_userid = USER): Promise<Json> => post('service_state/get', { open_kfid: KF, external_userid });
 const trans = (service_state: unknown, servicer_userid?: string, external_userid = USER): Promise<Json> =>
@@ -500,7 +500,7 @@ describe('fake WeCom: servicer controls and events in sync_msg', () => {
   });
 });
 
-// ---------------------------------------------------------------- media (§5.3)
+// ---------------------------------------------------------------- media (kf §5.3)
 
 interface Part {
   name?: string;

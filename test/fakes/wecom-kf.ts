@@ -1,6 +1,6 @@
 /**
  * A strict fake of the WeCom kf API over real HTTP (127.0.0.1, random port) plus helpers that build and post
- * kf callbacks exactly as WeCom sends them. Protocol: shared/docs/wecom-kf-protocol.md (§2 pull, §3 send, §4
+ * kf callbacks exactly as WeCom sends them. Protocol: docs/protocols.md (kf §2 pull, §3 send, §4
  * conversation state, §5.3 media, §5.4 tokens, §7 errcodes). Point the server's `WECOM_API_BASE_URL` at `fake.url`.
  *
  * Answers are HTTP 200 JSON `{errcode, errmsg, ...}` like WeCom; unknown paths get HTTP 404. Error codes, checked
@@ -30,7 +30,7 @@
  *    makes an unknown customer state 4 ("not started"); conversations never time out by themselves.
  *  - service_state/trans: 95000; 40096; 40058 service_state not an integer 0..4; 40058 state 3 without
  *    servicer_userid; 95014 servicer_userid not in `servicers` (unconfirmed); 95016 "invalid state transfer"
- *    for a move outside §4.1 (0→1|2|3, 1→2|3, 2→3, 3→3 another servicer, 3→4), code unconfirmed. `msg_code`
+ *    for a move outside kf §4.1 (0→1|2|3, 1→2|3, 2→3, 3→3 another servicer, 3→4), code unconfirmed. `msg_code`
  *    comes back the first time a conversation moves to 2, the first time it moves to 3, and on every move to 4.
  *    API moves append no event to the message log; the test controls servicerTakes/endSession do.
  *  - media/upload (multipart/form-data, file part `media`): 40005 `type` missing or not image|voice|video|file;

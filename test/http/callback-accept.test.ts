@@ -1,7 +1,7 @@
 /**
  * What the kf callback routes accept, over a real socket: valid POSTs under every Content-Type, the body-size
  * boundary, URL verification (including a raw `+` in echostr), non-kf events, the skew switch, /healthz,
- * /metrics, and 404 when the channel is not configured (interface.md "HTTP routes").
+ * /metrics, and 404 when the channel is not configured (docs/configuration.md "HTTP routes").
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

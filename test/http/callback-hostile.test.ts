@@ -1,6 +1,6 @@
 /**
  * Hostile and broken kf callbacks over a real socket: every one gets its exact status, a plain-text body, and
- * changes nothing (interface.md "Callback checks" and "Bad input changes nothing"). Each test has its own
+ * changes nothing (docs/configuration.md "Callback checks" and "Bad input changes nothing"). Each test has its own
  * server, whose store writes are recorded, so a failure points at the request that caused it.
  */
 import http from 'node:http';

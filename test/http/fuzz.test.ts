@@ -1,5 +1,5 @@
 /**
- * interface.md "Bad input changes nothing", under attack: fast-check throws 10,000 generated hostile callbacks at
+ * docs/configuration.md "Bad input changes nothing", under attack: fast-check throws 10,000 generated hostile callbacks at
  * the kf and Official Account routes (wrong or missing signatures, stale timestamps, DOCTYPE/ENTITY, malformed and
  * huge bodies, over-long parameters, ciphertext that does not decrypt or is for another receiver, JSON, random
  * bytes). Each must get a 4xx with a short plain-text body; nothing may be written to the store or handed off; the

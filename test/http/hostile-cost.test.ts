@@ -1,5 +1,5 @@
 /**
- * interface.md "Cost of hostile input": no request that fails a check costs more than 5 ms of CPU at
+ * docs/configuration.md "Cost of hostile input": no request that fails a check costs more than 5 ms of CPU at
  * MAX_BODY_BYTES. The worst bodies we could build (test/fixtures/hostile-bodies.ts) go to the kf route and the OA
  * route (plaintext and `encrypt_type=aes` queries) with a wrong signature, as a stranger without the Token would
  * send them: each gets its 4xx, costs under 5 ms of this process's CPU per request (averaged over 20 after a

@@ -1,5 +1,5 @@
 /**
- * /metrics tells the truth (interface.md "Metrics"): behind METRICS_TOKEN when set; every known series present at
+ * /metrics tells the truth (docs/configuration.md "Metrics"): behind METRICS_TOKEN when set; every known series present at
  * 0 from the start; bridge_build_info; bridge_redis_up only with Redis; a token failure labelled with the token
  * endpoint (`gettoken`), never with the call that needed the token, and counted as a failed refresh.
  */

@@ -2,7 +2,7 @@
  * What the Official Account routes accept, over a real socket: pushes in every mode under any Content-Type, the
  * body-size and parameter-length boundaries, a raw `+` in the query, the skew switch, compatible mode trusting
  * only its decrypted part (and never `openid`), GET server verification, and 404 when the channel is not
- * configured (interface.md "HTTP routes", wechat-mp-protocol.md §2–§5).
+ * configured (docs/configuration.md "HTTP routes", docs/protocols.md OA §2–§5).
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
 /**
  * Hostile and broken Official Account pushes (POST /wechat/mp/callback) over a real socket, in plaintext,
- * compatible and safe mode: each gets its exact status and plain-text body in interface.md's check order, and
+ * compatible and safe mode: each gets its exact status and plain-text body in docs/configuration.md's check order, and
  * changes nothing ("Bad input changes nothing": no store write, no job, no API call); only
  * bridge_callbacks_total{channel="mp"} counts it. Each test has its own server (MAX_BODY_BYTES=2048).
  */
@@ -385,7 +385,7 @@ describe('encrypt_type=aes while no WECHAT_MP_ENCODING_AES_KEY is configured', (
     }
   });
 
-  // interface.md: signature mismatch (both signatures in compatible/safe mode) → 401 and a stale timestamp → 401
+  // docs/configuration.md: signature mismatch (both signatures in compatible/safe mode) → 401 and a stale timestamp → 401
   // come before any AES failure → 400; verify.ts's own comment says the key is "checked after the signatures".
   it('a bad msg_signature is still 401 before the missing key (400)', async () => {
     for (const mode of ENCRYPTED) {

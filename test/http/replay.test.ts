@@ -1,5 +1,5 @@
 /**
- * Replays of accepted callbacks (interface.md "Callback checks"): every accepted signed POST's (timestamp, nonce,
+ * Replays of accepted callbacks (docs/configuration.md "Callback checks"): every accepted signed POST's (timestamp, nonce,
  * signature) is remembered with its body's hash. The same triple with another body is 401; an identical request
  * is WeChat's retry: it attaches to the work already started, adds no kf pull round and does not bring an OA
  * passive delivery's "still thinking" forward; a request answered 503 is not remembered.

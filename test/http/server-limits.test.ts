@@ -1,5 +1,5 @@
 /**
- * What one client may hold of the server (interface.md "Cost of hostile input"): receiving a request's headers and
+ * What one client may hold of the server (docs/configuration.md "Cost of hostile input"): receiving a request's headers and
  * body is limited (15 s by default; shortened here), a body trickled a byte at a time is cut with 408 without
  * reaching a route, a response that takes longer than the limit (an OA passive hold) is not cut, and at least
  * 10,000 connections are accepted at once while callbacks keep being answered.

@@ -1,5 +1,5 @@
 /**
- * The LLM adapter contract (shared/docs/llm-providers.md §6–§7, interface.md "LLM failures"), run against every
+ * The LLM adapter contract (docs/providers.md §6–§7, docs/configuration.md "LLM failures"), run against every
  * adapter over its protocol-faithful fake. Provider differences live in the drivers (contract-drivers.ts);
  * provider-only behaviour is in providers.test.ts.
  */

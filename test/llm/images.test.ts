@@ -1,5 +1,5 @@
 /**
- * Customer images through each adapter (llm-providers.md §1–§4 "Images", §6): what every provider receives over
+ * Customer images through each adapter (docs/providers.md §1–§4 "Images", §6): what every provider receives over
  * real loopback HTTP, what the stored state keeps (never the bytes), upload error mapping and retries. The
  * provider-neutral part (bytes arrive once, the next turn does not resend them) is in contract.test.ts.
  */

@@ -11,7 +11,7 @@ import { startServer, type LocalServer } from './local-server.js';
 import { makePdf, makePdfWithContent } from './pdf-fixture.js';
 
 /**
- * The cost of hostile input (docs/interface.md): whatever a customer links or sends, the event loop is not blocked
+ * The cost of hostile input (docs/configuration.md): whatever a customer links or sends, the event loop is not blocked
  * and the process does not grow by 256 MiB, and the answer is the text or a null the pipeline answers around.
  * Every case goes through the real MediaTools: a real local HTTP server for pages, real worker threads.
  *

@@ -4,7 +4,7 @@ import { createKeyedSerial } from '../../src/pipeline/keyed-serial.js';
 import { jobId, orderKeyOf } from '../../src/pipeline/jobs.js';
 import { matchesKeyword } from '../../src/pipeline/keywords.js';
 
-describe('keywords (interface.md "Keywords")', () => {
+describe('keywords (docs/configuration.md "Keywords")', () => {
   const reset = ['重置', 'reset', '重新开始'];
   it('matches after trimming ASCII and full-width space, ASCII case-insensitively', () => {
     expect(matchesKeyword('重置', reset)).toBe(true);
@@ -23,7 +23,7 @@ describe('keywords (interface.md "Keywords")', () => {
   });
 });
 
-describe('outbound msgid (interface.md "Outbound msgid")', () => {
+describe('outbound msgid (docs/configuration.md "Outbound msgid")', () => {
   const inbound = 'Mh7Lk2pQv9XcR4tYb8nWs1aZe6uIo3dFg5jHk0lPqR1s'; // 44 characters, as WeCom sends
   it('is at most 32 bytes of [0-9A-Za-z_-], deterministic, unique per part and per account', () => {
     const ids = [0, 1, 2, 3, 4].map((p) => outboundMsgid('wkA', inbound, p));

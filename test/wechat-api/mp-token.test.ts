@@ -9,7 +9,7 @@ import { startFakeMpApi, type FakeMpApi } from '../fakes/wechat-mp-api.js';
 const APP_ID = 'wx5823bf96d3bd56c7';
 const SECRET = 'mp-token-test-secret';
 
-describe('fetchStableToken (wechat-mp-protocol.md §7)', () => {
+describe('fetchStableToken (docs/protocols.md OA §7)', () => {
   let api: FakeMpApi | null = null;
   let relay: http.Server | null = null;
   afterEach(async () => {

@@ -24,7 +24,7 @@ export interface DeliveryDeps extends MpTimings {
 const LAST_DELIVERY = 3;
 
 /**
- * Passive mode (interface.md "OA passive mode"): every delivery of a MsgId attaches to the one job; a delivery
+ * Passive mode (docs/configuration.md "OA passive mode"): every delivery of a MsgId attaches to the one job; a delivery
  * waits for the job's slot up to WECHAT_MP_PASSIVE_HOLD_MS (past WeChat's 5 s, so WeChat gives up on it and
  * retries; it is never answered `success` or empty before that). The third delivery waits
  * WECHAT_MP_PASSIVE_LAST_MS (within the 5 s) and then claims the slot as GAVE_UP: REPLY_STILL_THINKING now, and

@@ -28,7 +28,7 @@ const LOCATION_TTL_MS = 7 * 24 * 3600_000;
  * Handles an event push at once (no job, no LLM): `subscribe` → WELCOME_MESSAGE, `CLICK` → its configured
  * text, both as the passive reply (no customer-service quota needed, works on every account type);
  * `unsubscribe` → the customer's data is dropped (Tencent asks for it); `LOCATION` → stored, not answered;
- * `SCAN`, `VIEW` and other menu events → logged and ignored (wechat-mp-protocol.md §4).
+ * `SCAN`, `VIEW` and other menu events → logged and ignored (docs/protocols.md OA §4).
  * An event seen again (same FromUserName, CreateTime, Event and EventKey) does nothing again and gets the same
  * answer: WeChat re-delivers only when it did not get the first one. The record is written after the work, so a
  * store failure midway (503, WeChat retries) repeats the work instead of skipping it; the work is idempotent.

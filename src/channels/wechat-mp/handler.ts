@@ -33,7 +33,7 @@ export interface MpHandlerDeps {
   timings: MpTimings;
 }
 
-/** The customer-service API sends for 48 h after the customer's message (wechat-mp-protocol.md §6). */
+/** The customer-service API sends for 48 h after the customer's message (docs/protocols.md OA §6). */
 const MP_SEND_WINDOW_S = 48 * 3600;
 /** A customer message allows 5 customer-service messages: 4 parts and a fifth with the continue hint. */
 const ACTIVE_LIMITS: PartLimits = { maxBytes: OA_TEXT_MAX_BYTES, maxParts: 5 };

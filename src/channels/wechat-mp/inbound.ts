@@ -1,7 +1,7 @@
 import { HttpError } from '../../http/http-error.js';
 import { xmlText, type XmlElement } from '../../xml/parse.js';
 
-/** Fields every push has (wechat-mp-protocol.md §4). */
+/** Fields every push has (docs/protocols.md OA §4). */
 interface PushBase {
   /** ToUserName: the account's original id `gh_…` */
   ghId: string;

@@ -12,7 +12,7 @@ const builder = new XMLBuilder({ cdataPropName: '__cdata' });
 const ILLEGAL_XML_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g;
 
 /**
- * A passive text reply (wechat-mp-protocol.md §5): ids swapped (`ToUserName` = the customer's OpenID,
+ * A passive text reply (docs/protocols.md OA §5): ids swapped (`ToUserName` = the customer's OpenID,
  * `FromUserName` = the account's `gh_` id), `CreateTime` in unix seconds, text in CDATA.
  */
 export function buildTextReply(p: { openid: string; ghId: string; content: string; nowS: number }): string {

@@ -35,7 +35,7 @@ export interface MpRouteDeps {
 
 /**
  * `GET /wechat/mp/callback` (server check: the bare echostr) and `POST /wechat/mp/callback` (a push in plaintext,
- * compatible or safe mode, detected per request; wechat-mp-protocol.md). Events are answered at once. A
+ * compatible or safe mode, detected per request; docs/protocols.md OA §3). Events are answered at once. A
  * customer message is handed off durably as a job (the MsgId is the dedup: retries attach to the same job),
  * then answered by reply mode: `active` → `success` now; `passive` → held for the passive reply
  * (deliver.ts); `auto` → a short hold, then passive or `success`. Failures throw HttpError (plain-text 4xx/503).

@@ -4,7 +4,7 @@ import { WechatApiError } from '../../errors.js';
 import type { ApiClient } from '../../wechat-api/api-client.js';
 
 /**
- * Refusals that end an OA reply for good (wechat-mp-protocol.md §7): 45015 outside the window or unfollowed,
+ * Refusals that end an OA reply for good (docs/protocols.md OA §7): 45015 outside the window or unfollowed,
  * 45047 the customer's message quota is spent, 48001 the account has no customer-service API. Retrying cannot
  * help; the remaining parts are dropped.
  */
@@ -58,8 +58,9 @@ const TYPING_REFRESH_MS = 15_000;
 const TYPING_MAX_SENDS = 2;
 
 /**
- * Starts `message/custom/typing` `{touser, command: "Typing"}` now and once more after 15 s (wechat-mp-protocol.md
- * §6). Best effort: failures (45080, 45081, 48001, network) are logged at debug and never fail the reply.
+ * Starts `message/custom/typing` `{touser, command: "Typing"}` now and once more after 15 s
+ * (docs/protocols.md OA §6). Best effort: failures (45080, 45081, 48001, network) are logged at debug and never
+ * fail the reply.
  */
 export function startTyping(api: ApiClient, openid: string, log: Logger): Typing {
   let sends = 0;

@@ -27,12 +27,12 @@ const PLAINTEXT_HINT =
   'Official Account console (开发 → 基本配置 → 服务器配置), or unset WECHAT_MP_ENCODING_AES_KEY to use 明文模式';
 
 /**
- * Checks an OA push in interface.md's order and statuses: query (400) → body well-formed, no DOCTYPE/ENTITY,
+ * Checks an OA push in docs/configuration.md's order and statuses: query (400) → body well-formed, no DOCTYPE/ENTITY,
  * `Encrypt` present when encrypted (400) → `signature`, and `msg_signature` when encrypted (401) → a plaintext
  * push while an EncodingAESKey is configured (401 `plaintext_refused`: the account is pinned to compatible/safe
  * mode) → timestamp within `maxSkewS` (401) → AES (400) → receiveid = AppID (401) → inner XML (400). With
  * `encrypt_type=aes` only the decrypted part is trusted (compatible mode's plaintext siblings are ignored;
- * wechat-mp-protocol.md §3). `openid` is never trusted (FromUserName is).
+ * docs/protocols.md OA §3). `openid` is never trusted (FromUserName is).
  * @param nowS unix seconds
  * @throws HttpError
  */
@@ -76,7 +76,7 @@ export function openMpPush(p: {
 }
 
 /**
- * The GET server check (wechat-mp-protocol.md §2): `signature` over Token, timestamp, nonce.
+ * The GET server check (docs/protocols.md OA §2): `signature` over Token, timestamp, nonce.
  * @returns the `echostr` exactly as received (never encrypted for OA)
  * @throws HttpError 400 missing/long parameter, 401 bad signature
  */

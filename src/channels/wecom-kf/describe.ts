@@ -1,5 +1,5 @@
 /**
- * Text descriptions of kf message bodies an agent cannot receive as they are (wecom-kf-protocol.md §2.4), written
+ * Text descriptions of kf message bodies an agent cannot receive as they are (docs/protocols.md kf §2.4), written
  * for an LLM: short, labelled, Chinese like the customers. Pure functions of the sync_msg item.
  */
 

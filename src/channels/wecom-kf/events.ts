@@ -9,11 +9,11 @@ import type { KfEvent } from './sync-select.js';
 /** As long as WeCom lets a reply go out (48 h); a cancellation need not outlive it. */
 const CANCEL_TTL_MS = 48 * 3600_000;
 
-/** session_status_change `change_type` → the conversation's new service_state (wecom-kf-protocol.md §2.5, §4.1). */
+/** session_status_change `change_type` → the conversation's new service_state (docs/protocols.md kf §2.5, §4.1). */
 const STATE_AFTER_CHANGE: Record<number, number> = { 1: 3, 2: 3, 3: 4, 4: 3 };
 
 /**
- * Applies one kf event pulled from sync_msg (wecom-kf-protocol.md §2.5). Idempotent: a page re-read after a crash
+ * Applies one kf event pulled from sync_msg (docs/protocols.md kf §2.5). Idempotent: a page re-read after a crash
  * applies the same writes again.
  * - `session_status_change`: records who holds the conversation (1 taken from the queue, 2 transferred, 4 reopened →
  *   a human, 3 ended → the bot answers again);

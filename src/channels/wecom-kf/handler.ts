@@ -26,7 +26,7 @@ export interface KfHandlerDeps extends KfPlanDeps {
  * Handles one kf job: plans the reply once (LLM, command, hand-off or fallback; see plan.ts) and stores the plan,
  * then sends the parts in order with deterministic msgids, recording each accepted part, so a re-run after a crash
  * sends only what is missing and never asks the LLM twice. While a human or the queue holds the conversation
- * (interface.md "Hand-off") the bot plans nothing and sends nothing. A reply cancelled by a recall or a
+ * (docs/configuration.md "Hand-off") the bot plans nothing and sends nothing. A reply cancelled by a recall or a
  * `msg_send_fail` stops before its next part. Refusals (95001, 95018, 45002 …) end the job as `failed` (logged,
  * counted; 95018 also asks `service_state/get`); transient failures are thrown for the queue to retry with backoff.
  * When the attempts run out, `giveUp` sends REPLY_ON_ERROR once more as a best effort.
@@ -102,7 +102,7 @@ async function cancelled(d: KfHandlerDeps, p: KfMessageJob, log: Logger): Promis
 }
 
 /**
- * The hand-off keyword (interface.md "Keywords", "Hand-off"): `service_state/trans` to the queue or a named
+ * The hand-off keyword (docs/configuration.md "Keywords", "Hand-off"): `service_state/trans` to the queue or a named
  * servicer, then REPLY_ON_HANDOFF through `send_msg_on_event` with the returned `msg_code` (through `send_msg` when
  * WeCom returned none). A refused transfer is told with REPLY_ON_ERROR: the customer must not wait for a human
  * who is not coming.

@@ -30,7 +30,7 @@ export interface KfPuller {
 }
 
 /**
- * One puller per kf account at a time across every process (wecom-kf-protocol.md §2.3): a store lock with an
+ * One puller per kf account at a time across every process (docs/protocols.md kf §2.3): a store lock with an
  * owner value, acquired atomically with expiry, renewed while pulling, released by owner. Callbacks that arrive
  * during a pull only bump the account's "wanted" generation; the puller sees the bump when it tries to clear
  * the mark and goes round once more, so a message that lands after the last page is still answered.

@@ -21,8 +21,8 @@ export interface KfRouteDeps {
 /**
  * `GET /wecom/kf/callback` (URL verification: the decrypted echostr as text/plain) and `POST /wecom/kf/callback`
  * (an encrypted `kf_msg_or_event` notice: recorded durably, pulled in the background, answered `success` at
- * once). Checks run in interface.md's order; failures throw HttpError, which the app's error handler turns
- * into a plain-text 4xx/503 (wecom-kf-protocol.md §1.2, §2.1, §6).
+ * once). Checks run in docs/configuration.md's order; failures throw HttpError, which the app's error handler turns
+ * into a plain-text 4xx/503 (docs/protocols.md kf §1.2, §2.1, §6).
  */
 export function registerKfRoutes(app: FastifyInstance, d: KfRouteDeps): void {
   const config = { channel: 'kf' };

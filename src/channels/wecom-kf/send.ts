@@ -28,7 +28,7 @@ export function replyTagOf(outbound: string): string | null {
 }
 
 /**
- * The outbound msgid of one part of one reply (interface.md "Outbound msgid"): the {@link replyTag}, `_`, then the
+ * The outbound msgid of one part of one reply (docs/configuration.md "Outbound msgid"): the {@link replyTag}, `_`, then the
  * part label. At most 32 bytes of `[0-9A-Za-z_-]`, unique per part, and the same on every retry, so WeCom itself
  * refuses a second delivery.
  * @param part part number (0-based) or a short label such as `w` for a welcome (≤ 7 characters of `[0-9A-Za-z]`)
@@ -39,7 +39,7 @@ export function outboundMsgid(openKfid: string, inboundMsgid: string, part: numb
   return `${replyTag(openKfid, inboundMsgid)}_${label}`;
 }
 
-/** A text message for `kf/send_msg` (wecom-kf-protocol.md §3.1); `content` ≤ 2048 UTF-8 bytes. */
+/** A text message for `kf/send_msg` (docs/protocols.md kf §3.1); `content` ≤ 2048 UTF-8 bytes. */
 export interface KfText {
   open_kfid: string;
   touser: string;
@@ -79,7 +79,7 @@ export async function sendKfImage(
 
 /**
  * Sends a text through `kf/send_msg_on_event` with an event `code` (welcome_code: 20 s, single use;
- * wecom-kf-protocol.md §3.2).
+ * docs/protocols.md kf §3.2).
  */
 export async function sendKfOnEvent(
   api: ApiClient,

@@ -6,7 +6,7 @@ import type { ApiClient } from '../../wechat-api/api-client.js';
 import type { WechatEnvelope } from '../../wechat-api/http.js';
 
 /**
- * What the bridge knows of who holds a kf conversation (wecom-kf-protocol.md §4): 0 new, 1 the bot, 2 the queue,
+ * What the bridge knows of who holds a kf conversation (docs/protocols.md kf §4): 0 new, 1 the bot, 2 the queue,
  * 3 a human servicer, 4 ended. Learned from `session_status_change` events, from our own hand-offs and from
  * `service_state/get`; kept 48 h (a conversation's lifetime).
  */
@@ -22,7 +22,7 @@ export const HUMAN_STATES: ReadonlySet<number> = new Set([2, 3]);
 const RECORD_TTL_MS = 48 * 3600_000;
 
 /**
- * Stores what the bridge learned of a conversation's state (wecom-kf-protocol.md §4.1: 0–4), for 48 h.
+ * Stores what the bridge learned of a conversation's state (docs/protocols.md kf §4.1: 0–4), for 48 h.
  * @throws when the store does not answer
  */
 export async function recordServiceState(
@@ -55,8 +55,8 @@ export interface ServiceStateDeps {
 }
 
 /**
- * Asks WeCom (`POST /cgi-bin/kf/service_state/get`, §4.2) and records the answer.
- * @returns the state, or null when the call failed ("unknown": interface.md says answer then)
+ * Asks WeCom (`POST /cgi-bin/kf/service_state/get`, kf §4.2) and records the answer.
+ * @returns the state, or null when the call failed ("unknown": docs/configuration.md says answer then)
  */
 export async function fetchServiceState(d: ServiceStateDeps, openKfid: string, user: string, signal: AbortSignal): Promise<number | null> {
   try {
@@ -79,7 +79,7 @@ export async function fetchServiceState(d: ServiceStateDeps, openKfid: string, u
 
 /**
  * Whether a human (or the queue) holds the conversation, so the bot must neither answer nor ask the LLM
- * (interface.md "Hand-off"). Uses the stored record; only without one does it call `service_state/get`, and an
+ * (docs/configuration.md "Hand-off"). Uses the stored record; only without one does it call `service_state/get`, and an
  * error there means "unknown, answer".
  */
 export async function humanHolds(d: ServiceStateDeps, openKfid: string, user: string, signal: AbortSignal): Promise<boolean> {
@@ -90,7 +90,7 @@ export async function humanHolds(d: ServiceStateDeps, openKfid: string, user: st
 
 /**
  * Moves a conversation to the queue (2) or a named servicer (3) with `POST /cgi-bin/kf/service_state/trans`
- * (§4.2) and records it.
+ * (kf §4.2) and records it.
  * @returns the `msg_code` for `send_msg_on_event` (WeCom returns one the first time a conversation moves to 2 or 3),
  *   or null
  * @throws WechatApiError when WeCom refuses the move (e.g. the servicer is not receiving) or keeps failing

@@ -1,7 +1,7 @@
 import { jobId, type JobPayload } from '../../pipeline/jobs.js';
 import { describeLocation, flattenMergedMsg } from './describe.js';
 
-/** One `msg_list` item of `kf/sync_msg` (wecom-kf-protocol.md §2.4–2.5); only the fields we read. */
+/** One `msg_list` item of `kf/sync_msg` (docs/protocols.md kf §2.4–2.5); only the fields we read. */
 export interface SyncItem {
   msgid?: string;
   open_kfid?: string;
@@ -32,13 +32,13 @@ export interface SyncItem {
   };
 }
 
-/** An event that changes what the bridge knows or does (wecom-kf-protocol.md §2.5), applied by the pull. */
+/** An event that changes what the bridge knows or does (docs/protocols.md kf §2.5), applied by the pull. */
 export type KfEvent =
   | { type: 'session_status_change'; open_kfid: string; external_userid: string; change_type: number }
   | { type: 'user_recall_msg'; open_kfid: string; external_userid: string; recall_msgid: string }
   | { type: 'msg_send_fail'; open_kfid: string; external_userid: string; fail_msgid: string; fail_type: number | null };
 
-/** A welcome_code is valid for 20 s and single use (§3.2). */
+/** A welcome_code is valid for 20 s and single use (kf §3.2). */
 export const WELCOME_CODE_MAX_AGE_S = 20;
 
 export interface SelectContext {
@@ -61,7 +61,7 @@ export type Selection =
  * Decides what to do with one pulled item: customer messages (origin 3) within the age limits become jobs
  * (text → LLM; other types → REPLY_UNSUPPORTED); `enter_session` with a fresh `welcome_code` becomes a welcome
  * job when a welcome is configured; servicer messages (origin 5) and other events are never answered.
- * Ages follow interface.md "Ages": age = now − send_time; skipped when age > the limit; events are not
+ * Ages follow docs/configuration.md "Ages": age = now − send_time; skipped when age > the limit; events are not
  * skipped for age but a welcome_code older than 20 s is not used.
  */
 export function selectItem(item: SyncItem, ctx: SelectContext): Selection {
@@ -87,7 +87,7 @@ export function selectItem(item: SyncItem, ctx: SelectContext): Selection {
 }
 
 /**
- * What a customer message becomes (interface.md / issue "Other inbound types"): text (menu clicks included) goes
+ * What a customer message becomes (docs/configuration.md / issue "Other inbound types"): text (menu clicks included) goes
  * to the agent; images and files are downloaded when planned; links are fetched; locations and merged chat records
  * become descriptions; anything else (voice without recognition, video, cards, mini programs…) is unsupported.
  */

@@ -13,7 +13,7 @@ import { selectItem, type KfEvent, type SyncItem } from './sync-select.js';
 
 /** The account key used when a callback carries no OpenKfId (old setups): pull every account at once. */
 export const ALL_ACCOUNTS = '_all';
-/** sync_msg's maximum page size (§2.2). */
+/** sync_msg's maximum page size (kf §2.2). */
 const PAGE_LIMIT = 1000;
 /** A guard against a platform that keeps answering has_more with the same cursor. */
 const MAX_PAGES_PER_PULL = 10_000;
@@ -44,7 +44,7 @@ export interface SyncDeps {
 }
 
 /**
- * Pulls one kf account to the end (wecom-kf-protocol.md §2.2–2.3): from the stored cursor, page by page while
+ * Pulls one kf account to the end (docs/protocols.md kf §2.2–2.3): from the stored cursor, page by page while
  * `has_more` is 1 (an empty page is not the end), handing every selected message off durably before the
  * cursor advances, so a crash re-reads the page and the msgid dedup absorbs it. The caller holds the account's
  * pull lock. With no stored cursor (cold start) only messages younger than KF_COLD_START_MAX_AGE_S are answered,
