@@ -1,5 +1,5 @@
 /**
- * Hostile-input figures for `npm run bench` (interface.md "Cost of hostile input": no refused request costs more
+ * Hostile-input figures for `npm run bench` (docs/configuration.md "Cost of hostile input": no refused request costs more
  * than 5 ms of CPU at MAX_BODY_BYTES). The built server (dist/main.js, kf and OA with an EncodingAESKey, memory
  * store) gets each body of test/fixtures/hostile-bodies.ts, unsigned, on the kf route and the OA route (plaintext
  * and `encrypt_type=aes` queries), REQUESTS times in a row over one keep-alive connection. The server's CPU is

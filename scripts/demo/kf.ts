@@ -15,7 +15,7 @@ export const KF_CREDS = {
   encodingAesKey: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
 };
 const KF = 'wkDEMO_kf_account_0001';
-/** The server's defaults (interface.md) for the replies that do not come from the agent. */
+/** The server's defaults (docs/configuration.md) for the replies that do not come from the agent. */
 export const DEMO_TEXTS = {
   welcome: '您好，我是智能客服，有什么可以帮您？',
   unsupported: '抱歉，暂时还不支持这种消息类型，请用文字描述您的问题。',
