@@ -8,7 +8,8 @@
  * 1,000 req/s (autocannon -R, coordinated-omission corrected); end-to-end callback → send_msg p50/p99 at
  * 200 messages/s; the server's peak RSS (VmHWM). Targets (issue #2): ratio ≥ 0.5 memory / ≥ 0.35 Redis,
  * p99 ack < 3 ms at 1,000/s, end-to-end p99 < 50 ms.
- * Then the hostile-input figures (bench/hostile.ts): server CPU per refused request for the worst callback bodies.
+ * Then the hostile-input figures: server CPU per refused request for the worst callback bodies (bench/hostile.ts),
+ * and the event-loop delay and RSS growth while hostile pages, PDFs and texts are read (bench/extraction.ts).
  * Environment: BENCH_RUNS (3), BENCH_SECONDS (5) per unpaced/paced run, BENCH_HOSTILE_REQUESTS (300) per body.
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -20,6 +21,7 @@ import autocannon from 'autocannon';
 import { buildKfCallback } from '../test/fakes/wecom-kf.js';
 import { freePort } from '../test/setup/services.js';
 import { BENCH_CREDS, BENCH_KF } from './bench/creds.js';
+import { measureExtraction, reportExtraction } from './bench/extraction.js';
 import { measureHostile, reportHostile } from './bench/hostile.js';
 import { pacedLoad } from './bench/paced.js';
 
@@ -225,3 +227,4 @@ if (redis) {
 }
 report(results);
 reportHostile(await measureHostile());
+reportExtraction(await measureExtraction());

@@ -104,13 +104,17 @@ describe('a customer text of 64 KB never holds the event loop', () => {
     // Warm the converters once, as a running server has (a cold markdown-it costs the first calls tens of ms more),
     // and measure CPU time, not wall time: the suite shares two cores with other test files.
     for (const text of Object.values(TEXTS)) for (const source of ['markdown', 'plain'] as const) run(text, source);
+    // The median of five: one call may still meet a JIT tier-up or a GC pause (~40 ms once, in a fresh process).
     for (const [name, text] of Object.entries(TEXTS)) {
       for (const source of ['markdown', 'plain'] as const) {
-        const started = process.cpuUsage();
-        run(text, source);
-        const used = process.cpuUsage(started);
-        const ms = (used.user + used.system) / 1000;
-        expect(ms, `${name} (${source}): ${ms.toFixed(1)} ms of CPU`).toBeLessThan(40);
+        const runs = Array.from({ length: 5 }, () => {
+          const started = process.cpuUsage();
+          run(text, source);
+          const used = process.cpuUsage(started);
+          return (used.user + used.system) / 1000;
+        }).sort((a, b) => a - b);
+        const ms = runs[2]!;
+        expect(ms, `${name} (${source}): ${ms.toFixed(1)} ms of CPU (median of 5)`).toBeLessThan(30);
       }
     }
   });
