@@ -31,6 +31,8 @@ export type AgentConfig = AgentCommon &
     | { provider: 'dify'; baseUrl: string; apiKey: string; mode: 'chat' | 'workflow'; inputKey: string; outputKey: string }
     | { provider: 'coze'; baseUrl: string; apiToken: string; botId: string }
     | { provider: 'ollama'; baseUrl: string; model: string; keepAlive: string | null }
+    /** your own HTTP endpoint as the agent (docs/configuration.md "Webhook agent"); token: Bearer, null for none */
+    | { provider: 'webhook'; url: string; token: string | null }
   );
 
 export type Provider = AgentConfig['provider'];
@@ -88,6 +90,12 @@ const agentSchema = z.discriminatedUnion('provider', [
     mode: z.enum(['chat', 'workflow']).default('chat'),
     inputKey: nonEmpty.default('query'),
     outputKey: nonEmpty.default('text'),
+    ...common,
+  }),
+  z.strictObject({
+    provider: z.literal('webhook'),
+    url,
+    token: nonEmpty.optional(),
     ...common,
   }),
   z.strictObject({
@@ -155,6 +163,7 @@ export function parseAgents(raw: string | undefined, d: AgentDefaults): { agents
       replyOnError: a.replyOnError ?? d.replyOnError,
       welcome: a.welcome ?? d.welcome,
       ...(a.provider === 'ollama' ? { keepAlive: a.keepAlive ?? null } : {}),
+      ...(a.provider === 'webhook' ? { token: a.token ?? null } : {}),
     } as AgentConfig);
   }
   return { agents, problems };

@@ -21,6 +21,10 @@ const SECRET_NAMES = new Set([
   'AGENTS',
   'REDIS_URL',
   'METRICS_TOKEN',
+  'ADMIN_TOKEN',
+  'OPENAI_COMPAT_API_KEYS',
+  'MYSQL_URL',
+  'WEBHOOK_TOKEN',
 ]);
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -101,7 +105,7 @@ const schema = z.object({
   WECHAT_MP_PASSIVE_LAST_MS: int(50, 60_000).default(4500),
   WECHAT_MP_CLICK_REPLIES: clickReplies.optional(),
 
-  LLM_PROVIDER: oneOf(['echo', 'openai', 'dify', 'coze', 'ollama']).default('echo'),
+  LLM_PROVIDER: oneOf(['echo', 'openai', 'dify', 'coze', 'ollama', 'webhook']).default('echo'),
   LLM_SYSTEM_PROMPT: z.string().optional(),
   LLM_TIMEOUT_MS: int(100).default(60000),
   OPENAI_BASE_URL: httpUrl.default('https://api.openai.com/v1'),
@@ -115,6 +119,8 @@ const schema = z.object({
   COZE_BOT_ID: z.string().trim().min(1).optional(),
   OLLAMA_BASE_URL: httpUrl.default(DEFAULT_BASE_URLS.ollama),
   OLLAMA_MODEL: z.string().trim().min(1).optional(),
+  WEBHOOK_URL: httpUrl.optional(),
+  WEBHOOK_TOKEN: z.string().trim().min(1).optional(),
   AGENTS: z.string().optional(),
   AGENT_ROUTES: z.string().optional(),
 
@@ -140,6 +146,16 @@ const schema = z.object({
   MAX_BODY_BYTES: int(256, 16 * 1024 * 1024).default(65536),
   CALLBACK_MAX_SKEW_S: int(0).default(300),
   METRICS_TOKEN: z.string().trim().min(1).optional(),
+  ADMIN_TOKEN: z.string().trim().min(1).optional(),
+  OPENAI_COMPAT_API_KEYS: list.optional(),
+  MYSQL_URL: z
+    .string()
+    .trim()
+    .regex(/^mysql:\/\//, 'must start with mysql://, e.g. mysql://bridge:password@127.0.0.1:3306/bridge')
+    .optional(),
+  MESSAGE_LOG_MEMORY_LIMIT: int(100, 1_000_000).default(10_000),
+  LOG_MESSAGE_CONTENT: bool.default(true),
+  MESSAGE_RETENTION_DAYS: int(1, 36_500).default(180),
   REDIS_URL: z
     .string()
     .trim()
@@ -255,6 +271,24 @@ export interface Config {
   redisUrl: string | null;
   /** METRICS_TOKEN: the Bearer token /metrics needs; null: /metrics is open */
   metricsToken: string | null;
+  /** ADMIN_TOKEN: the operator API's Bearer token and the console's password; null: /admin and /console answer 404 */
+  adminToken: string | null;
+  /** OPENAI_COMPAT_API_KEYS: keys /v1 accepts (position + 1 is the `key<N>` account); empty: /v1 answers 404 */
+  openaiCompatKeys: string[];
+  /** the message log and customer identities */
+  data: DataConfig;
+}
+
+/** Where the message log and customer identities live, and what they keep. */
+export interface DataConfig {
+  /** MYSQL_URL, or null: the log is a capped Redis stream (REDIS_URL) or this process's memory */
+  mysqlUrl: string | null;
+  /** MESSAGE_LOG_MEMORY_LIMIT: rows kept without MySQL */
+  memoryLimit: number;
+  /** LOG_MESSAGE_CONTENT: false keeps type and length only */
+  logContent: boolean;
+  /** MESSAGE_RETENTION_DAYS: rows older than this are deleted daily */
+  retentionDays: number;
 }
 
 const KF_VARS = ['WECOM_CORP_ID', 'WECOM_KF_SECRET', 'WECOM_TOKEN', 'WECOM_ENCODING_AES_KEY'] as const;
@@ -316,6 +350,8 @@ function defaultAgent(e: Env, d: Omit<AgentConfig, 'name' | 'provider' | 'system
       return { ...base, provider: 'coze', baseUrl: e.COZE_BASE_URL, apiToken: e.COZE_API_TOKEN ?? '', botId: e.COZE_BOT_ID ?? '' };
     case 'ollama':
       return { ...base, provider: 'ollama', baseUrl: e.OLLAMA_BASE_URL, model: e.OLLAMA_MODEL ?? '', keepAlive: null };
+    case 'webhook':
+      return { ...base, provider: 'webhook', url: e.WEBHOOK_URL ?? '', token: e.WEBHOOK_TOKEN ?? null };
     default:
       return { ...base, provider: 'echo' };
   }
@@ -346,6 +382,7 @@ function crossChecks(e: Record<string, string | undefined>): string[] {
     dify: ['DIFY_API_KEY'],
     coze: ['COZE_API_TOKEN', 'COZE_BOT_ID'],
     ollama: ['OLLAMA_MODEL'],
+    webhook: ['WEBHOOK_URL'],
   };
   const provider = e.LLM_PROVIDER?.trim().toLowerCase() ?? '';
   for (const name of required[provider] ?? []) {
@@ -446,6 +483,14 @@ function toConfig(e: Env): Config {
     callbackMaxSkewS: e.CALLBACK_MAX_SKEW_S,
     redisUrl: e.REDIS_URL ?? null,
     metricsToken: e.METRICS_TOKEN ?? null,
+    adminToken: e.ADMIN_TOKEN ?? null,
+    openaiCompatKeys: e.OPENAI_COMPAT_API_KEYS ?? [],
+    data: {
+      mysqlUrl: e.MYSQL_URL ?? null,
+      memoryLimit: e.MESSAGE_LOG_MEMORY_LIMIT,
+      logContent: e.LOG_MESSAGE_CONTENT,
+      retentionDays: e.MESSAGE_RETENTION_DAYS,
+    },
   };
 }
 

@@ -5,6 +5,7 @@ import { llmErrorFromHttp, llmErrorFromStream } from './http-errors.js';
 import { readCapped, readSse } from './stream.js';
 import { headerOf, imageBlob, parseFrame, postForm, postStream, usageOf } from './transport.js';
 import type { ConversationState, ImageInput, LlmAdapter, ReplyRequest, ReplyResult, Usage } from './types.js';
+import { trackVisibleText, type VisibleText } from './visible-text.js';
 
 export interface CozeOptions {
   /** axios instance whose baseURL is https://api.coze.cn (China) or https://api.coze.com (international) */
@@ -55,6 +56,9 @@ const CONVERSATION_GONE = 'conversation_gone';
  * user turn is then `content_type:"object_string"` with `content` the JSON *string* of
  * `[{type:"text",text}, {type:"image",file_id}…]` (the text part only when there is text). Uploads are made once
  * per `reply` (the conversation-gone retry reuses them; a retry by the caller uploads again).
+ *
+ * `onText` gets the answer messages as they stream, joined like the final text; reasoning, follow-ups, verbose and
+ * tool messages never reach it. `req.history` is ignored: Coze keeps the conversation.
  * @throws LlmError; an upload failure like the chat's: HTTP status or envelope code (4000 → `bad_request`, 4100/4101
  *   → `auth`, 4013/429 → `rate_limit`, 5xxx/5xx and network failures → retryable `upstream`)
  */
@@ -102,7 +106,7 @@ export function createCozeAdapter(o: CozeOptions): LlmAdapter {
       const env = parseEnvelope(await readCapped(res.body));
       throw fromEnvelope(env) ?? new LlmError('protocol', 'coze: JSON answer to a streaming call');
     }
-    const result = await readChat(res.body, signal, idleMs, conversationId);
+    const result = await readChat(res.body, signal, idleMs, conversationId, trackVisibleText(req.onText));
     const requestId = headerOf(res.headers, 'x-tt-logid');
     return requestId ? { ...result, requestId } : result;
   };
@@ -175,7 +179,7 @@ function fromEnvelope(
   return new LlmError('bad_request', msg, base);
 }
 
-async function readChat(body: Readable, signal: AbortSignal, idleMs: number, known: string | null): Promise<ReplyResult> {
+async function readChat(body: Readable, signal: AbortSignal, idleMs: number, known: string | null, visible: VisibleText): Promise<ReplyResult> {
   const answers: string[] = [];
   let streaming = '';
   let conversationId = known;
@@ -201,12 +205,18 @@ async function readChat(body: Readable, signal: AbortSignal, idleMs: number, kno
         if (f.conversation_id) conversationId = f.conversation_id;
         switch (ev.event) {
           case 'conversation.message.delta':
-            if (f.type === 'answer') streaming += f.content ?? '';
+            if (f.type === 'answer' && f.content) {
+              // A new answer message is joined to the earlier ones the way partial() joins them.
+              visible.append(streaming === '' && answers.some(Boolean) ? `\n\n${f.content}` : f.content);
+              streaming += f.content;
+            }
             return;
           case 'conversation.message.completed':
             if (f.type === 'answer') {
+              const same = (f.content ?? streaming) === streaming;
               answers.push(f.content ?? streaming);
               streaming = '';
+              if (!same) visible.replace(partial());
             }
             return;
           case 'conversation.chat.completed':
@@ -233,6 +243,7 @@ async function readChat(body: Readable, signal: AbortSignal, idleMs: number, kno
   const chat = completed as Chat | null;
   if (!chat) throw new LlmError('truncated', 'coze: stream ended without conversation.chat.completed', { retryable: !accepted, partialText: partial() });
   const text = partial();
+  visible.finish(text);
   const u = chat.usage;
   const usage: Usage | null = u ? usageOf(u.input_count, u.output_count, u.token_count) : null;
   return { text, state: conversationId ? { conversationId } : null, usage, finishReason: 'stop' };

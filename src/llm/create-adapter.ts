@@ -8,6 +8,7 @@ import { createEchoAdapter } from './echo.js';
 import { createOllamaAdapter } from './ollama.js';
 import { createOpenAiAdapter } from './openai.js';
 import type { LlmAdapter } from './types.js';
+import { createWebhookAdapter } from './webhook.js';
 
 /**
  * The adapter of one agent, with its own keep-alive connection pool (answers to one customer after another
@@ -31,5 +32,8 @@ export function createAdapter(agent: AgentConfig): LlmAdapter {
       return createOllamaAdapter({ http: client(agent.baseUrl), ...agent });
     case 'echo':
       return createEchoAdapter();
+    case 'webhook':
+      // The URL is the base; the adapter posts to '' so its path and query stay exactly as configured.
+      return createWebhookAdapter({ http: client(agent.url), token: agent.token, idleMs: agent.idleMs });
   }
 }

@@ -6,6 +6,7 @@ import { llmErrorFromHttp, llmErrorFromStream } from './http-errors.js';
 import { readSse } from './stream.js';
 import { imageBlob, parseFrame, postForm, postStream, usageOf } from './transport.js';
 import type { ConversationState, ImageInput, LlmAdapter, ReplyRequest, ReplyResult } from './types.js';
+import { trackVisibleText, type VisibleText } from './visible-text.js';
 
 export interface DifyOptions {
   /** axios instance whose baseURL is the app API, e.g. https://api.dify.ai/v1 or https://dify.example.com/v1 */
@@ -64,6 +65,9 @@ interface DifyFile {
  * with no text asks `[图片]`, so the query (and a workflow's text input) is never empty. The app must have image
  * upload enabled (`file_upload.image.enabled` in `GET /parameters`), else the model may never see them; this adapter
  * does not check it.
+ *
+ * `onText` gets the visible chat text as it streams (`message_replace` replaces it; agent thoughts never reach it),
+ * or a workflow's `text_chunk`s and finally its output. `req.history` is ignored: Dify keeps the conversation.
  * @throws LlmError; upload failures as `llmErrorFromHttp` maps them: 400 (`no_file_uploaded`, `too_many_files`),
  *   413 `file_too_large`, 415 `unsupported_file_type` are `bad_request` (not retryable), 5xx and network failures
  *   retryable `upstream`
@@ -101,7 +105,7 @@ export function createDifyAdapter(o: DifyOptions): LlmAdapter {
       ...(conversationId ? { conversation_id: conversationId } : {}),
     };
     const res = await postStream(o.http, PROVIDER, { path: '/chat-messages', body, headers, signal, translate: translateHttp });
-    return readChat(res.body, signal, idleMs);
+    return readChat(res.body, signal, idleMs, trackVisibleText(req.onText));
   };
   return {
     provider: PROVIDER,
@@ -115,7 +119,8 @@ export function createDifyAdapter(o: DifyOptions): LlmAdapter {
         if (files.length > 0 && o.imageInputKey) inputs[o.imageInputKey] = files;
         const body = { inputs, response_mode: 'streaming', user: req.userId, ...(files.length > 0 ? { files } : {}) };
         const res = await postStream(o.http, PROVIDER, { path: '/workflows/run', body, headers, signal, translate: translateHttp });
-        return { ...(await readWorkflow(res.body, signal, idleMs, o.outputKey ?? 'text')), state: null };
+        const visible = trackVisibleText(req.onText);
+        return { ...(await readWorkflow(res.body, signal, idleMs, o.outputKey ?? 'text', visible)), state: null };
       }
       const stored = conversationOf(req.state);
       try {
@@ -146,7 +151,7 @@ function conversationOf(state: ConversationState | null): string | null {
   return typeof id === 'string' && id ? id : null;
 }
 
-async function readChat(body: Readable, signal: AbortSignal, idleMs: number): Promise<ReplyResult> {
+async function readChat(body: Readable, signal: AbortSignal, idleMs: number, visible: VisibleText): Promise<ReplyResult> {
   let text = '';
   let conversationId: string | null = null;
   let taskId: string | undefined;
@@ -163,9 +168,13 @@ async function readChat(body: Readable, signal: AbortSignal, idleMs: number): Pr
         if (f.message_id || f.task_id) accepted = true;
         taskId ??= f.task_id;
         if (f.conversation_id) conversationId = f.conversation_id;
-        if (f.event === 'message' || f.event === 'agent_message') text += f.answer ?? '';
-        else if (f.event === 'message_replace') text = f.answer ?? '';
-        else if (f.event === 'message_end') end = f;
+        if (f.event === 'message' || f.event === 'agent_message') {
+          text += f.answer ?? '';
+          visible.append(f.answer ?? '');
+        } else if (f.event === 'message_replace') {
+          text = f.answer ?? '';
+          visible.replace(text);
+        } else if (f.event === 'message_end') end = f;
         else if (f.event === 'error') throw streamError(f, text);
       },
     });
@@ -175,6 +184,7 @@ async function readChat(body: Readable, signal: AbortSignal, idleMs: number): Pr
   const last = end as Frame | null;
   if (!last) throw new LlmError('truncated', 'dify: stream ended without message_end', { retryable: !accepted, partialText: text });
   const u = last.metadata?.usage;
+  visible.finish(text);
   return {
     text,
     state: conversationId ? { conversationId } : null,
@@ -189,6 +199,7 @@ async function readWorkflow(
   signal: AbortSignal,
   idleMs: number,
   outputKey: string,
+  visible: VisibleText,
 ): Promise<Omit<ReplyResult, 'state'>> {
   let text = '';
   let finished: Frame | null = null;
@@ -199,8 +210,10 @@ async function readWorkflow(
       isFinished: () => finished !== null,
       onEvent: (ev) => {
         const f = parseFrame<Frame>(PROVIDER, ev.data, text);
-        if (f.event === 'text_chunk') text += f.data?.text ?? '';
-        else if (f.event === 'workflow_finished') finished = f;
+        if (f.event === 'text_chunk') {
+          text += f.data?.text ?? '';
+          visible.append(f.data?.text ?? '');
+        } else if (f.event === 'workflow_finished') finished = f;
         else if (f.event === 'error') throw streamError(f, text);
       },
     });
@@ -213,8 +226,10 @@ async function readWorkflow(
     throw new LlmError('upstream', `dify: workflow ${done.status ?? 'failed'}: ${String(done.error ?? '').slice(0, 200)}`, { partialText: text });
   }
   const output = done.outputs?.[outputKey];
+  const answer = typeof output === 'string' ? output : text;
+  visible.finish(answer);
   return {
-    text: typeof output === 'string' ? output : text,
+    text: answer,
     usage: done.total_tokens ? usageOf(null, null, done.total_tokens) : null,
     finishReason: 'stop',
   };

@@ -7,6 +7,7 @@ import { readNdjson } from './ndjson.js';
 import { readCapped } from './stream.js';
 import { parseFrame, postStream, usageOf } from './transport.js';
 import type { LlmAdapter, ReplyResult } from './types.js';
+import { trackVisibleText, type VisibleText } from './visible-text.js';
 
 export interface OllamaOptions {
   /** axios instance whose baseURL is the Ollama server, e.g. http://127.0.0.1:11434 (not `localhost`: ::1 first) */
@@ -39,6 +40,9 @@ const PROVIDER = 'ollama';
  * Images go on the user message as `images: [<plain base64, no data: prefix>]` (the configured model must be a
  * vision one, e.g. llava or qwen2.5vl; a text-only model may answer with an error); the stored history keeps
  * `[图片]` marks, never the bytes.
+ *
+ * `req.history` (a `/v1` caller's own turns) replaces the stored history and the result's state is null: the caller
+ * keeps that conversation. `onText` gets the `message.content` deltas as they stream (never `message.thinking`).
  */
 export function createOllamaAdapter(o: OllamaOptions): LlmAdapter {
   return {
@@ -52,7 +56,7 @@ export function createOllamaAdapter(o: OllamaOptions): LlmAdapter {
         stream: true,
         messages: [
           ...(o.systemPrompt ? [{ role: 'system', content: o.systemPrompt }] : []),
-          ...historyOf(req.state),
+          ...(req.history ? historyOf({ history: req.history }) : historyOf(req.state)),
           {
             role: 'user',
             content: req.text,
@@ -72,15 +76,18 @@ export function createOllamaAdapter(o: OllamaOptions): LlmAdapter {
           return status === 404 ? new LlmError('not_found', `${e.message} (run: ollama pull ${o.model})`, e.options) : e;
         },
       });
+      const visible = trackVisibleText(req.onText);
       const parsed = res.contentType.includes('application/json')
         ? whole(await readCapped(res.body, 4 * 1024 * 1024))
-        : await readStream(res.body, signal, o.idleMs ?? 30_000);
-      return { ...parsed, state: appendTurn(req.state, userTurnText(req.text, images.length), parsed.text, o.history) };
+        : await readStream(res.body, signal, o.idleMs ?? 30_000, visible);
+      visible.finish(parsed.text);
+      const state = req.history ? null : appendTurn(req.state, userTurnText(req.text, images.length), parsed.text, o.history);
+      return { ...parsed, state };
     },
   };
 }
 
-async function readStream(body: Readable, signal: AbortSignal, idleMs: number): Promise<Omit<ReplyResult, 'state'>> {
+async function readStream(body: Readable, signal: AbortSignal, idleMs: number, visible: VisibleText): Promise<Omit<ReplyResult, 'state'>> {
   let text = '';
   let last: Line | null = null;
   try {
@@ -94,6 +101,7 @@ async function readStream(body: Readable, signal: AbortSignal, idleMs: number): 
           throw new LlmError('upstream', `ollama: ${String(line.error).slice(0, 200)}`, { retryable: text === '', partialText: text });
         }
         text += line.message?.content ?? '';
+        visible.append(line.message?.content ?? '');
         if (line.done === true) last = line;
       },
     });

@@ -7,6 +7,7 @@ import { llmErrorFromStream } from './http-errors.js';
 import { readCapped, readSse } from './stream.js';
 import { headerOf, parseFrame, postStream } from './transport.js';
 import type { ImageInput, LlmAdapter, ReplyResult, Usage } from './types.js';
+import { trackVisibleText, type VisibleText } from './visible-text.js';
 
 export interface OpenAiOptions {
   /** axios instance whose baseURL is the API base, e.g. https://api.openai.com/v1 or https://api.deepseek.com */
@@ -44,6 +45,9 @@ const FINISH: Record<string, ReplyResult['finishReason']> = { stop: 'stop', leng
  * Images (only with `vision`): the user message's `content` becomes parts, `{type:"text"}` (when there is text)
  * then one `{type:"image_url", image_url:{url:"data:<mime>;base64,…"}}` per image. The stored history keeps only
  * `[图片]` marks plus the text: images are sent once, with the turn they came with, never again.
+ *
+ * `req.history` (a `/v1` caller's own turns) replaces the stored history and the result's state is null: the caller
+ * keeps that conversation. `onText` gets the `content` deltas as they stream (never `reasoning_content`).
  * @throws LlmError `bad_request` when given images while `vision` is off (the caller must check `acceptsImages`)
  */
 export function createOpenAiAdapter(o: OpenAiOptions): LlmAdapter {
@@ -60,7 +64,7 @@ export function createOpenAiAdapter(o: OpenAiOptions): LlmAdapter {
       }
       const messages = [
         ...(o.systemPrompt ? [{ role: 'system', content: o.systemPrompt }] : []),
-        ...historyOf(req.state),
+        ...(req.history ? historyOf({ history: req.history }) : historyOf(req.state)),
         { role: 'user', content: images.length > 0 ? contentParts(req.text, images) : req.text },
       ];
       const body = {
@@ -77,11 +81,13 @@ export function createOpenAiAdapter(o: OpenAiOptions): LlmAdapter {
         headers: { authorization: `Bearer ${o.apiKey}`, accept: 'text/event-stream' },
         signal,
       });
+      const visible = trackVisibleText(req.onText);
       const parsed = res.contentType.includes('application/json')
         ? parseWhole(await readCapped(res.body, 4 * 1024 * 1024))
-        : await readStream(res.body, signal, o.idleMs ?? 30_000);
+        : await readStream(res.body, signal, o.idleMs ?? 30_000, visible);
+      visible.finish(parsed.text);
       const requestId = headerOf(res.headers, 'x-request-id');
-      const state = appendTurn(req.state, userTurnText(req.text, images.length), parsed.text, o.history);
+      const state = req.history ? null : appendTurn(req.state, userTurnText(req.text, images.length), parsed.text, o.history);
       return { ...parsed, ...(requestId ? { requestId } : {}), state };
     },
   };
@@ -96,7 +102,7 @@ function contentParts(text: string, images: ImageInput[]): ContentPart[] {
   ];
 }
 
-async function readStream(body: Readable, signal: AbortSignal, idleMs: number): Promise<Omit<ReplyResult, 'state'>> {
+async function readStream(body: Readable, signal: AbortSignal, idleMs: number, visible: VisibleText): Promise<Omit<ReplyResult, 'state'>> {
   let text = '';
   let finish: string | null = null;
   let usage: Usage | null = null;
@@ -118,7 +124,10 @@ async function readStream(body: Readable, signal: AbortSignal, idleMs: number): 
           throw new LlmError('upstream', `openai: ${msg}`, { retryable: true });
         }
         const choice = chunk.choices?.[0];
-        if (choice?.delta?.content) text += choice.delta.content;
+        if (choice?.delta?.content) {
+          text += choice.delta.content;
+          visible.append(choice.delta.content);
+        }
         if (choice?.finish_reason) finish = choice.finish_reason;
         if (chunk.usage) usage = toUsage(chunk.usage);
       },

@@ -55,6 +55,32 @@ export async function readSse(
   await readBody(body, { ...opts, onChunk: (t) => parser.feed(t) });
 }
 
+/**
+ * Reads a whole (non-streamed) answer body as UTF-8 text over `readBody`: the idle timer and `signal` apply while it
+ * arrives, and a body longer than `maxBytes` is refused (the read stops there).
+ * @param idleMs longest silence between two chunks, ms
+ * @param maxBytes most UTF-8 bytes accepted
+ * @throws LlmError `protocol` (not retryable) past `maxBytes`, naming `provider`; otherwise what `readBody` throws
+ */
+export async function readText(
+  body: Readable,
+  provider: string,
+  opts: { signal: AbortSignal; idleMs: number; maxBytes: number },
+): Promise<string> {
+  let text = '';
+  let bytes = 0;
+  await readBody(body, {
+    signal: opts.signal,
+    idleMs: opts.idleMs,
+    onChunk: (chunk) => {
+      bytes += Buffer.byteLength(chunk);
+      if (bytes > opts.maxBytes) throw new LlmError('protocol', `${provider}: answer longer than ${opts.maxBytes} bytes`);
+      text += chunk;
+    },
+  });
+  return text;
+}
+
 /** Reads at most `maxBytes` of a (usually error) body as text; the rest is discarded. */
 export async function readCapped(body: Readable, maxBytes = 64 * 1024): Promise<string> {
   const chunks: Buffer[] = [];

@@ -7,6 +7,8 @@ import { readCapped } from './stream.js';
 
 /** A provider's answer to a streaming POST that passed the HTTP status check. */
 export interface StreamResponse {
+  /** the HTTP status, < 400 (a 3xx only when redirects are not followed) */
+  status: number;
   body: Readable;
   /** lower-cased content type ('' when absent) */
   contentType: string;
@@ -18,7 +20,8 @@ export interface StreamResponse {
  * one AbortSignal). POSTs JSON; an HTTP error status is read (capped) and translated by `translate` (default:
  * `llmErrorFromHttp`, honouring `retry-after`); a transport failure becomes a retryable `upstream` LlmError,
  * an abort an `aborted` one. The caller reads `body` (SSE or NDJSON) with its own idle timer.
- * @param path appended to the instance's baseURL, e.g. `/chat-messages`
+ * @param path appended to the instance's baseURL, e.g. `/chat-messages`; '' posts to the baseURL itself
+ * @param maxRedirects given: how many redirects axios follows (0: a 3xx comes back as the answer); else axios' default
  * @throws LlmError
  */
 export async function postStream(
@@ -30,6 +33,7 @@ export async function postStream(
     headers?: Record<string, string>;
     params?: Record<string, string>;
     signal: AbortSignal;
+    maxRedirects?: number;
     translate?: (status: number, bodyText: string, retryAfter: string | undefined) => LlmError;
   },
 ): Promise<StreamResponse> {
@@ -39,6 +43,7 @@ export async function postStream(
       responseType: 'stream',
       signal: req.signal,
       params: req.params,
+      ...(req.maxRedirects === undefined ? {} : { maxRedirects: req.maxRedirects }),
       // The deadline is the caller's signal; axios' own timeout would cut a long, healthy stream.
       timeout: 0,
       validateStatus: () => true,
@@ -52,7 +57,7 @@ export async function postStream(
     const text = await readCapped(res.data);
     throw req.translate ? req.translate(res.status, text, retryAfter) : llmErrorFromHttp(provider, res.status, text, retryAfter);
   }
-  return { body: res.data, contentType: String(res.headers['content-type'] ?? '').toLowerCase(), headers: res.headers };
+  return { status: res.status, body: res.data, contentType: String(res.headers['content-type'] ?? '').toLowerCase(), headers: res.headers };
 }
 
 /**

@@ -21,6 +21,48 @@ export interface ReplyRequest {
   state: ConversationState | null;
   /** for logs and provider request ids, e.g. the inbound msgid */
   traceId: string;
+  /**
+   * Who is asking and where the message came from, for agents that keep no conversation of their own (the webhook
+   * sends it as `customer`). Optional in the port; the webhook adapter refuses a request without it.
+   */
+  customer?: CustomerRef;
+  /**
+   * The turns before this one, oldest first, when the caller owns the conversation (an OpenAI-compatible `/v1`
+   * request carries its own messages). When present (even empty), openai and ollama send it instead of the history
+   * in `state` and return `state: null`; the webhook sends it as `history` and returns `state: null`; dify, coze and
+   * echo ignore it. Text only: no images, no reasoning.
+   */
+  history?: ChatTurn[];
+  /**
+   * Called as the provider streams, with the whole visible answer so far: a snapshot, never a delta (Dify's
+   * `message_replace` may rewrite earlier text, and a consumer that shows snapshots stays correct). Never includes
+   * reasoning: leading `<think>…</think>` blocks (also with tags split across chunks; an unclosed one hides all that
+   * follows), OpenAI `reasoning_content`, Ollama `thinking`, Dify agent thoughts, Coze non-answer messages. Called on
+   * every visible change, synchronously from the stream parser, so it must be cheap (throttle in the consumer); an
+   * exception it throws is swallowed, never failing the answer. Before `reply` resolves, the last snapshot equals
+   * `stripReasoning(result.text) ?? ''` (src/format/reasoning.ts; no call at all when that is '' and nothing was shown).
+   * Non-streaming agents (echo, webhook) call it once with the whole answer. Snapshots are provisional: when `reply`
+   * rejects, what was shown is not an answer. It never changes the `ReplyResult`.
+   */
+  onText?: (visibleSoFar: string) => void;
+}
+
+/** Identifies the customer of a request (src/identity/types.ts): the operator's id and the platform identity. */
+export interface CustomerRef {
+  /** the operator's customer id, `cus_…` */
+  id: string;
+  /** `kf`, `mp`, `bot` or `openai-compat` (src/log/types.ts LogChannel) */
+  channel: string;
+  /** the account the message came to: `open_kfid` (kf), AppID (mp), the bot id (bot), `key<N>` (openai-compat) */
+  account: string;
+  /** `external_userid` (kf), `openid` (mp), the bot user (bot), the `/v1` request's `user` */
+  externalId: string;
+}
+
+/** One earlier turn of a conversation the caller keeps (plain text). */
+export interface ChatTurn {
+  role: 'user' | 'assistant';
+  content: string;
 }
 
 /** One customer image, already downloaded (kf `media/get`, OA `media/get`/`PicUrl`). */

@@ -11,11 +11,13 @@ import { createCozeAdapter } from '../../src/llm/coze.js';
 import { createDifyAdapter } from '../../src/llm/dify.js';
 import { createOllamaAdapter } from '../../src/llm/ollama.js';
 import { createOpenAiAdapter } from '../../src/llm/openai.js';
-import type { ConversationState, ImageInput, LlmAdapter, ReplyRequest, Usage } from '../../src/llm/types.js';
+import type { ConversationState, CustomerRef, ImageInput, LlmAdapter, ReplyRequest, Usage } from '../../src/llm/types.js';
+import { createWebhookAdapter } from '../../src/llm/webhook.js';
 import { startFakeCoze, type FakeCozeBehavior } from '../fakes/coze.js';
 import { startFakeDify, type FakeDifyBehavior } from '../fakes/dify.js';
 import { startFakeOllama, type FakeOllamaBehavior } from '../fakes/ollama.js';
 import { startFakeOpenAI, type FakeOpenAIBehavior } from '../fakes/openai.js';
+import { startFakeWebhook, type FakeWebhookBehavior } from '../fakes/webhook.js';
 
 export const USER_ID = 'kf:wkAAA:wmBBB';
 export const OPENAI_KEY = 'sk-contract-secret';
@@ -25,6 +27,9 @@ export const COZE_TOKEN = 'pat_contract_secret';
 export const COZE_BOT = '7400000000000000001';
 export const OLLAMA_MODEL = 'qwen2.5:7b';
 export const SYSTEM = '你是客服助手。';
+export const WEBHOOK_TOKEN = 'whk_contract_secret';
+/** The customer every contract request names (the webhook sends it; the other adapters ignore it). */
+export const CUSTOMER: CustomerRef = { id: 'cus_abcdefghijklmnopqrst', channel: 'kf', account: 'wwCORP', externalId: 'wmBBB' };
 
 /** A provider-neutral thing the fake should do with the next accepted chat request. "Deltas" are text deltas;
  *  without `text` the fake answers its default (see {@link Harness.defaultAnswer}), 4 code points per delta. */
@@ -55,6 +60,15 @@ export interface ConversationOps {
   userTurns(id: string): string[];
 }
 
+/** Agents that keep their own state and hand it to the bridge (the webhook): sent back as it came. */
+export interface OpaqueOps {
+  kind: 'opaque';
+  /** the state request `i` carried (null: none) */
+  sentState(i: number): unknown;
+  /** the state the fake answered request `i` with */
+  answeredState(i: number): unknown;
+}
+
 /** Providers whose history the bridge keeps: the state is `{history}` and is sent back as `messages`. */
 export interface HistoryOps {
   kind: 'history';
@@ -65,7 +79,8 @@ export interface HistoryOps {
 
 /** One running fake plus everything the suite needs to know about it. */
 export interface Harness {
-  adapter(o?: { idleMs?: number }): LlmAdapter;
+  /** `anonymous`: built without credentials (only for a driver whose `credential.optional` is true) */
+  adapter(o?: { idleMs?: number; anonymous?: boolean }): LlmAdapter;
   script(...s: Scenario[]): void;
   /** what the fake answers to `question` for a scenario without its own text */
   defaultAnswer(question: string): string;
@@ -76,12 +91,23 @@ export interface Harness {
   receivedImages(): Buffer[];
   waitForRequests(n: number): Promise<void>;
   closedByClient(i: number): boolean;
-  state: ConversationOps | HistoryOps;
+  /** the Authorization header of request `i` (undefined: none) */
+  authorization(i: number): string | undefined;
+  /** the parsed body of request `i` as the provider received it */
+  sentBody(i: number): unknown;
+  state: ConversationOps | HistoryOps | OpaqueOps;
   close(): Promise<void>;
 }
 
 export interface Driver {
   name: string;
+  /**
+   * capability: the answer streams as deltas, so a failure can carry partial text (all but the webhook, which answers
+   * one JSON document: its failures never have partial text)
+   */
+  streams: boolean;
+  /** the Authorization header the adapter sends (null: none); `optional`: the adapter also works without one */
+  credential: { header: string | null; optional: boolean };
   /** capability: the adapter drops an expired stored conversation and retries once (Dify, Coze) */
   recoversExpiredConversation: boolean;
   /** whether the first text delta of a slow (`delayMs`) answer arrives at once (Dify's fake waits before it) */
@@ -94,7 +120,7 @@ export interface Driver {
 }
 
 export const cps = (s: string): number => Array.from(s).length;
-export const req = (text: string, state: ConversationState | null = null, userId = USER_ID): ReplyRequest => ({ userId, text, state, traceId: 'msg-1' });
+export const req = (text: string, state: ConversationState | null = null, userId = USER_ID): ReplyRequest => ({ userId, text, state, traceId: 'msg-1', customer: CUSTOMER });
 /** A real 1×1 PNG (RGBA, one opaque pixel): 70 bytes with a valid signature, IHDR, IDAT and IEND. */
 export const PNG_1X1 = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
 export const png = (name = 'image.png'): ImageInput => ({ data: PNG_1X1, mime: 'image/png', name });
@@ -119,8 +145,15 @@ export async function failure(p: Promise<unknown>): Promise<LlmError> {
 const usage = (i: number, o: number): Usage => ({ inputTokens: i, outputTokens: o, totalTokens: i + o });
 const http = (baseURL: string) => axios.create({ baseURL });
 
+const authOf = (headers: Record<string, string | string[] | undefined> | undefined): string | undefined => {
+  const v = headers?.authorization;
+  return Array.isArray(v) ? v[0] : v;
+};
+
 const openai: Driver = {
   name: 'openai',
+  streams: true,
+  credential: { header: `Bearer ${OPENAI_KEY}`, optional: false },
   recoversExpiredConversation: false,
   firstDeltaImmediate: true,
   auth: { status: 401, code: 'invalid_api_key' },
@@ -144,6 +177,8 @@ const openai: Driver = {
       receivedImages: () => fake.requests.flatMap((r) => r.images.flatMap((i) => (i.data ? [i.data] : []))),
       waitForRequests: (n) => fake.waitForRequests(n),
       closedByClient: (i) => fake.requests[i]?.closedByClient === true,
+      authorization: (i) => authOf(fake.requests[i]?.headers),
+      sentBody: (i) => fake.requests[i]?.body,
       state: { kind: 'history', systemPrompt: SYSTEM, sentMessages: (i) => fake.requests[i]?.body.messages },
       close: () => fake.close(),
     };
@@ -152,6 +187,8 @@ const openai: Driver = {
 
 const dify: Driver = {
   name: 'dify',
+  streams: true,
+  credential: { header: `Bearer ${DIFY_KEY}`, optional: false },
   recoversExpiredConversation: true,
   firstDeltaImmediate: false,
   auth: { status: 401, code: 'unauthorized' },
@@ -175,6 +212,8 @@ const dify: Driver = {
       receivedImages: () => fake.uploads.map((u) => u.data),
       waitForRequests: (n) => fake.waitForRequests(n),
       closedByClient: (i) => fake.requests[i]?.closedByClient === true,
+      authorization: (i) => authOf(fake.requests[i]?.headers),
+      sentBody: (i) => fake.requests[i]?.body,
       state: {
         kind: 'conversation',
         sentId: (i) => (fake.requests[i]?.body.conversation_id as string | undefined) ?? null,
@@ -189,6 +228,8 @@ const dify: Driver = {
 
 const coze: Driver = {
   name: 'coze',
+  streams: true,
+  credential: { header: `Bearer ${COZE_TOKEN}`, optional: false },
   recoversExpiredConversation: true,
   firstDeltaImmediate: true,
   auth: { status: null, code: '4100' },
@@ -212,6 +253,8 @@ const coze: Driver = {
       receivedImages: () => [...fake.files.values()].map((f) => f.data),
       waitForRequests: (n) => fake.waitForRequests(n),
       closedByClient: (i) => fake.requests[i]?.closedByClient === true,
+      authorization: (i) => authOf(fake.requests[i]?.headers),
+      sentBody: (i) => fake.requests[i]?.body,
       state: {
         kind: 'conversation',
         sentId: (i) => fake.requests[i]?.query.conversation_id ?? null,
@@ -226,6 +269,9 @@ const coze: Driver = {
 
 const ollama: Driver = {
   name: 'ollama',
+  streams: true,
+  // Ollama has no authentication of its own.
+  credential: { header: null, optional: false },
   recoversExpiredConversation: false,
   firstDeltaImmediate: true,
   // No auth of its own: a reverse proxy in front of it answers 401/429 with a plain body.
@@ -250,10 +296,54 @@ const ollama: Driver = {
       receivedImages: () => fake.requests.flatMap((r) => r.images.map((i) => i.data)),
       waitForRequests: (n) => fake.waitForRequests(n),
       closedByClient: (i) => fake.requests[i]?.closedByClient === true,
+      authorization: (i) => authOf(fake.requests[i]?.headers),
+      sentBody: (i) => fake.requests[i]?.body,
       state: { kind: 'history', systemPrompt: SYSTEM, sentMessages: (i) => fake.requests[i]?.body.messages },
       close: () => fake.close(),
     };
   },
 };
 
-export const DRIVERS: readonly Driver[] = [openai, dify, coze, ollama];
+const webhook: Driver = {
+  name: 'webhook',
+  streams: false,
+  credential: { header: `Bearer ${WEBHOOK_TOKEN}`, optional: true },
+  recoversExpiredConversation: false,
+  firstDeltaImmediate: false,
+  // Plain HTTP statuses with a `{"error": "…"}` body: no provider code.
+  auth: { status: 401, code: null },
+  rateLimit: { status: 429, code: null, retryAfterMs: 2000 },
+  async start() {
+    // Takes any caller, so one fake serves the adapter with the token and the anonymous one; what each sent is recorded.
+    const fake = await startFakeWebhook({ token: null });
+    const map = (s: Scenario): FakeWebhookBehavior => {
+      switch (s.kind) {
+        case 'answer': return { kind: 'answer', answer: s.text, delayMs: s.delayMs, firstByteDelayMs: s.firstByteDelayMs };
+        case 'auth': return { kind: 'status', status: 401 };
+        case 'rate-limit': return { kind: 'status', status: 429, retryAfterS: 2 };
+        // An agent that failed but answered 200: an error object instead of an answer.
+        case 'error-mid': return { kind: 'raw', body: JSON.stringify({ error: 'agent failed' }) };
+        case 'invalid-json': return { kind: 'raw', body: '{"answer": "Webhook:' };
+        case 'drop': return { kind: 'drop' };
+        case 'truncate': return { kind: 'truncate' };
+        default: return s;
+      }
+    };
+    return {
+      adapter: (o = {}) => createWebhookAdapter({ http: http(fake.url), token: o.anonymous ? null : WEBHOOK_TOKEN, idleMs: o.idleMs }),
+      script: (...s) => fake.script(...s.map(map)),
+      defaultAnswer: (q) => `Webhook:${q}`,
+      usage: () => null,
+      requestCount: () => fake.requests.length,
+      receivedImages: () => fake.requests.flatMap((r) => r.images.map((i) => i.data)),
+      waitForRequests: (n) => fake.waitForRequests(n),
+      closedByClient: (i) => fake.requests[i]?.closedByClient === true,
+      authorization: (i) => authOf(fake.requests[i]?.headers),
+      sentBody: (i) => fake.requests[i]?.body,
+      state: { kind: 'opaque', sentState: (i) => fake.requests[i]?.body.state, answeredState: (i) => fake.requests[i]?.answeredState },
+      close: () => fake.close(),
+    };
+  },
+};
+
+export const DRIVERS: readonly Driver[] = [openai, dify, coze, ollama, webhook];

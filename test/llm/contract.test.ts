@@ -5,8 +5,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LlmError } from '../../src/errors.js';
+import { stripReasoning } from '../../src/format/reasoning.js';
 import { runLlm, type LlmOutcome, type RunLlmOptions } from '../../src/llm/run.js';
-import type { LlmAdapter } from '../../src/llm/types.js';
+import type { ChatTurn, LlmAdapter } from '../../src/llm/types.js';
 import { DRIVERS, failure, imageReq, never, PNG_1X1, req, sleep, until, type ConversationOps, type Harness } from './contract-drivers.js';
 
 const Q = '你们周末营业吗？';
@@ -35,6 +36,8 @@ for (const driver of DRIVERS) {
     });
     /** After an outcome, give a stray retry time to show up before counting requests. */
     const settledCount = async () => (await sleep(150), h.requestCount());
+    /** The partial text a failure after `n` code points of the default answer carries: none without streaming. */
+    const partialOf = (n: number) => (driver.streams ? head(h.defaultAnswer(Q), n) : '');
 
     it('plain Chinese answer: exact text, finish reason stop, usage as the provider reported it', async () => {
       h.script({ kind: 'answer', text: A, chunkSize: 3 });
@@ -60,6 +63,11 @@ for (const driver of DRIVERS) {
         expect(s.sentId(1)).toBe(id);
         expect(r2.state).toEqual({ conversationId: id });
         expect(s.userTurns(String(id))).toEqual([Q, Q2]);
+      } else if (s.kind === 'opaque') {
+        expect(s.sentState(0)).toBeNull();
+        expect(s.answeredState(0)).not.toBeUndefined();
+        expect(s.sentState(1)).toEqual(s.answeredState(0));
+        expect(r2.state).not.toBeNull();
       } else {
         const system = s.systemPrompt ? [{ role: 'system', content: s.systemPrompt }] : [];
         const turn1 = [{ role: 'user', content: Q }, { role: 'assistant', content: A }];
@@ -67,6 +75,71 @@ for (const driver of DRIVERS) {
         expect(s.sentMessages(0)).toEqual([...system, { role: 'user', content: Q }]);
         expect(s.sentMessages(1)).toEqual([...system, ...turn1, { role: 'user', content: Q2 }]);
         expect(r2.state).toEqual({ history: [...turn1, { role: 'user', content: Q2 }, { role: 'assistant', content: A2 }] });
+      }
+    });
+
+    it('a reset (null state) starts over: nothing of the earlier turn is sent', async () => {
+      const a = h.adapter();
+      await a.reply(req(Q), never());
+      const r2 = await a.reply(req(Q2, null), never());
+      expect(r2.text).toBe(h.defaultAnswer(Q2));
+      const s = h.state;
+      if (s.kind === 'conversation') expect(s.sentId(1)).toBeNull();
+      else if (s.kind === 'opaque') expect(s.sentState(1)).toBeNull();
+      else {
+        const system = s.systemPrompt ? [{ role: 'system', content: s.systemPrompt }] : [];
+        expect(s.sentMessages(1)).toEqual([...system, { role: 'user', content: Q2 }]);
+      }
+      expect(JSON.stringify(h.sentBody(1))).not.toContain(Q);
+    });
+
+    it('credentials: the configured Authorization header, and none at all when the agent has none', async () => {
+      await h.adapter().reply(req(Q), never());
+      expect(h.authorization(0)).toBe(driver.credential.header ?? undefined);
+      if (driver.credential.optional) {
+        await h.adapter({ anonymous: true }).reply(req(Q), never());
+        expect(h.authorization(1)).toBeUndefined();
+      }
+    });
+
+    it('a caller\'s own history (/v1): sent instead of the stored one with a null state back, or ignored where the provider keeps the conversation', async () => {
+      const history: ChatTurn[] = [{ role: 'user', content: '之前的问题' }, { role: 'assistant', content: '之前的回答' }];
+      const stored = h.state.kind === 'history' ? { history: [{ role: 'user', content: '存着的问题' }, { role: 'assistant', content: '存着的回答' }] } : null;
+      const r = await h.adapter().reply({ ...req(Q, stored), history }, never());
+      expect(r.text).toBe(h.defaultAnswer(Q));
+      const s = h.state;
+      if (s.kind === 'conversation') {
+        expect(JSON.stringify(h.sentBody(0))).not.toContain('之前的');
+        expect(r.state).toEqual({ conversationId: expect.any(String) });
+        return;
+      }
+      expect(r.state).toBeNull();
+      if (s.kind === 'history') {
+        const system = s.systemPrompt ? [{ role: 'system', content: s.systemPrompt }] : [];
+        expect(s.sentMessages(0)).toEqual([...system, ...history, { role: 'user', content: Q }]);
+      } else {
+        expect(h.sentBody(0)).toMatchObject({ history, message: { type: 'text', text: Q, images: [] } });
+      }
+    });
+
+    it('onText: growing snapshots of the visible answer; a think block split across chunks never shows; the last equals the final text stripped', async () => {
+      const raw = `<think>先查一下营业时间。</think>\n${A}`;
+      h.script({ kind: 'answer', text: raw, chunkSize: 3 }, { kind: 'answer', text: raw, chunkSize: 3 });
+      const seen: string[] = [];
+      const r = await h.adapter().reply({ ...req(Q), onText: (t) => void seen.push(t) }, never());
+      const plain = await h.adapter().reply(req(Q), never());
+      // onText changes nothing of the result
+      expect(r.text).toBe(raw);
+      expect({ ...r, requestId: undefined, state: undefined }).toEqual({ ...plain, requestId: undefined, state: undefined });
+      expect(seen.at(-1)).toBe(stripReasoning(raw));
+      if (driver.streams) expect(seen.length).toBeGreaterThan(3);
+      else expect(seen).toHaveLength(1);
+      for (const [i, t] of seen.entries()) {
+        expect(t).not.toMatch(/think|查一下|</);
+        if (i > 0) {
+          expect(t.startsWith(seen[i - 1] ?? '')).toBe(true);
+          expect(t.length).toBeGreaterThan(seen[i - 1]?.length ?? 0);
+        }
       }
     });
 
@@ -136,7 +209,7 @@ for (const driver of DRIVERS) {
       expect(await settledCount()).toBe(2);
     });
 
-    it('error mid-stream after 2 deltas → partial text, not retryable; runLlm does not ask again', async () => {
+    if (driver.streams) it('error mid-stream after 2 deltas → partial text, not retryable; runLlm does not ask again', async () => {
       const partial = head(h.defaultAnswer(Q), 8);
       h.script({ kind: 'error-mid', afterDeltas: 2 }, { kind: 'error-mid', afterDeltas: 2 }, { kind: 'answer', text: A });
       const e = await failure(h.adapter().reply(req(Q), never()));
@@ -147,7 +220,7 @@ for (const driver of DRIVERS) {
       expect(await settledCount()).toBe(2);
     });
 
-    it('socket dropped after 2 deltas → upstream with partial text, not retryable', async () => {
+    if (driver.streams) it('socket dropped after 2 deltas → upstream with partial text, not retryable', async () => {
       h.script({ kind: 'drop', afterDeltas: 2 });
       const e = await failure(h.adapter().reply(req(Q), never()));
       expect(e).toMatchObject({ kind: 'upstream', retryable: false, partialText: head(h.defaultAnswer(Q), 8) });
@@ -179,7 +252,7 @@ for (const driver of DRIVERS) {
         ac.abort();
         const e = await failure(p);
         expect(performance.now() - t0).toBeLessThan(1000);
-        expect(e).toMatchObject({ kind: 'aborted', retryable: false, partialText: driver.firstDeltaImmediate ? head(A, 4) : '' });
+        expect(e).toMatchObject({ kind: 'aborted', retryable: false, partialText: driver.firstDeltaImmediate && driver.streams ? head(A, 4) : '' });
         await until(() => h.closedByClient(0));
         expect(h.closedByClient(0)).toBe(true);
         await sleep(50);
@@ -209,7 +282,7 @@ for (const driver of DRIVERS) {
       expect(r.text).toBe(text);
     });
 
-    it('a stream that ends without the terminal event → truncated, partial text, not retryable', async () => {
+    if (driver.streams) it('a stream that ends without the terminal event → truncated, partial text, not retryable', async () => {
       h.script({ kind: 'truncate', afterDeltas: 2 });
       const e = await failure(h.adapter().reply(req(Q), never()));
       expect(e).toMatchObject({ kind: 'truncated', retryable: false, partialText: head(h.defaultAnswer(Q), 8) });
@@ -219,7 +292,32 @@ for (const driver of DRIVERS) {
       h.script({ kind: 'invalid-json', afterDeltas: 1 });
       const e = await failure(h.adapter().reply(req(Q), never()));
       expect(e).toBeInstanceOf(LlmError);
-      expect(e).toMatchObject({ kind: 'protocol', retryable: false, partialText: head(h.defaultAnswer(Q), 4) });
+      expect(e).toMatchObject({ kind: 'protocol', retryable: false, partialText: partialOf(4) });
     });
+
+    if (!driver.streams) {
+      it('a 200 without an answer (the agent\'s error object) → protocol, not retryable; runLlm does not ask again', async () => {
+        h.script({ kind: 'error-mid', afterDeltas: 0 }, { kind: 'error-mid', afterDeltas: 0 }, { kind: 'answer', text: A });
+        const e = await failure(h.adapter().reply(req(Q), never()));
+        expect(e).toMatchObject({ kind: 'protocol', retryable: false, partialText: '', status: 200 });
+        const out = await run(h.adapter());
+        expect(out).toMatchObject({ ok: false, reason: 'error', attempts: 1 });
+        expect(await settledCount()).toBe(2);
+      });
+
+      it('socket dropped in the middle of the answer → upstream, retryable (nothing was shown); runLlm asks again', async () => {
+        h.script({ kind: 'drop', afterDeltas: 0 }, { kind: 'drop', afterDeltas: 0 }, { kind: 'answer', text: A });
+        const e = await failure(h.adapter().reply(req(Q), never()));
+        expect(e).toMatchObject({ kind: 'upstream', retryable: true, partialText: '' });
+        const out = await run(h.adapter());
+        expect(out).toMatchObject({ ok: true, attempts: 2, result: { text: A } });
+      });
+
+      it('an answer body cut short (a JSON document that ends early) → protocol, not retryable', async () => {
+        h.script({ kind: 'truncate', afterDeltas: 0 });
+        const e = await failure(h.adapter().reply(req(Q), never()));
+        expect(e).toMatchObject({ kind: 'protocol', retryable: false, partialText: '' });
+      });
+    }
   });
 }
