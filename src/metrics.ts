@@ -25,6 +25,10 @@ export interface Metrics {
   redisUp: Gauge | null;
   /** always 1; the labels say which build answers */
   buildInfo: Gauge<'version' | 'node'>;
+  /** message-log rows by outcome: `ok` written, `retried` written after a failed attempt, `dropped` lost (buffer full) */
+  logWrites: Counter<'outcome'>;
+  /** 1 while MySQL answers, 0 while it does not; registered only when MYSQL_URL is set */
+  mysqlUp: Gauge | null;
   /** jobs not yet started: BullMQ's waiting + delayed count (every process alike), or this process's embedded queue */
   jobsWaiting: Gauge;
   /** seconds from a job's hand-off to its first start (the queue in front of the answers); retries not counted */
@@ -49,8 +53,9 @@ export interface Metrics {
 /**
  * @param opts.defaultMetrics also collect Node process metrics (event loop lag, heap, RSS); off in tests.
  * @param opts.redis register `bridge_redis_up` (only meaningful when REDIS_URL is set)
+ * @param opts.mysql register `bridge_mysql_up` (only meaningful when MYSQL_URL is set)
  */
-export function createMetrics(opts: { defaultMetrics?: boolean; redis?: boolean } = {}): Metrics {
+export function createMetrics(opts: { defaultMetrics?: boolean; redis?: boolean; mysql?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -103,6 +108,13 @@ export function createMetrics(opts: { defaultMetrics?: boolean; redis?: boolean 
     redisUp: opts.redis
       ? new Gauge({ name: 'bridge_redis_up', help: '1 while the Redis connection is ready, 0 while it is down', registers })
       : null,
+    logWrites: new Counter({
+      name: 'bridge_log_writes_total',
+      help: 'Message-log rows by outcome: ok, retried (written after a failed attempt), dropped (lost: the buffer was full)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    mysqlUp: opts.mysql ? new Gauge({ name: 'bridge_mysql_up', help: '1 while MySQL answers, 0 while it does not', registers }) : null,
     buildInfo: new Gauge({
       name: 'bridge_build_info',
       help: 'Always 1: the version of wechat-ai-bridge and of Node.js serving',
@@ -178,6 +190,7 @@ const LLM_OUTCOMES = ['ok', 'timeout', 'error', 'rejected'];
  */
 export function primeMetrics(m: Metrics, known: { channels: string[]; agents: string[]; tokenEndpoints: string[]; version: string }): void {
   m.buildInfo.set({ version: known.version, node: process.version }, 1);
+  for (const outcome of ['ok', 'retried', 'dropped']) m.logWrites.inc({ outcome }, 0);
   for (const channel of known.channels) {
     for (const outcome of CALLBACK_OUTCOMES) m.callbacks.inc({ channel, outcome }, 0);
     for (const kind of REPLY_KINDS) m.replies.inc({ channel, kind }, 0);
