@@ -22,6 +22,7 @@ import { buildKfCallback } from '../test/fakes/wecom-kf.js';
 import { freePort } from '../test/setup/services.js';
 import { BENCH_CREDS, BENCH_KF } from './bench/creds.js';
 import { measureExtraction, reportExtraction } from './bench/extraction.js';
+import { measureLogWrites, reportLogWrites, startBenchMariadb } from './bench/log.js';
 import { measureHostile, reportHostile } from './bench/hostile.js';
 import { pacedLoad } from './bench/paced.js';
 
@@ -56,7 +57,7 @@ function forkTs(file: string): Promise<{ child: ChildProcess; url: string; syncT
   });
 }
 
-async function startServer(wecomUrl: string, redisUrl: string): Promise<{ child: ChildProcess; url: string }> {
+async function startServer(wecomUrl: string, redisUrl: string, mysqlUrl = ''): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const child = spawn(process.execPath, ['dist/main.js', '--no-env-file'], {
     cwd: ROOT,
@@ -73,6 +74,7 @@ async function startServer(wecomUrl: string, redisUrl: string): Promise<{ child:
       WECOM_ENCODING_AES_KEY: BENCH_CREDS.encodingAesKey,
       WECOM_API_BASE_URL: wecomUrl,
       REDIS_URL: redisUrl,
+      MYSQL_URL: mysqlUrl,
     },
   });
   const url = `http://127.0.0.1:${port}`;
@@ -112,10 +114,10 @@ function peakRssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-async function measure(store: string, redisUrl: string): Promise<Figures> {
+async function measure(store: string, redisUrl: string, mysqlUrl = ''): Promise<Figures> {
   const wecom = await forkTs('scripts/bench/wecom-child.ts');
   const bare = await forkTs('scripts/bench/bare-server.ts');
-  const server = await startServer(wecom.url, redisUrl);
+  const server = await startServer(wecom.url, redisUrl, mysqlUrl);
   const cb = '/wecom/kf/callback';
   try {
     const token = wecom.syncToken ?? '';
@@ -219,6 +221,15 @@ const redis = startRedis();
 if (redis) {
   try {
     results.push(await measure('redis', redis.url));
+    // The same with the message log written to MariaDB: the log must add < 10 % to the end-to-end p99.
+    const db = await startBenchMariadb();
+    if (db) {
+      try {
+        results.push(await measure('redis+mysql', redis.url, db.url));
+      } finally {
+        await db.stop();
+      }
+    }
   } finally {
     redis.stop();
   }
@@ -226,5 +237,12 @@ if (redis) {
   console.error('redis-server not found and BENCH_REDIS_URL unset: skipping the Redis figures');
 }
 report(results);
+const withLog = results.find((r) => r.store === 'redis+mysql');
+const without = results.find((r) => r.store === 'redis');
+if (withLog && without) {
+  const added = (withLog.e2eP99 - without.e2eP99) / without.e2eP99;
+  console.log(`message log in MariaDB adds ${(added * 100).toFixed(1)} % to the e2e p99 (target < 10 %: ${added < 0.1 ? 'met' : 'NOT met'})`);
+}
+reportLogWrites(await measureLogWrites());
 reportHostile(await measureHostile());
 reportExtraction(await measureExtraction());

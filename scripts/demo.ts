@@ -6,7 +6,8 @@
  *     (scripts/demo/kf.ts);
  *  2. the same server also serves an Official Account in active mode (scripts/demo/mp.ts): follow → welcome as
  *     the passive reply, questions → `success` then custom/send, a 3× delivery → one answer, a menu click;
- *  3. a second server plays an unverified account in passive mode: the answer is the encrypted passive reply.
+ *  3. a second server plays an unverified account in passive mode: the answer is the encrypted passive reply;
+ *  4. what an operator sees of the first server: one page of /admin/messages and one /v1/chat/completions answer.
  * Exit 0 only if every customer event got exactly one reply, with the right text (the offline `echo` agent's
  * replies are known exactly). Needs no credentials, no Redis and no network beyond 127.0.0.1. The shell's variables
  * and `.env` are ignored unless `npm run demo -- --env` asks for them (to try a real LLM); it prints the agent used.
@@ -17,6 +18,7 @@ import { startFakeMpApi, type FakeMpApi } from '../test/fakes/wechat-mp-api.js';
 import { startFakeWecom, type FakeWecom } from '../test/fakes/wecom-kf.js';
 import { USE_ENV, startServer, type DemoServer } from './demo/child.js';
 import { DEMO_TEXTS, kfEnv, runKf } from './demo/kf.js';
+import { DEMO_ADMIN_TOKEN, DEMO_V1_KEY, runOperator } from './demo/operator.js';
 import { MP, MP_SECRET, mpActiveEnv, mpPassiveEnv, runMpActive, runMpPassive, type PartResult } from './demo/mp.js';
 
 const WELCOME = DEMO_TEXTS.welcome;
@@ -50,7 +52,13 @@ async function main(): Promise<number> {
     // Both start now, side by side; the passive one is only used after the first one's conversations.
     passiveStart = startServer(mpPassiveEnv(mpPassiveApi));
     passiveStart.catch(() => undefined); // awaited below; its failure is reported there
-    server = await startServer({ ...kfEnv(fake), ...mpActiveEnv(mpApi), WELCOME_MESSAGE: WELCOME });
+    server = await startServer({
+      ...kfEnv(fake),
+      ...mpActiveEnv(mpApi),
+      WELCOME_MESSAGE: WELCOME,
+      ADMIN_TOKEN: DEMO_ADMIN_TOKEN,
+      OPENAI_COMPAT_API_KEYS: DEMO_V1_KEY,
+    });
     current = server;
     console.log(`wechat-ai-bridge demo — server pid ${server.pid} on ${server.url}, WeCom stand-in on ${fake.url}`);
     console.log(`the same server also serves an Official Account (kf + OA channels), OA API stand-in on ${mpApi.url}`);
@@ -62,6 +70,8 @@ async function main(): Promise<number> {
     const passive = await passiveStart;
     current = passive;
     parts.push(['OA passive', await runMpPassive(mpPassiveApi, passive.url, passive.pid)]);
+    current = server;
+    parts.push(['operator', await runOperator(server.url)]);
     return verdict(parts);
   } catch (e) {
     console.error(`\ndemo failed: ${e instanceof Error ? e.message : String(e)}`);

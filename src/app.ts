@@ -1,7 +1,10 @@
 import underPressure from '@fastify/under-pressure';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { AdminDeps } from './admin/deps.js';
+import { adminPlugin } from './admin/plugin.js';
 import { registerMpRoutes, type MpRouteDeps } from './channels/wechat-mp/routes.js';
+import { openAiCompatPlugin, type OpenAiCompatDeps } from './openai-compat/plugin.js';
 import { registerKfRoutes, type KfRouteDeps } from './channels/wecom-kf/routes.js';
 import { HttpError } from './http/http-error.js';
 import { bearerMatches } from './http/bearer.js';
@@ -23,6 +26,10 @@ export interface AppDeps {
   kf: KfRouteDeps | null;
   /** the Official Account channel, or null when it is not configured (its routes then answer 404) */
   mp: MpRouteDeps | null;
+  /** the operator API, or null when ADMIN_TOKEN is unset (its routes then answer 404) */
+  admin?: AdminDeps | null;
+  /** the OpenAI-compatible API, or null when OPENAI_COMPAT_API_KEYS is unset (its routes then answer 404) */
+  openaiCompat?: OpenAiCompatDeps | null;
   /** event-loop delay (ms) past which callbacks answer 503 so WeChat retries (default 1000; tests lower it) */
   maxEventLoopDelayMs?: number;
   /** connection limits (defaults: {@link SERVER_LIMITS}; tests shorten the timeouts) */
@@ -158,5 +165,9 @@ export function buildApp(d: AppDeps): FastifyInstance {
 
   if (d.kf) registerKfRoutes(app, d.kf);
   if (d.mp) registerMpRoutes(app, d.mp);
+  const admin = d.admin;
+  if (admin) void app.register(async (scope) => adminPlugin(scope, admin), { prefix: '/admin' });
+  const v1 = d.openaiCompat;
+  if (v1) void app.register(async (scope) => openAiCompatPlugin(scope, v1), { prefix: '/v1' });
   return app;
 }

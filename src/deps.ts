@@ -10,6 +10,8 @@ import type { BreakerOptions } from './llm/breaker.js';
 import type { LlmAdapter } from './llm/types.js';
 import { StartupError } from './errors.js';
 import { createReplayGuard } from './http/replay-guard.js';
+import { openData, operatorApis } from './deps-data.js';
+import type { DataLayer, DataTuning } from './log/create.js';
 import { createExtractPool } from './media/extract-pool.js';
 import { createMediaTools } from './media/tools.js';
 import { createMetrics, primeMetrics, type Metrics } from './metrics.js';
@@ -17,7 +19,7 @@ import type { MediaTools } from './pipeline/media-tools.js';
 import { createAgentRouter } from './pipeline/agents.js';
 import { dispatchByChannel } from './pipeline/dispatch.js';
 import { createBullmqQueue } from './pipeline/bullmq-queue.js';
-import type { JobHandler, JobQueue } from './pipeline/job-queue.js';
+import type { JobHandler, JobQueue, QueueBaseOptions } from './pipeline/job-queue.js';
 import { createMemoryQueue } from './pipeline/memory-queue.js';
 import { createMemoryJobRecords } from './store/memory-jobs.js';
 import { createMemoryStore } from './store/memory.js';
@@ -44,6 +46,8 @@ export const LEASE_MARGIN_MS = 30_000;
 
 export interface Deps {
   store: Store;
+  /** the message log, failures and identities */
+  data: DataLayer;
   metrics: Metrics;
   jobs: JobQueue;
   kfPuller: KfPuller | null;
@@ -70,6 +74,10 @@ export interface DepsOverrides {
   media?: MediaTools;
   /** this build's version (package.json; main.ts passes it) for bridge_build_info; default `dev` */
   version?: string;
+  /** the data layer's writer and timers (tests shorten them) */
+  dataTuning?: DataTuning;
+  /** the job queue's retry limits (tests shorten them to reach a give-up quickly) */
+  queue?: Pick<QueueBaseOptions, 'maxAttempts' | 'retryWindowMs' | 'retryDelayMs'>;
 }
 
 /**
@@ -77,10 +85,11 @@ export interface DepsOverrides {
  * @throws when Redis is configured but cannot be reached at start
  */
 export async function createDeps(config: Config, log: Logger, o: DepsOverrides = {}): Promise<Deps> {
-  const metrics = createMetrics({ defaultMetrics: o.defaultMetrics ?? true, redis: config.redisUrl !== null });
+  const metrics = createMetrics({ defaultMetrics: o.defaultMetrics ?? true, redis: config.redisUrl !== null, mysql: config.data.mysqlUrl !== null });
   const prefix = o.redisPrefix ?? 'bridge:';
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, log, metrics) : null;
   const store = redis ? createRedisStore(redis, prefix) : createMemoryStore();
+  const wiring = await openData(config, { redis, prefix, log, metrics, ...(o.dataTuning ? { tuning: o.dataTuning } : {}) });
   // One pool of worker threads for customer content: page and file extraction, and formatting long answers.
   const extraction = createExtractPool({ log: log.child({ part: 'extraction' }) });
   const agents = createAgentRouter({
@@ -96,6 +105,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
     breaker: o.breaker,
     rateLimitPerMin: config.rateLimitPerMin,
     formatLong: (input, signal) => extraction.format(input, signal),
+    identify: wiring.identify,
   });
   const leaseMs = agents.maxTimeoutMs + LEASE_MARGIN_MS;
   const routes = config.role !== 'worker';
@@ -104,7 +114,8 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
   const media = o.media ?? createMediaTools(config.media, log.child({ part: 'media' }), { pool: extraction });
   const kf = config.kf;
   const kfApi = kf ? createKfApi(kf, store, log, metrics) : null;
-  const mp = config.mp ? createMpChannel(config, config.mp, { store, log, metrics, agents, media }) : null;
+  const recorder = wiring.recorder;
+  const mp = config.mp ? createMpChannel(config, config.mp, { store, log, metrics, agents, media, recorder }) : null;
   const handler: JobHandler = dispatchByChannel({
     ...(kfApi
       ? {
@@ -117,12 +128,13 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
             handoff: config.handoff,
             handoffKeywords: config.keywords.handoff,
             media,
+            recorder,
           }),
         }
       : {}),
     ...(mp ? { mp: mp.handler } : {}),
   });
-  const queueDeps = { store, log, metrics, handler, leaseMs, dedupTtlMs: DEDUP_TTL_MS, concurrency: JOB_CONCURRENCY };
+  const queueDeps = { store, log, metrics, handler, leaseMs, dedupTtlMs: DEDUP_TTL_MS, concurrency: JOB_CONCURRENCY, ...o.queue };
   const jobs: JobQueue =
     redis && config.redisUrl
       ? createBullmqQueue({
@@ -143,6 +155,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
           welcomeEnabled: agents.anyWelcome,
           jobs,
           pullHere: works,
+          recorder,
         })
       : null;
 
@@ -153,17 +166,23 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
     version: o.version ?? 'dev',
   });
 
+  const checkReady = () => withTimeout(store.ping(), 1000);
+  const apis = operatorApis(config, { wiring, agents, store, jobs, kfApi, mpApi: mp?.api ?? null, version: o.version ?? 'dev', checkReady });
+
   return {
     store,
     metrics,
     jobs,
     kfPuller,
+    data: wiring.data,
     app: {
       log,
       metrics,
       metricsToken: config.metricsToken,
+      admin: routes ? apis.admin : null,
+      openaiCompat: routes ? apis.openaiCompat : null,
       maxBodyBytes: config.maxBodyBytes,
-      checkReady: () => withTimeout(store.ping(), 1000),
+      checkReady,
       kf:
         config.kf && kfPuller && routes
           ? {
@@ -191,6 +210,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
       agents.shutdown();
       await media.close();
       await extraction.close();
+      await wiring.data.close();
       await store.close();
     },
   };

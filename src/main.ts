@@ -40,6 +40,9 @@ async function main(): Promise<void> {
       'running on the in-memory store (no REDIS_URL): a restart forgets unanswered messages, tokens and conversations, and replicas share nothing; set REDIS_URL for production',
     );
   }
+  if (config.adminToken && config.adminToken.length < 16) {
+    log.warn('ADMIN_TOKEN is shorter than 16 characters: it guards customer data; use 32+ random characters (openssl rand -hex 24)');
+  }
   if (Object.keys(config.routes).length > 0 && config.agents[0]?.provider === 'echo') {
     log.warn('AGENT_ROUTES is set but the default agent is echo: accounts without a route get their own words back (set LLM_PROVIDER)');
   }

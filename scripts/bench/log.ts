@@ -115,3 +115,35 @@ export function reportLogWrites(r: LogBenchResult | null): void {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   reportLogWrites(await measureLogWrites({ rows: process.argv[2] ? Number(process.argv[2]) : undefined }));
 }
+
+/**
+ * A private MariaDB with an empty database for the server under benchmark (`MYSQL_URL`), or null when neither
+ * BENCH_MYSQL_URL is set nor mariadbd is on PATH.
+ * @returns the database URL and how to stop what was started
+ */
+export async function startBenchMariadb(): Promise<{ url: string; stop: () => Promise<void> } | null> {
+  let server: MariadbServer | null = null;
+  let serverUrl = process.env.BENCH_MYSQL_URL ?? '';
+  if (!serverUrl) {
+    try {
+      server = await startMariadb({ args: ['--innodb-buffer-pool-size=256M'] });
+    } catch (e) {
+      console.error(`MariaDB figures skipped: no BENCH_MYSQL_URL and no mariadbd to start (${(e as Error).message})`);
+      return null;
+    }
+    serverUrl = server.rootUrl;
+  }
+  const dbName = `bench_e2e_${randomBytes(4).toString('hex')}`;
+  const u = new URL(serverUrl);
+  const admin = await createConnection({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) });
+  await admin.query(`CREATE DATABASE ${dbName} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  u.pathname = `/${dbName}`;
+  return {
+    url: u.toString(),
+    stop: async () => {
+      await admin.query(`DROP DATABASE ${dbName}`).catch(() => undefined);
+      await admin.end();
+      await server?.stop();
+    },
+  };
+}

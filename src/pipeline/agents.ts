@@ -7,12 +7,24 @@ import type { LlmAdapter } from '../llm/types.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/types.js';
 import { createAnswerer, type Answerer, type AnswererOptions } from './answer.js';
+import { createLlmCall, type LlmCall } from './llm-call.js';
 import { createRateLimiter } from './rate-limit.js';
 
 /** One configured agent at run time. */
 export interface Agent {
   name: string;
+  /** `echo`, `openai`, `dify`, `coze`, `ollama`, `webhook` */
+  provider: string;
   answerer: Answerer;
+  /** asks the agent's LLM directly (the `/v1` API): same limits, breaker and deadline as the answerer's */
+  call: LlmCall;
+  /** whether the provider keeps the conversation itself (Dify, Coze: a conversation id), so a caller sends one turn */
+  stateful: boolean;
+  /** the agent's deadline per message, ms */
+  timeoutMs: number;
+  /** the agent's fallback texts */
+  replyOnTimeout: string;
+  replyOnError: string;
   /** the agent's welcome, or WELCOME_MESSAGE; null: none */
   welcome: string | null;
 }
@@ -21,6 +33,10 @@ export interface Agent {
 export interface AgentRouter {
   /** `AGENT_ROUTES["<channel>:<account>"]`, else the default agent */
   for(channel: 'kf' | 'mp' | 'bot', account: string): Agent;
+  /** the agent of that name, or null (`/v1` model ids are agent names) */
+  named(name: string): Agent | null;
+  /** every agent, `default` first */
+  readonly all: readonly Agent[];
   /** whether any agent has a welcome text (kf keeps welcome_codes only then) */
   readonly anyWelcome: boolean;
   /** the longest agent deadline, ms (job leases must outlast it) */
@@ -46,6 +62,8 @@ export interface AgentRouterOptions {
   rateLimitPerMin: number;
   /** formats long answers off the event loop (see AnswererOptions.formatLong) */
   formatLong?: AnswererOptions['formatLong'];
+  /** the operator's customer id of a place (see AnswererOptions.identify) */
+  identify?: AnswererOptions['identify'];
 }
 
 /** Builds every agent (adapter, circuit breaker, answerer with its own deadline and fallback texts) once. */
@@ -59,7 +77,17 @@ export function createAgentRouter(o: AgentRouterOptions): AgentRouter {
     const breaker = createLlmBreaker(config.name, log, o.metrics, o.breaker);
     breakers.push(breaker);
     const adapter = config.name === 'default' && o.defaultAdapter ? o.defaultAdapter : createAdapter(config);
+    const call = createLlmCall({
+      adapter,
+      agent: config.name,
+      timeoutMs: config.timeoutMs,
+      metrics: o.metrics,
+      breaker,
+      maxConcurrency: config.maxConcurrency,
+      minBackoffMs: o.minBackoffMs,
+    });
     const answerer = createAnswerer({
+      call,
       store: o.store,
       adapter,
       agent: config.name,
@@ -73,13 +101,26 @@ export function createAgentRouter(o: AgentRouterOptions): AgentRouter {
       limiter,
       maxConcurrency: config.maxConcurrency,
       ...(o.formatLong ? { formatLong: o.formatLong } : {}),
+      ...(o.identify ? { identify: o.identify } : {}),
     });
-    byName.set(config.name, { name: config.name, answerer, welcome: config.welcome });
+    byName.set(config.name, {
+      name: config.name,
+      provider: adapter.provider,
+      answerer,
+      call,
+      stateful: adapter.provider === 'dify' || adapter.provider === 'coze',
+      timeoutMs: config.timeoutMs,
+      replyOnTimeout: config.replyOnTimeout,
+      replyOnError: config.replyOnError,
+      welcome: config.welcome,
+    });
   }
   const fallback = byName.get('default');
   if (!fallback) throw new Error('the default agent is missing');
   return {
     for: (channel, account) => byName.get(o.routes[`${channel}:${account}`] ?? 'default') ?? fallback,
+    named: (name) => byName.get(name) ?? null,
+    all: [...byName.values()],
     anyWelcome: o.agents.some((a) => a.welcome !== null),
     maxTimeoutMs: Math.max(...o.agents.map((a) => a.timeoutMs)),
     shutdown: () => breakers.forEach((b) => b.shutdown()),

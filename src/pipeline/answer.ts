@@ -1,4 +1,3 @@
-import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { Replies } from '../config.js';
 import { LlmError } from '../errors.js';
@@ -6,13 +5,15 @@ import { formatAnswer, LONG_ANSWER_CHARS, type FormatInput, type FormattedAnswer
 import { stripReasoning } from '../format/reasoning.js';
 import { planPartsWithImages } from '../format/plan-with-images.js';
 import type { LlmBreaker } from '../llm/breaker.js';
-import { runLlm } from '../llm/run.js';
-import type { ConversationState, ImageInput, LlmAdapter } from '../llm/types.js';
+import type { ConversationState, CustomerRef, ImageInput, LlmAdapter } from '../llm/types.js';
+import type { LogChannel } from '../log/types.js';
 import type { Metrics } from '../metrics.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/types.js';
 import type { ReplyKind } from './jobs.js';
 import { matchesKeyword } from './keywords.js';
+import { createLlmCall, type LlmCall } from './llm-call.js';
+import type { LlmUse, MessagePlace } from './recorder.js';
 import type { RateLimiter } from './rate-limit.js';
 
 /** The customer-visible limits of one channel. */
@@ -62,6 +63,8 @@ export interface PlannedReply {
   effects: ReplyEffects;
   /** the whole reply before the split (what a channel keeps when it cannot deliver the parts now) */
   text: string;
+  /** when the LLM was asked: which agent, how long it took, the tokens it reported (for the message log) */
+  llm?: LlmUse;
 }
 
 export interface Answerer {
@@ -111,6 +114,13 @@ export interface AnswererOptions {
   limiter?: RateLimiter;
   /** LLM calls of this agent at once in this process (default: unbounded) */
   maxConcurrency?: number;
+  /** the agent's shared LlmCall (agents.ts builds one per agent for the channels and /v1); default: built here */
+  call?: LlmCall;
+  /**
+   * The operator's customer id (`cus_…`) of a place, for agents told who is asking (the webhook's `customer`).
+   * Absent, or failing (the identity store is down): the id is ''.
+   */
+  identify?: (place: MessagePlace) => Promise<string>;
   /**
    * Formats an answer longer than LONG_ANSWER_CHARS off the event loop (the extraction pool's worker thread).
    * @throws when it cannot (busy, timed out): the customer then gets REPLY_ON_ERROR. Absent: formatted inline.
@@ -134,8 +144,6 @@ export function createAnswerer(o: AnswererOptions): Answerer {
   const keywordHint = `（内容较长，回复“${o.keywords.continue[0] ?? '继续'}”查看剩余部分）`;
   const hintFor = (req: AnswerRequest) => (req.anyMessageContinues ? ANY_MESSAGE_HINT : keywordHint);
   const convKey = (customer: string) => keys.conversation(o.agent, customer);
-  // The deadline starts once a slot is free: a queue in front of the provider is not the provider's slowness.
-  const slots = pLimit(o.maxConcurrency ?? Number.POSITIVE_INFINITY);
 
   /**
    * Converts and splits an answer; what did not fit is kept for the continue keyword (or an older rest cleared).
@@ -161,32 +169,43 @@ export function createAnswerer(o: AnswererOptions): Answerer {
     text,
   });
 
+  const call =
+    o.call ??
+    createLlmCall({ adapter: o.adapter, agent: o.agent, timeoutMs: o.timeoutMs, metrics: o.metrics, breaker: o.breaker, maxConcurrency: o.maxConcurrency, minBackoffMs: o.minBackoffMs });
+
   const askLlm = async (req: AnswerRequest): Promise<PlannedReply> => {
-    const state = parseState(await o.store.get(convKey(req.customer)));
+    const [stored, customer] = await Promise.all([o.store.get(convKey(req.customer)), customerRefOf(req.customer, o.identify)]);
+    const state = parseState(stored);
     req.onLlmStart?.();
-    const started = performance.now();
-    const ask = () =>
-      runLlm(
-        o.adapter,
-        { userId: req.customer, text: req.text, state, traceId: req.traceId, ...(req.images?.length ? { images: req.images } : {}) },
-        { timeoutMs: o.timeoutMs, signal: req.signal, minBackoffMs: o.minBackoffMs },
-      );
-    const outcome = await slots(() => (o.breaker ? o.breaker.run(ask) : ask()));
-    const seconds = (performance.now() - started) / 1000;
-    const label = outcome.ok ? 'ok' : outcome.reason;
-    o.metrics.llmDuration.observe({ agent: o.agent, outcome: label }, seconds);
+    const { outcome, seconds } = await call(
+      {
+        userId: req.customer,
+        text: req.text,
+        state,
+        traceId: req.traceId,
+        ...(customer ? { customer } : {}),
+        ...(req.images?.length ? { images: req.images } : {}),
+      },
+      req.signal,
+    );
+    const use = (usage?: { inputTokens: number | null; outputTokens: number | null } | null): LlmUse => ({
+      agent: o.agent,
+      latencyMs: Math.round(seconds * 1000),
+      inputTokens: usage?.inputTokens ?? null,
+      outputTokens: usage?.outputTokens ?? null,
+    });
     if (!outcome.ok) {
       if (outcome.reason === 'aborted') throw req.signal.reason ?? new Error('aborted');
       // Only what identifies the failure: the error's partial text is the customer's answer, not for the logs.
       o.log.warn({ error: describeLlmError(outcome.error), reason: outcome.reason, attempts: outcome.attempts }, 'LLM failed; sending fallback');
-      return fallback(outcome.reason === 'timeout' ? o.replies.onTimeout : o.replies.onError, req);
+      return { ...fallback(outcome.reason === 'timeout' ? o.replies.onTimeout : o.replies.onError, req), llm: use() };
     }
     const { finishReason, usage, requestId } = outcome.result;
     const visible = stripReasoning(outcome.result.text);
     // A filtered or abnormally ended answer is partial text in disguise; a length-capped one is complete enough.
     if (visible === null || finishReason === 'filtered' || finishReason === 'other') {
       o.log.warn({ finishReason, unclosedThink: visible === null, requestId }, 'LLM answer not usable; sending fallback');
-      return fallback(o.replies.onError, req);
+      return { ...fallback(o.replies.onError, req), llm: use(usage) };
     }
     const ms = Math.round(seconds * 1000);
     if (finishReason === 'length') o.log.warn({ requestId }, 'LLM answer cut at its token limit; sending it as it is');
@@ -198,14 +217,14 @@ export function createAnswerer(o: AnswererOptions): Answerer {
     } catch (e) {
       if (req.signal.aborted) throw e;
       o.log.warn({ requestId, err: e instanceof Error ? e.message : String(e), chars: visible.length }, 'long answer could not be formatted; sending fallback');
-      return fallback(o.replies.onError, req);
+      return { ...fallback(o.replies.onError, req), llm: use(usage) };
     }
     if (!planned) {
       o.log.warn({ requestId }, 'LLM answered with no visible text; sending fallback');
-      return fallback(o.replies.onError, req);
+      return { ...fallback(o.replies.onError, req), llm: use(usage) };
     }
     o.log.info({ attempts: outcome.attempts, ms, usage, requestId }, 'LLM answered');
-    return planned;
+    return { ...planned, llm: use(usage) };
   };
 
   return {
@@ -250,6 +269,18 @@ export function createAnswerer(o: AnswererOptions): Answerer {
       await Promise.all(writes);
     },
   };
+}
+
+/**
+ * Who is asking, from a customer key (`<channel>:<account>:<user>`; accounts and users contain no `:`).
+ * @returns null for a key that is not one (tests' own keys)
+ */
+async function customerRefOf(key: string, identify?: (place: MessagePlace) => Promise<string>): Promise<CustomerRef | null> {
+  const [channel, account, ...rest] = key.split(':');
+  if (!channel || !account || rest.length === 0) return null;
+  const place = { channel: channel as LogChannel, account, externalId: rest.join(':') };
+  const id = identify ? await identify(place).catch(() => '') : '';
+  return { id, ...place };
 }
 
 /** A stored conversation state; anything unreadable starts a new conversation rather than failing the answer. */

@@ -99,6 +99,10 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
       return Promise.all(jobs.map((j) => o.store.setIfAbsent(keys.jobHandedOff(j.id), '1', o.dedupTtlMs)));
     },
     sweep: async () => undefined,
+    counts: async () => {
+      const c = await queue.getJobCounts('wait', 'prioritized', 'active', 'delayed');
+      return { waiting: (c.wait ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0 };
+    },
     stop: async (graceMs) => {
       stopping = true;
       clearInterval(gauge);

@@ -28,6 +28,12 @@ export interface JobQueue {
   stop(graceMs: number): Promise<void>;
   /** jobs queued or running in this process */
   readonly size: number;
+  /**
+   * Jobs by state for `/admin/status`: `waiting` (not started), `active` (running), `delayed` (backing off after a
+   * failure). BullMQ: the whole queue, every process; embedded: this process.
+   * @throws when the backing store is unreachable
+   */
+  counts(): Promise<{ waiting: number; active: number; delayed: number }>;
 }
 
 /** What both queues are built with (deps.ts passes the same values to either). */

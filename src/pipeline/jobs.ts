@@ -1,3 +1,4 @@
+import type { LlmUse } from './recorder.js';
 import type { ReplyEffects } from './answer.js';
 
 /**
@@ -130,6 +131,8 @@ export interface JobProgress {
    * (custom/send), `kept` (the customer was told "still thinking"; the answer waits for their next message)
    */
   route?: 'passive' | 'active' | 'kept';
+  /** when the LLM was asked: agent, latency, tokens (for the message log) */
+  llm?: LlmUse;
 }
 
 /** `<channel>:<account>:<user>:<msgid>`, e.g. `kf:wkAbc:wmXyz:msg44chars`; none of the parts may contain `:`. */

@@ -121,6 +121,7 @@ export function createMemoryQueue(o: MemoryQueueOptions): JobQueue {
       jobs.forEach((j, i) => created[i] && submitOne(j.id));
       return created;
     },
+    counts: async () => ({ waiting, active: running.size, delayed: o.records.delayedCount() }),
     sweep: async () => {
       if (stopping.signal.aborted) return;
       const due = (await o.records.dueJobs(200)).filter((id) => !local.has(id));

@@ -49,6 +49,8 @@ export interface JobRecords {
   releaseJob(id: string, owner: string, delayMs?: number): Promise<boolean>;
   /** Ids of jobs not done whose lease (or hand-off grace) has expired, oldest first. */
   dueJobs(limit: number): Promise<string[]>;
+  /** Jobs released after a failure and waiting for their backoff (queued, not yet due, started before). */
+  delayedCount(): number;
   /** Stops the expiry sweep. */
   close(): void;
 }
@@ -152,6 +154,12 @@ export function createMemoryJobRecords(opts: { now?: () => number; sweepInterval
       j.owner = null;
       j.dueAt = now() + delayMs;
       return true;
+    },
+    delayedCount: () => {
+      const t = now();
+      let n = 0;
+      for (const j of jobs.values()) if (j.state === 'queued' && j.attempts > 0 && j.dueAt > t && j.expiresAt > t) n++;
+      return n;
     },
     dueJobs: async (limit) => {
       const t = now();

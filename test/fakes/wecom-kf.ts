@@ -164,6 +164,8 @@ export interface FakeWecom {
   setDelay(api: FakeApi, ms: number): void;
   /** The next `times` (default 1) calls of `api` answer `errcode` before any other processing. */
   failNext(api: string, errcode: number, times?: number): void;
+  /** Drops every failure still scripted by failNext. */
+  clearFailures(): void;
   /** While on, send_msg requests are recorded in `held` and never answered (not in `sent`, not in `calls`). */
   holdSends(on: boolean): void;
   /** Accepted outbound messages, in order. */
@@ -380,6 +382,7 @@ export async function startFakeWecom(opts: FakeWecomOptions): Promise<FakeWecom>
     failNext: (api, errcode, times = 1) => {
       failures.set(api, [...(failures.get(api) ?? []), ...Array<number>(times).fill(errcode)]);
     },
+    clearFailures: () => failures.clear(),
     holdSends: (on) => {
       holding = on;
     },

@@ -1,3 +1,4 @@
+import type { MessageRecorder } from '../../pipeline/recorder.js';
 import type { Logger } from 'pino';
 import type { Config, MpConfig } from '../../config.js';
 import { parseEncodingAesKey } from '../../crypto/wxbizmsgcrypt.js';
@@ -22,8 +23,8 @@ import { createSlotWatch } from './slots.js';
 export function createMpChannel(
   config: Config,
   mp: MpConfig,
-  c: { store: Store; log: Logger; metrics: Metrics; agents: AgentRouter; media: MediaTools },
-): { handler: ReturnType<typeof createMpJobHandler>; routes: Omit<MpRouteDeps, 'jobs'> } {
+  c: { store: Store; log: Logger; metrics: Metrics; agents: AgentRouter; media: MediaTools; recorder?: MessageRecorder },
+): { handler: ReturnType<typeof createMpJobHandler>; routes: Omit<MpRouteDeps, 'jobs'>; api: ApiClient | null } {
   const log = c.log.child({ channel: 'mp' });
   const secret = mp.appSecret;
   // Media downloads work for any account with its AppSecret; sending through the API only outside passive mode.
@@ -43,6 +44,7 @@ export function createMpChannel(
     slots,
     mode,
     timings,
+    ...(c.recorder ? { recorder: c.recorder } : {}),
   });
   const routes: Omit<MpRouteDeps, 'jobs'> = {
     secrets: {
@@ -52,6 +54,7 @@ export function createMpChannel(
     },
     maxSkewS: config.callbackMaxSkewS,
     replay: createReplayGuard(c.store, config.callbackMaxSkewS),
+    ...(c.recorder ? { recorder: c.recorder } : {}),
     store: c.store,
     mode,
     delivery: {
@@ -71,7 +74,7 @@ export function createMpChannel(
     },
     log,
   };
-  return { handler, routes };
+  return { handler, routes, api };
 }
 
 /** The OA API client: access_token through stable_token, shared in the store like WeCom's. */

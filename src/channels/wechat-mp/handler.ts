@@ -1,3 +1,6 @@
+import { errorSummary } from '../../error-summary.js';
+import { bindRecorder, llmSettlement, statusOf, type JobRecorder } from '../../pipeline/job-recorder.js';
+import type { MessageRecorder } from '../../pipeline/recorder.js';
 import type { Logger } from 'pino';
 import type { Replies } from '../../config.js';
 import { WechatApiError } from '../../errors.js';
@@ -31,6 +34,13 @@ export interface MpHandlerDeps {
   slots: SlotWatch;
   mode: AccountMode;
   timings: MpTimings;
+  /** the message log's rows for this channel (default: none) */
+  recorder?: MessageRecorder;
+}
+
+/** The job's recorder: rows of this message and its follower. */
+function recorderOf(d: MpHandlerDeps, p: MpMessageJob): JobRecorder {
+  return bindRecorder(d.recorder, { channel: 'mp', account: p.appid, externalId: p.openid }, p.msgid);
 }
 
 /** The customer-service API sends for 48 h after the customer's message (docs/protocols.md OA §6). */
@@ -50,15 +60,17 @@ const PASSIVE_LIMITS: PartLimits = { maxBytes: OA_TEXT_MAX_BYTES, maxParts: 1 };
  * run out, `giveUp` tells the customer REPLY_ON_ERROR as a best effort.
  */
 export function createMpJobHandler(d: MpHandlerDeps): JobHandler {
-  return { run: (ctx) => run(d, ctx), giveUp: (ctx) => giveUp(d, ctx) };
+  return { run: (ctx) => run(d, ctx), giveUp: (ctx, cause) => giveUp(d, ctx, cause) };
 }
 
 async function run(d: MpHandlerDeps, ctx: JobContext): Promise<void> {
   const p = ctx.payload;
   if (p.channel !== 'mp') throw new Error(`mp handler got a ${p.channel} job`);
   const ageS = Date.now() / 1000 - p.create_time;
+  const rec = recorderOf(d, p);
   if (ageS > MP_SEND_WINDOW_S) {
     d.metrics.replies.inc({ channel: 'mp', kind: 'failed' });
+    rec.settle({ status: 'failed' });
     ctx.log.error({ attempts: ctx.attempts, ageS: Math.round(ageS) }, 'giving up on this message: past the send window');
     return;
   }
@@ -75,9 +87,18 @@ async function run(d: MpHandlerDeps, ctx: JobContext): Promise<void> {
     progress.effects = null;
     await ctx.saveProgress(progress);
   }
-  if (progress.parts.length === 0) return ctx.log.info('no reply planned (customer over the rate limit)');
+  if (progress.parts.length === 0) {
+    rec.settle({ status: 'skipped' });
+    return ctx.log.info('no reply planned (customer over the rate limit)');
+  }
   if (progress.route === 'active') return sendParts(d, ctx, p, progress, customer);
-  if (progress.route === 'passive') d.metrics.replies.inc({ channel: 'mp', kind: progress.kind });
+  if (progress.route === 'passive') {
+    d.metrics.replies.inc({ channel: 'mp', kind: progress.kind });
+    // The held delivery answers with it (or a retry does): WeChat takes it as it takes the HTTP response.
+    rec.outbound({ partId: `${p.msgid}_0`, kind: progress.kind, content: progress.parts[0] ?? '', status: 'sent', agent: progress.llm?.agent ?? null });
+  }
+  // Kept: the customer was told "still thinking"; their next message fetches it and logs it as that message's answer.
+  rec.settle({ status: statusOf(progress.kind), ...llmSettlement(progress) });
   ctx.log.info(
     { route: progress.route, kind: progress.kind },
     progress.route === 'passive' ? 'passive reply ready' : 'answer kept for the customer’s next message',
@@ -88,10 +109,22 @@ async function run(d: MpHandlerDeps, ctx: JobContext): Promise<void> {
  * The attempts ran out: unless part of the answer already reached the customer, REPLY_ON_ERROR goes out through
  * custom/send, or (no API: passive only) waits as the passive reply to the customer's next message.
  */
-async function giveUp(d: MpHandlerDeps, ctx: JobContext): Promise<void> {
+async function giveUp(d: MpHandlerDeps, ctx: JobContext, cause: unknown): Promise<void> {
   const p = ctx.payload;
   if (p.channel !== 'mp') return;
   const ageS = Date.now() / 1000 - p.create_time;
+  const rec = recorderOf(d, p);
+  rec.settle({ status: 'failed', ...llmSettlement(ctx.progress) });
+  if (ctx.progress && ctx.progress.parts.length > 0) {
+    rec.failed({
+      msgid: p.msgid,
+      parts: ctx.progress.parts,
+      sent: ctx.progress.sent,
+      partIds: [],
+      errcode: cause instanceof WechatApiError ? cause.errcode : null,
+      reason: cause instanceof Error ? cause.message : String(cause),
+    });
+  }
   if ((ctx.progress?.sent ?? 0) > 0 || ageS > MP_SEND_WINDOW_S) {
     d.metrics.replies.inc({ channel: 'mp', kind: 'failed' });
     ctx.log.error({ sent: ctx.progress?.sent ?? 0, ageS: Math.round(ageS) }, 'giving up on this message; no fallback sent');
@@ -101,10 +134,11 @@ async function giveUp(d: MpHandlerDeps, ctx: JobContext): Promise<void> {
     if (d.api) await sendCustomText(d.api, { touser: p.openid, content: d.replies.onError }, ctx.signal);
     else await d.agents.for('mp', p.appid).answerer.apply(customerKey('mp', p.appid, p.openid), { rest: d.replies.onError });
     d.metrics.replies.inc({ channel: 'mp', kind: 'fallback' });
+    if (d.api) rec.outbound({ partId: `${p.msgid}_f`, kind: 'fallback', content: d.replies.onError, status: 'sent' });
     ctx.log.warn({ active: d.api !== null }, 'attempts ran out; REPLY_ON_ERROR given instead');
   } catch (e) {
     d.metrics.replies.inc({ channel: 'mp', kind: 'failed' });
-    ctx.log.error({ err: e }, 'attempts ran out and the fallback could not be given either');
+    ctx.log.error({ err: errorSummary(e) }, 'attempts ran out and the fallback could not be given either');
   }
 }
 
@@ -141,7 +175,7 @@ async function planReply(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, cus
       typing.stop();
     }
   }
-  const progress: JobProgress = { parts: plan.parts, kind: plan.kind, sent: 0, effects: plan.effects, text: plan.text };
+  const progress: JobProgress = { parts: plan.parts, kind: plan.kind, sent: 0, effects: plan.effects, text: plan.text, ...(plan.llm ? { llm: plan.llm } : {}) };
   await ctx.saveProgress(progress);
   return progress;
 }
@@ -201,22 +235,27 @@ async function decideRoute(d: MpHandlerDeps, id: string, p: MpMessageJob, progre
 
 async function sendParts(d: MpHandlerDeps, ctx: JobContext, p: MpMessageJob, progress: JobProgress, customer: string) {
   if (!d.api) throw new Error('active reply without an API client');
+  const rec = recorderOf(d, p);
   for (let i = progress.sent; i < progress.parts.length; i++) {
     ctx.signal.throwIfAborted();
+    const part = progress.parts[i] as string;
     try {
-      const part = progress.parts[i] as string;
       const image = imagePartOf(part);
       const media_id = image ? await uploadAnswerImage(d.api, d.media, image, ctx.signal, ctx.log) : null;
       if (media_id) await sendCustomImage(d.api, { touser: p.openid, media_id }, ctx.signal);
       else await sendCustomText(d.api, { touser: p.openid, content: image ? imageAsText(image) : part }, ctx.signal);
     } catch (e) {
       if (ctx.signal.aborted || !(e instanceof WechatApiError) || e.retryable) throw e;
+      rec.outbound({ partId: `${p.msgid}_${i}`, kind: progress.kind, content: part, status: 'failed', errcode: e.errcode });
+      rec.settle({ status: 'failed', ...llmSettlement(progress) });
       return refused(d, ctx.log, e, { p, progress, part: i, customer });
     }
+    rec.outbound({ partId: `${p.msgid}_${i}`, kind: progress.kind, content: part, status: 'sent', agent: progress.llm?.agent ?? null });
     progress.sent = i + 1;
     await ctx.saveProgress(progress);
   }
   d.metrics.replies.inc({ channel: 'mp', kind: progress.kind });
+  rec.settle({ status: statusOf(progress.kind), ...llmSettlement(progress) });
   ctx.log.info({ parts: progress.parts.length, kind: progress.kind }, 'mp reply sent');
 }
 

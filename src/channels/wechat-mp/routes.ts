@@ -1,3 +1,5 @@
+import { inboundSummary } from '../../pipeline/inbound-summary.js';
+import type { MessageRecorder } from '../../pipeline/recorder.js';
 import { setMaxListeners } from 'node:events';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
@@ -22,6 +24,8 @@ export interface MpRouteDeps {
   secrets: MpSecrets;
   /** remembers accepted pushes: a seen URL with another body is refused, an identical request attaches */
   replay: ReplayGuard;
+  /** the message log's rows: a `pending` row per new customer message (default: none) */
+  recorder?: MessageRecorder;
   /** CALLBACK_MAX_SKEW_S; 0 = off */
   maxSkewS: number;
   store: Store;
@@ -131,6 +135,8 @@ async function handOff(
   };
   const [created] = await d.jobs.handOff([{ id, payload: JSON.stringify(payload) }]);
   if (!created) d.events.metrics.dedupHits.inc({ channel: 'mp' });
+  const summary = created ? inboundSummary(payload) : null;
+  if (summary) d.recorder?.inbound({ channel: 'mp', account: payload.appid, externalId: payload.openid, msgid: payload.msgid, ...summary, atMs: first.atMs });
   return { id, delivery, firstAtMs: first.atMs };
 }
 

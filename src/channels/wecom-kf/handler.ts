@@ -12,12 +12,22 @@ import { uploadAnswerImage } from '../../pipeline/answer-image.js';
 import { outboundMsgid, replyTag, sendKfImage, sendKfOnEvent, sendKfText } from './send.js';
 import { fetchServiceState, HUMAN_STATES, humanHolds, transferToHuman } from './service-state.js';
 import { WELCOME_CODE_MAX_AGE_S } from './sync-select.js';
+import { errorSummary } from '../../error-summary.js';
+import { bindRecorder, llmSettlement, statusOf, type JobRecorder } from '../../pipeline/job-recorder.js';
+import type { MessageRecorder } from '../../pipeline/recorder.js';
+
+/** The job's recorder: rows of this message and its customer (kf identities are per corp: see recorder.ts). */
+function recorderOf(d: KfHandlerDeps, p: { open_kfid: string; external_userid: string; msgid: string }): JobRecorder {
+  return bindRecorder(d.recorder, { channel: 'kf', account: p.open_kfid, externalId: p.external_userid }, p.msgid);
+}
 
 
 export interface KfHandlerDeps extends KfPlanDeps {
   agents: AgentRouter;
   metrics: Metrics;
   store: Store;
+  /** the message log's rows for this channel (default: none) */
+  recorder?: MessageRecorder;
   /** HANDOFF_SERVICE_STATE / HANDOFF_SERVICER_USERID */
   handoff: { serviceState: 2 | 3; servicerUserid: string | null };
 }
@@ -32,7 +42,7 @@ export interface KfHandlerDeps extends KfPlanDeps {
  * When the attempts run out, `giveUp` sends REPLY_ON_ERROR once more as a best effort.
  */
 export function createKfJobHandler(d: KfHandlerDeps): JobHandler {
-  return { run: (ctx) => run(d, ctx), giveUp: (ctx) => giveUp(d, ctx) };
+  return { run: (ctx) => run(d, ctx), giveUp: (ctx, cause) => giveUp(d, ctx, cause) };
 }
 
 async function run(d: KfHandlerDeps, ctx: JobContext): Promise<void> {
@@ -40,16 +50,19 @@ async function run(d: KfHandlerDeps, ctx: JobContext): Promise<void> {
   if (p.channel !== 'kf') throw new Error(`kf handler got a ${p.channel} job`);
   if (p.type === 'kf.welcome') return sendWelcome(d, ctx, p);
   const ageS = Date.now() / 1000 - p.send_time;
+  const rec = recorderOf(d, p);
   if (ageS > KF_SEND_WINDOW_S) {
     d.metrics.replies.inc({ channel: 'kf', kind: 'failed' });
+    rec.settle({ status: 'failed' });
     ctx.log.error({ attempts: ctx.attempts, ageS: Math.round(ageS) }, 'giving up on this message: past the send window');
     return;
   }
-  if (await cancelled(d, p, ctx.log)) return;
+  if (await cancelled(d, p, ctx.log)) return rec.settle({ status: 'skipped' });
   let progress = ctx.progress;
   if (!progress) {
     if (await humanHolds({ ...d, log: ctx.log }, p.open_kfid, p.external_userid, ctx.signal)) {
       d.metrics.kfHumanHeld.inc();
+      rec.settle({ status: 'skipped' });
       return ctx.log.info('a human holds the conversation; the bot stays silent (no LLM call)');
     }
     progress = await planKfReply(d, d.agents.for('kf', p.open_kfid).answerer, p, ctx.signal, ctx.log);
@@ -68,27 +81,44 @@ async function run(d: KfHandlerDeps, ctx: JobContext): Promise<void> {
  * The attempts ran out (WeCom kept failing): unless part of the reply already reached the customer, REPLY_ON_ERROR
  * goes out once more under its own deterministic msgid (a repeat of this very fallback counts as sent).
  */
-async function giveUp(d: KfHandlerDeps, ctx: JobContext): Promise<void> {
+async function giveUp(d: KfHandlerDeps, ctx: JobContext, cause: unknown): Promise<void> {
   const p = ctx.payload;
   if (p.channel !== 'kf' || p.type === 'kf.welcome') return;
   const ageS = Date.now() / 1000 - p.send_time;
   const cancelledReply = await d.store.get(keys.kfReplyCancelled(replyTag(p.open_kfid, p.msgid))).catch(() => null);
+  const rec = recorderOf(d, p);
+  rec.settle({ status: 'failed', ...llmSettlement(ctx.progress) });
+  if (ctx.progress && ctx.progress.parts.length > 0) {
+    const parts = ctx.progress.parts;
+    const last = cause instanceof WechatApiError ? cause : null;
+    rec.failed({
+      msgid: p.msgid,
+      parts,
+      sent: ctx.progress.sent,
+      partIds: parts.map((_, i) => outboundMsgid(p.open_kfid, p.msgid, i)),
+      errcode: last?.errcode ?? null,
+      reason: cause instanceof Error ? cause.message : String(cause),
+    });
+  }
   if ((ctx.progress?.sent ?? 0) > 0 || ageS > KF_SEND_WINDOW_S || cancelledReply !== null) {
     d.metrics.replies.inc({ channel: 'kf', kind: 'failed' });
     ctx.log.error({ sent: ctx.progress?.sent ?? 0, ageS: Math.round(ageS) }, 'giving up on this message; no fallback sent');
     return;
   }
+  const msgid = outboundMsgid(p.open_kfid, p.msgid, 'f');
   try {
     await sendKfText(
       d.api,
-      { open_kfid: p.open_kfid, touser: p.external_userid, msgid: outboundMsgid(p.open_kfid, p.msgid, 'f'), content: d.replies.onError },
+      { open_kfid: p.open_kfid, touser: p.external_userid, msgid, content: d.replies.onError },
       { signal: ctx.signal, mayHaveBeenSent: true, retries: 1 },
     );
     d.metrics.replies.inc({ channel: 'kf', kind: 'fallback' });
+    rec.outbound({ partId: msgid, kind: 'fallback', content: d.replies.onError, status: 'sent' });
     ctx.log.warn('attempts ran out; REPLY_ON_ERROR sent instead');
   } catch (e) {
     d.metrics.replies.inc({ channel: 'kf', kind: 'failed' });
-    ctx.log.error({ err: e }, 'attempts ran out and the fallback could not be sent either');
+    rec.outbound({ partId: msgid, kind: 'fallback', content: d.replies.onError, status: 'failed', errcode: e instanceof WechatApiError ? e.errcode : null });
+    ctx.log.error({ err: errorSummary(e) }, 'attempts ran out and the fallback could not be sent either');
   }
 }
 
@@ -148,16 +178,24 @@ async function sendHandoffReply(d: KfHandlerDeps, ctx: JobContext, p: KfMessageJ
     else await sendKfText(d.api, { open_kfid: p.open_kfid, touser: p.external_userid, msgid, content: text }, opts);
   } catch (e) {
     if (ctx.signal.aborted || !isRefusal(e)) throw e;
+    recorderOf(d, p).outbound({ partId: msgid, kind: 'handoff', content: text, status: 'failed', errcode: e.errcode });
+    recorderOf(d, p).settle({ status: 'failed' });
     return refused(d, ctx.log, e, 0, 1);
   }
   progress.sent = 1;
   await ctx.saveProgress(progress);
+  recorderOf(d, p).outbound({ partId: msgid, kind: 'handoff', content: text, status: 'sent' });
+  recorderOf(d, p).settle({ status: 'command' });
   d.metrics.replies.inc({ channel: 'kf', kind: 'command' });
   ctx.log.info({ via: handoff.msg_code ? 'send_msg_on_event' : 'send_msg' }, 'hand-off reply sent');
 }
 
 async function sendParts(d: KfHandlerDeps, ctx: JobContext, p: KfMessageJob, progress: JobProgress) {
-  if (progress.parts.length === 0) return ctx.log.info('no reply planned (customer over the rate limit)');
+  const rec = recorderOf(d, p);
+  if (progress.parts.length === 0) {
+    rec.settle({ status: 'skipped' });
+    return ctx.log.info('no reply planned (customer over the rate limit)');
+  }
   const first = progress.sent;
   for (let i = first; i < progress.parts.length; i++) {
     ctx.signal.throwIfAborted();
@@ -175,15 +213,21 @@ async function sendParts(d: KfHandlerDeps, ctx: JobContext, p: KfMessageJob, pro
         ? await sendKfImage(d.api, { ...to, media_id }, opts)
         : await sendKfText(d.api, { ...to, content: image ? imageAsText(image) : part }, opts);
       if (outcome === 'already_sent') ctx.log.info({ part: i, outMsgid: msgid }, 'part was already delivered');
+      rec.outbound({ partId: msgid, kind: progress.kind, content: part, status: 'sent', agent: progress.llm?.agent ?? null });
     } catch (e) {
       if (ctx.signal.aborted) throw e;
-      if (isRefusal(e)) return refused(d, ctx.log, e, i, progress.parts.length, p);
+      if (isRefusal(e)) {
+        rec.outbound({ partId: msgid, kind: progress.kind, content: progress.parts[i] as string, status: 'failed', errcode: e.errcode });
+        rec.settle({ status: 'failed', ...llmSettlement(progress) });
+        return refused(d, ctx.log, e, i, progress.parts.length, p);
+      }
       throw e;
     }
     progress.sent = i + 1;
     await ctx.saveProgress(progress);
   }
   d.metrics.replies.inc({ channel: 'kf', kind: progress.kind });
+  rec.settle({ status: statusOf(progress.kind), ...llmSettlement(progress) });
   ctx.log.info({ parts: progress.parts.length, kind: progress.kind }, 'kf reply sent');
 }
 
@@ -201,6 +245,7 @@ async function sendWelcome(d: KfHandlerDeps, ctx: JobContext, p: KfWelcomeJob): 
       { signal: ctx.signal, mayHaveBeenSent: ctx.attempts > 1, retries: 1 },
     );
     d.metrics.replies.inc({ channel: 'kf', kind: 'welcome' });
+    d.recorder?.outbound({ channel: 'kf', account: p.open_kfid, externalId: p.external_userid, partId: outboundMsgid(p.open_kfid, p.msgid, 'w'), kind: 'welcome', content: text, status: 'sent' });
     ctx.log.info('kf welcome sent');
   } catch (e) {
     if (ctx.signal.aborted || !(e instanceof WechatApiError)) throw e;

@@ -72,7 +72,7 @@ export async function planKfReply(d: KfPlanDeps, answerer: Answerer, p: KfMessag
       plan = await planMedia(d, answerer, p, signal, ask, unsupported);
       break;
   }
-  return { parts: plan.parts, kind: plan.kind, sent: 0, effects: plan.effects };
+  return { parts: plan.parts, kind: plan.kind, sent: 0, effects: plan.effects, ...(plan.llm ? { llm: plan.llm } : {}) };
 }
 
 type PlannedReplyImages = Parameters<Answerer['answer']>[0]['images'];

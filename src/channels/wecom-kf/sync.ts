@@ -1,3 +1,6 @@
+import { inboundSummary } from '../../pipeline/inbound-summary.js';
+import type { JobPayload } from '../../pipeline/jobs.js';
+import type { MessageRecorder } from '../../pipeline/recorder.js';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import type { KfConfig } from '../../config.js';
@@ -41,6 +44,8 @@ export interface SyncDeps {
   jobs: Pick<JobQueue, 'handOff'>;
   /** false in a web-only process (ROLE=web): callbacks only mark the account; worker processes pull */
   pullHere?: boolean;
+  /** the message log's rows: a `pending` row per new customer message (default: none) */
+  recorder?: MessageRecorder;
 }
 
 /**
@@ -122,9 +127,20 @@ async function handOffPage(d: SyncDeps, items: SyncItem[], coldStart: boolean, a
   // a crash makes the page be read again.
   for (const ev of events) await applyKfEvent(d, ev);
   const created = await d.jobs.handOff(jobs);
+  if (d.recorder) recordInbound(d.recorder, jobs.filter((_, i) => created[i]));
   const fresh = jobs.filter((_, i) => created[i]).map((j) => j.id);
   const dupes = jobs.length - fresh.length;
   if (dupes > 0) d.metrics.dedupHits.inc({ channel: 'kf' }, dupes);
   if (items.length > 0) d.log.info({ open_kfid: account, items: items.length, handedOff: fresh.length, dupes, coldStart }, 'kf page pulled');
   return fresh.length;
+}
+
+/** `pending` rows for the customer messages of a page that were handed off now (not the welcome jobs). */
+function recordInbound(recorder: MessageRecorder, jobs: { payload: string }[]): void {
+  for (const j of jobs) {
+    const p = JSON.parse(j.payload) as JobPayload;
+    const summary = inboundSummary(p);
+    if (!summary || p.channel !== 'kf') continue;
+    recorder.inbound({ channel: 'kf', account: p.open_kfid, externalId: p.external_userid, msgid: p.msgid, ...summary, atMs: p.send_time * 1000 });
+  }
 }

@@ -1,0 +1,86 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { AdminDeps } from './admin/deps.js';
+import { createCustomerOps } from './admin/wiring.js';
+import type { Config } from './config.js';
+import { createDataLayer, type DataLayer, type DataTuning } from './log/create.js';
+import type { Metrics } from './metrics.js';
+import type { OpenAiCompatDeps } from './openai-compat/plugin.js';
+import type { AgentRouter } from './pipeline/agents.js';
+import type { JobQueue } from './pipeline/job-queue.js';
+import { createRecorder, type MessagePlace, type MessageRecorder } from './pipeline/recorder.js';
+import type { Store } from './store/types.js';
+import type { ApiClient } from './wechat-api/api-client.js';
+
+/** The data layer with what the pipeline takes from it. */
+export interface DataWiring {
+  data: DataLayer;
+  /** the operator's customer id of a place (kf identities are per corp) */
+  identify: (place: MessagePlace) => Promise<string>;
+  recorder: MessageRecorder;
+}
+
+/**
+ * Opens the message log, failures list and identities (MySQL, else Redis, else memory: log/create.ts) and the
+ * recorder the channels write through. Called by deps.ts only.
+ */
+export async function openData(
+  config: Config,
+  d: { redis: Redis | null; prefix: string; log: Logger; metrics: Metrics; tuning?: DataTuning },
+): Promise<DataWiring> {
+  const log = d.log.child({ part: 'data' });
+  const data = await createDataLayer(config.data, { redis: d.redis, redisPrefix: d.prefix, log, metrics: d.metrics, ...(d.tuning ? { tuning: d.tuning } : {}) });
+  // external_userid is per corp, not per kf account: one kf customer across the corp's accounts is one identity.
+  const identityAccount = (place: MessagePlace) => (place.channel === 'kf' && config.kf ? config.kf.corpId : place.account);
+  return {
+    data,
+    identify: (place) => data.identities.resolve({ channel: place.channel, account: identityAccount(place), externalId: place.externalId }),
+    recorder: createRecorder({ log: data.log, failures: data.failures, identities: data.identities, identityAccount, logger: log }),
+  };
+}
+
+/** The operator API (ADMIN_TOKEN) and the OpenAI-compatible API (OPENAI_COMPAT_API_KEYS), or null when off. */
+export function operatorApis(
+  config: Config,
+  d: {
+    wiring: DataWiring;
+    agents: AgentRouter;
+    store: Store;
+    jobs: JobQueue;
+    kfApi: ApiClient | null;
+    mpApi: ApiClient | null;
+    version: string;
+    checkReady: () => Promise<void>;
+  },
+): { admin: AdminDeps | null; openaiCompat: OpenAiCompatDeps | null } {
+  const { data } = d.wiring;
+  const admin: AdminDeps | null = config.adminToken
+    ? {
+        token: config.adminToken,
+        version: d.version,
+        startedAtMs: Date.now(),
+        role: config.role,
+        storeKind: d.store.kind,
+        channels: { kf: config.kf !== null, mp: config.mp !== null, bot: false },
+        agents: d.agents.all.map((a) => a.name),
+        log: data.log,
+        failures: data.failures,
+        identities: data.identities,
+        checkReady: d.checkReady,
+        queueCounts: () => d.jobs.counts(),
+        ...createCustomerOps({
+          store: d.store,
+          log: data.log,
+          agents: d.agents,
+          routedKfAccounts: Object.keys(config.routes).filter((k) => k.startsWith('kf:')).map((k) => k.slice(3)),
+          kfApi: d.kfApi,
+          mpApi: d.mpApi,
+        }),
+      }
+    : null;
+  const openaiCompat: OpenAiCompatDeps | null =
+    config.openaiCompatKeys.length > 0
+      ? { keys: config.openaiCompatKeys, agents: d.agents, identities: data.identities, recorder: d.wiring.recorder, store: d.store }
+      : null;
+  return { admin, openaiCompat };
+}
