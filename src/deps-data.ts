@@ -12,6 +12,13 @@ import { createRecorder, type MessagePlace, type MessageRecorder } from './pipel
 import type { Store } from './store/types.js';
 import type { ApiClient } from './wechat-api/api-client.js';
 
+/** How long the reply path waits for a customer id before going on without it (ms). */
+const IDENTIFY_TIMEOUT_MS = 500;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
+}
+
 /** The data layer with what the pipeline takes from it. */
 export interface DataWiring {
   data: DataLayer;
@@ -34,7 +41,9 @@ export async function openData(
   const identityAccount = (place: MessagePlace) => (place.channel === 'kf' && config.kf ? config.kf.corpId : place.account);
   return {
     data,
-    identify: (place) => data.identities.resolve({ channel: place.channel, account: identityAccount(place), externalId: place.externalId }),
+    // On the reply path (a webhook agent is told who asks): a store that hangs must not hold the answer.
+    identify: (place) =>
+      withTimeout(data.identities.resolve({ channel: place.channel, account: identityAccount(place), externalId: place.externalId }), IDENTIFY_TIMEOUT_MS),
     recorder: createRecorder({ log: data.log, failures: data.failures, identities: data.identities, identityAccount, logger: log }),
   };
 }
