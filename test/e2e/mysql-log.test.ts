@@ -3,6 +3,7 @@
  * killed (kill -9) while customers write: every customer is answered exactly once meanwhile, and the rows are
  * written once it is back.
  */
+import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OPEN_KFID, sleep, startHarness, textsTo, type Harness } from '../helpers/harness.js';
 import { canStartMariadb, createTestDatabase, mysqlUrl, type TestDatabase } from '../helpers/mysql.js';
@@ -32,7 +33,7 @@ describe.skipIf(!mysqlUrl)('message log in MariaDB (mysql)', () => {
     await h.customerSays('wmKinds', '有人吗');
     await sleep(400);
     await h.deps.data.log.flush();
-    const rows = await db.query<{ direction: string; type: string; status: string; content: string } & import('mysql2/promise').RowDataPacket>(
+    const rows = await db.query<{ direction: string; type: string; status: string; content: string } & RowDataPacket>(
       'SELECT direction, type, status, content FROM messages WHERE external_id = ? ORDER BY id',
       ['wmKinds'],
     );
