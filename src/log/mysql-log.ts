@@ -3,31 +3,22 @@
  * reads are single indexed statements, newest first by id. Rows older than MESSAGE_RETENTION_DAYS are deleted by a
  * daily timer, in chunks so the deletion never holds long locks.
  */
+import type { LogStoreOptions } from './writer-options.js';
 import { randomBytes } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import type { Logger } from 'pino';
-import type { Metrics } from '../metrics.js';
 import type { MysqlDb } from './mysql-db.js';
 import { purgeExpired } from './mysql-retention.js';
 import { createMysqlSink } from './mysql-sink.js';
 import { clampLimit, prepareRow } from './row.js';
 import { LogUnavailableError, type LogCounts, type LogQuery, type LogRow, type MessageLog } from './types.js';
-import { createBatchWriter, type WriterOptions } from './writer.js';
+import { createBatchWriter } from './writer.js';
 
 /** The first retention run comes this long after start (ms), then one a day. */
 const FIRST_PURGE_AFTER_MS = 60_000;
 const DAY_MS = 86_400_000;
 
 /** Options of the MySQL log. */
-export interface MysqlLogOptions {
-  logContent: boolean;
-  retentionDays: number;
-  log: Logger;
-  metrics: Metrics;
-  writer?: Partial<WriterOptions>;
-  /** ms the writer keeps trying on `close` before counting what is left as dropped; default 5,000 */
-  closeGraceMs?: number;
-}
+export type MysqlLogOptions = LogStoreOptions;
 
 /** The MySQL log, with its retention run exposed for tests and operators. */
 export interface MysqlMessageLog extends MessageLog {

@@ -5,12 +5,11 @@
  * channel/account/msgid, capped the same way, and is merged into the row when read; a settlement written before
  * its row therefore applies as soon as the row is there. Writes go through the batched writer (writer.ts).
  */
+import type { LogStoreOptions } from './writer-options.js';
 import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
-import type { Metrics } from '../metrics.js';
 import { dataKeys } from './redis-keys.js';
 import { SETTLE_LUA } from './redis-lua.js';
-import { createBatchWriter, type LogSink, type WriterOptions } from './writer.js';
+import { createBatchWriter, type LogSink } from './writer.js';
 import { clampLimit, inboundKeyOf, matchesQuery, prepareRow, retentionCutoff, toLogRow, type PreparedRow } from './row.js';
 import { LogUnavailableError, type InboundSettlement, type LogCounts, type LogRow, type MessageLog } from './types.js';
 
@@ -25,16 +24,9 @@ const CHUNK = 500;
 const TRIM_EVERY_MS = 60_000;
 
 /** Options of the Redis log. */
-export interface RedisLogOptions {
+export interface RedisLogOptions extends LogStoreOptions {
   /** MESSAGE_LOG_MEMORY_LIMIT: stream entries kept */
   limit: number;
-  logContent: boolean;
-  retentionDays: number;
-  log: Logger;
-  metrics: Metrics;
-  writer?: Partial<WriterOptions>;
-  /** ms the writer keeps trying on `close` before counting what is left as dropped; default 5,000 */
-  closeGraceMs?: number;
   now?: () => number;
 }
 

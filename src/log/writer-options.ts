@@ -2,6 +2,8 @@
  * The batched writer's contract (writer.ts): what a store's sink implements, the tuning and its production
  * defaults, and the writer's own interface.
  */
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
 import type { PreparedRow } from './row.js';
 import type { InboundKey, InboundSettlement, LogHealth } from './types.js';
 
@@ -58,4 +60,17 @@ export interface BatchWriter {
   /** Flushes for at most `graceMs` (ms), then stops; what is still queued counts as dropped. */
   close(graceMs: number): Promise<void>;
   health(): LogHealth;
+}
+
+/** What the MySQL and Redis logs share: the content policy, retention, logging and the batched writer. */
+export interface LogStoreOptions {
+  /** LOG_MESSAGE_CONTENT */
+  logContent: boolean;
+  /** MESSAGE_RETENTION_DAYS */
+  retentionDays: number;
+  log: Logger;
+  metrics: Metrics;
+  writer?: Partial<WriterOptions>;
+  /** ms the writer keeps trying on `close` before counting what is left as dropped; default 5,000 */
+  closeGraceMs?: number;
 }
