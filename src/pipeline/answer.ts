@@ -174,7 +174,10 @@ export function createAnswerer(o: AnswererOptions): Answerer {
     createLlmCall({ adapter: o.adapter, agent: o.agent, timeoutMs: o.timeoutMs, metrics: o.metrics, breaker: o.breaker, maxConcurrency: o.maxConcurrency, minBackoffMs: o.minBackoffMs });
 
   const askLlm = async (req: AnswerRequest): Promise<PlannedReply> => {
-    const [stored, customer] = await Promise.all([o.store.get(convKey(req.customer)), customerRefOf(req.customer, o.identify)]);
+    // Only the webhook is told who asks: resolving an id costs a store round trip (a new customer's, a MySQL insert),
+    // which the other agents' replies must not wait for.
+    const identify = o.adapter.provider === 'webhook' ? o.identify : undefined;
+    const [stored, customer] = await Promise.all([o.store.get(convKey(req.customer)), customerRefOf(req.customer, identify)]);
     const state = parseState(stored);
     req.onLlmStart?.();
     const { outcome, seconds } = await call(

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { IdentityStore } from '../identity/types.js';
 import type { FailureStore, InboundSettlement, LogChannel, MessageLog, OutboundKind, OutboundStatus } from '../log/types.js';
+import { createKeyedSerial } from './keyed-serial.js';
 
 /** Where a message was, on which account, with whom. */
 export interface MessagePlace {
@@ -62,17 +63,26 @@ export function createRecorder(o: {
   logger: Logger;
 }): MessageRecorder {
   const pending = new Set<Promise<void>>();
-  /** Runs `work` with the place's customer id, in the background; a failure is logged, never thrown. */
-  const withCustomer = (place: MessagePlace, what: string, work: (customerId: string) => Promise<void> | void) => {
-    const p = (async () => {
-      let customerId = '';
-      try {
-        customerId = await o.identities.resolve({ channel: place.channel, account: o.identityAccount(place), externalId: place.externalId });
-      } catch (e) {
-        o.logger.warn({ err: e instanceof Error ? e.message : String(e), channel: place.channel }, 'customer id unavailable; logging the message without it');
-      }
-      await work(customerId);
-    })()
+  // One chain per customer: a new customer's first resolve is an insert and takes longer than the cached ones after
+  // it, and without the chain an answer's row could be written after the next message's (the log's order is its id).
+  const perCustomer = createKeyedSerial();
+  /**
+   * Runs `work` with the place's customer id and the time of the call (epoch ms), in the background, after the
+   * work queued earlier for the same customer; a failure is logged, never thrown.
+   */
+  const withCustomer = (place: MessagePlace, what: string, work: (customerId: string, atMs: number) => void) => {
+    const atMs = Date.now();
+    const account = o.identityAccount(place);
+    const p = perCustomer
+      .run(`${place.channel}\u0000${account}\u0000${place.externalId}`, async () => {
+        let customerId = '';
+        try {
+          customerId = await o.identities.resolve({ channel: place.channel, account, externalId: place.externalId });
+        } catch (e) {
+          o.logger.warn({ err: e instanceof Error ? e.message : String(e), channel: place.channel }, 'customer id unavailable; logging the message without it');
+        }
+        work(customerId, atMs);
+      })
       .catch((e: unknown) => o.logger.warn({ err: e instanceof Error ? e.message : String(e), what }, 'message log: could not record'))
       .finally(() => pending.delete(p));
     pending.add(p);
@@ -81,15 +91,16 @@ export function createRecorder(o: {
 
   return {
     inbound: (m) =>
-      withCustomer(m, 'inbound', (customerId) =>
-        o.log.record({ ...base(m), customerId, direction: 'in', msgid: m.msgid, type: m.type, content: m.content, status: 'pending', ...(m.atMs ? { atMs: m.atMs } : {}) }),
+      withCustomer(m, 'inbound', (customerId, atMs) =>
+        o.log.record({ ...base(m), customerId, direction: 'in', msgid: m.msgid, type: m.type, content: m.content, status: 'pending', atMs: m.atMs ?? atMs }),
       ),
     settle: (m, change) => o.log.settle({ channel: m.channel, account: m.account, msgid: m.msgid }, change),
     outbound: (m) =>
-      withCustomer(m, 'outbound', (customerId) =>
+      withCustomer(m, 'outbound', (customerId, atMs) =>
         o.log.record({
           ...base(m),
           customerId,
+          atMs,
           direction: 'out',
           msgid: m.partId,
           type: m.kind,
@@ -101,8 +112,16 @@ export function createRecorder(o: {
         }),
       ),
     failed: (m) =>
-      withCustomer(m, 'failure', async (customerId) => {
-        await o.failures.add({ ...base(m), channel: m.channel, customerId, msgid: m.msgid, parts: m.parts, sent: m.sent, partIds: m.partIds, errcode: m.errcode, reason: m.reason });
+      withCustomer(m, 'failure', (customerId, atMs) => {
+        // Not awaited in the customer's chain: a slow failures table must not hold up that customer's log rows.
+        const add = o.failures
+          .add({ ...base(m), channel: m.channel, customerId, atMs, msgid: m.msgid, parts: m.parts, sent: m.sent, partIds: m.partIds, errcode: m.errcode, reason: m.reason })
+          .then(
+            () => undefined,
+            (e: unknown) => o.logger.warn({ err: e instanceof Error ? e.message : String(e), what: 'failure' }, 'message log: could not record'),
+          )
+          .finally(() => pending.delete(add));
+        pending.add(add);
       }),
     idle: async () => {
       while (pending.size > 0) await Promise.all([...pending]);

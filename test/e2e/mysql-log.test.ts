@@ -31,14 +31,20 @@ describe.skipIf(!mysqlUrl)('message log in MariaDB (mysql)', () => {
     await h.customerSays('wmKinds', '转人工');
     await h.fake.waitFor(() => textsTo(h!.fake, 'wmKinds').length === 4);
     await h.customerSays('wmKinds', '有人吗');
-    await sleep(400);
-    await h.deps.data.log.flush();
-    const rows = await db.query<{ direction: string; type: string; status: string; content: string } & RowDataPacket>(
-      'SELECT direction, type, status, content FROM messages WHERE external_id = ? ORDER BY id',
-      ['wmKinds'],
-    );
-    const inbound = rows.filter((r) => r.direction === 'in').map((r) => `${r.type}:${r.status}`);
-    const outbound = rows.filter((r) => r.direction === 'out').map((r) => `${r.type}:${r.status}`);
+    // The rows are written in the background after each reply: read until all nine are there (or 10 s pass).
+    let inbound: string[];
+    let outbound: string[];
+    const deadline = Date.now() + 10_000;
+    do {
+      await sleep(100);
+      await h.deps.data.log.flush();
+      const rows = await db.query<{ direction: string; type: string; status: string; content: string } & RowDataPacket>(
+        'SELECT direction, type, status, content FROM messages WHERE external_id = ? ORDER BY id',
+        ['wmKinds'],
+      );
+      inbound = rows.filter((r) => r.direction === 'in').map((r) => `${r.type}:${r.status}`);
+      outbound = rows.filter((r) => r.direction === 'out').map((r) => `${r.type}:${r.status}`);
+    } while ((inbound.length < 5 || outbound.length < 4 || inbound.includes('text:pending')) && Date.now() < deadline);
     expect(inbound).toEqual(['text:answered', 'text:command', 'image:fallback', 'text:command', 'text:skipped']);
     expect(outbound).toEqual(['answer:sent', 'command:sent', 'fallback:sent', 'handoff:sent']);
   });
