@@ -8,7 +8,7 @@ interface Entry {
 
 /**
  * The embedded store: the same semantics as the Redis store inside one process. Nothing survives a restart and
- * nothing is shared between processes (README says what that means for operators).
+ * nothing is shared between processes (docs/operations.md, "Without Redis", says what that means for operators).
  * @param opts.now clock in ms (tests inject one); defaults to Date.now
  * @param opts.sweepIntervalMs how often expired entries are dropped so memory stays bounded (default 60 s)
  */

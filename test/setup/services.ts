@@ -138,7 +138,7 @@ export interface MariadbServer {
 }
 
 /**
- * Starts a throw-away MariaDB as docs/toolchain.md describes: `mariadb-install-db` into a temp datadir, then
+ * Starts a throw-away MariaDB as docs/development.md ("Tests") describes: `mariadb-install-db` into a temp datadir, then
  * `mariadbd --no-defaults` on a loopback port (the distribution's config, port and socket stay out of the way).
  * @param opts.port a port (default: a free one); opts.args extra server options
  * @throws when the binaries are missing or the server does not answer within 30 s
