@@ -6,6 +6,7 @@ import { adminPlugin } from './admin/plugin.js';
 import { registerMpRoutes, type MpRouteDeps } from './channels/wechat-mp/routes.js';
 import { openAiCompatPlugin, type OpenAiCompatDeps } from './openai-compat/plugin.js';
 import { registerKfRoutes, type KfRouteDeps } from './channels/wecom-kf/routes.js';
+import { registerBotRoutes, type BotRouteDeps } from './channels/wecom-bot/routes.js';
 import { HttpError } from './http/http-error.js';
 import { bearerMatches } from './http/bearer.js';
 import { parseQuery } from './http/querystring.js';
@@ -26,6 +27,8 @@ export interface AppDeps {
   kf: KfRouteDeps | null;
   /** the Official Account channel, or null when it is not configured (its routes then answer 404) */
   mp: MpRouteDeps | null;
+  /** the smart bots' callback routes, or null/absent when no bot is configured (the route then answers 404) */
+  bot?: BotRouteDeps | null;
   /** the operator API, or null when ADMIN_TOKEN is unset (its routes then answer 404) */
   admin?: AdminDeps | null;
   /** the OpenAI-compatible API, or null when OPENAI_COMPAT_API_KEYS is unset (its routes then answer 404) */
@@ -165,6 +168,7 @@ export function buildApp(d: AppDeps): FastifyInstance {
 
   if (d.kf) registerKfRoutes(app, d.kf);
   if (d.mp) registerMpRoutes(app, d.mp);
+  if (d.bot) registerBotRoutes(app, d.bot);
   const admin = d.admin;
   if (admin) void app.register(async (scope) => adminPlugin(scope, admin), { prefix: '/admin' });
   const v1 = d.openaiCompat;

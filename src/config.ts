@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_BASE_URLS, DEFAULT_IDLE_MS, DEFAULT_MAX_CONCURRENCY, hostOnly, parseAgents, parseRoutes, type AgentConfig } from './config-agents.js';
+import { parseBots, type BotConfig } from './config-bots.js';
 import { ConfigError } from './errors.js';
 import { parseJsonSetting } from './json-setting.js';
 
@@ -25,6 +26,7 @@ const SECRET_NAMES = new Set([
   'OPENAI_COMPAT_API_KEYS',
   'MYSQL_URL',
   'WEBHOOK_TOKEN',
+  'WECOM_BOTS',
 ]);
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -93,6 +95,8 @@ const schema = z.object({
   WECOM_API_BASE_URL: httpUrl.default('https://qyapi.weixin.qq.com'),
   KF_COLD_START_MAX_AGE_S: int(0).default(300),
   KF_MAX_MESSAGE_AGE_S: int(1).default(172800),
+  WECOM_BOTS: z.string().optional(),
+  WECOM_BOT_WS_URL: z.string().trim().regex(/^wss?:\/\//, 'must start with wss:// (or ws:// for a local test server)').default('wss://openws.work.weixin.qq.com'),
 
   WECHAT_MP_APP_ID: z.string().trim().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be the AppID (letters, digits)').optional(),
   WECHAT_MP_APP_SECRET: z.string().trim().min(1).optional(),
@@ -251,6 +255,10 @@ export interface Config {
   role: 'all' | 'web' | 'worker';
   kf: KfConfig | null;
   mp: MpConfig | null;
+  /** WECOM_BOTS: smart bots in their JSON order (empty: no smart bot) */
+  bots: BotConfig[];
+  /** WECOM_BOT_WS_URL: the long-connection endpoint */
+  botWsUrl: string;
   llm: LlmConfig;
   /** every agent, the `default` one (LLM_PROVIDER) first, then AGENTS in their order */
   agents: AgentConfig[];
@@ -320,9 +328,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     const named = parseAgents(cleaned.AGENTS, d);
     const names = new Set(['default', ...named.agents.map((a) => a.name)]);
     const routes = parseRoutes(cleaned.AGENT_ROUTES, names, cleaned.WECHAT_MP_APP_ID?.trim() ?? null);
-    throw new ConfigError([...problems, ...named.problems, ...routes.problems]);
+    throw new ConfigError([...problems, ...named.problems, ...routes.problems, ...parseBots(cleaned.WECOM_BOTS).problems]);
   }
   const config = toConfig(e);
+  const bots = parseBots(e.WECOM_BOTS);
+  config.bots = bots.bots;
+  problems.push(...bots.problems);
   problems.push(...resolveAgents(config, e));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -447,6 +458,8 @@ function toConfig(e: Env): Config {
     role: e.ROLE,
     kf,
     mp: toMpConfig(e),
+    bots: [],
+    botWsUrl: e.WECOM_BOT_WS_URL,
     llm: {
       provider: e.LLM_PROVIDER,
       systemPrompt: e.LLM_SYSTEM_PROMPT ?? null,

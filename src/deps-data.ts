@@ -70,7 +70,7 @@ export function operatorApis(
         startedAtMs: Date.now(),
         role: config.role,
         storeKind: d.store.kind,
-        channels: { kf: config.kf !== null, mp: config.mp !== null, bot: false },
+        channels: { kf: config.kf !== null, mp: config.mp !== null, bot: config.bots.length > 0 },
         agents: d.agents.all.map((a) => a.name),
         log: data.log,
         failures: data.failures,

@@ -4,6 +4,7 @@ import type { AppDeps } from './app.js';
 import { createKfJobHandler } from './channels/wecom-kf/handler.js';
 import { createKfPuller, type KfPuller } from './channels/wecom-kf/puller.js';
 import { createMpChannel } from './channels/wechat-mp/channel.js';
+import { createBotChannel, type BotTuning } from './channels/wecom-bot/channel.js';
 import type { Config, KfConfig } from './config.js';
 import { parseEncodingAesKey } from './crypto/wxbizmsgcrypt.js';
 import type { BreakerOptions } from './llm/breaker.js';
@@ -78,6 +79,8 @@ export interface DepsOverrides {
   dataTuning?: DataTuning;
   /** the job queue's retry limits (tests shorten them to reach a give-up quickly) */
   queue?: Pick<QueueBaseOptions, 'maxAttempts' | 'retryWindowMs' | 'retryDelayMs'>;
+  /** the smart bot's snapshot throttle and stream window (tests shorten them) */
+  bot?: BotTuning;
 }
 
 /**
@@ -116,6 +119,8 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
   const kfApi = kf ? createKfApi(kf, store, log, metrics) : null;
   const recorder = wiring.recorder;
   const mp = config.mp ? createMpChannel(config, config.mp, { store, log, metrics, agents, media, recorder }) : null;
+  const replay = createReplayGuard(store, config.callbackMaxSkewS);
+  const bot = createBotChannel(config, { store, log, metrics, agents, media, recorder, replay, ...(o.bot ? { tuning: o.bot } : {}) });
   const handler: JobHandler = dispatchByChannel({
     ...(kfApi
       ? {
@@ -133,6 +138,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
         }
       : {}),
     ...(mp ? { mp: mp.handler } : {}),
+    ...(bot ? { bot: bot.handler } : {}),
   });
   const queueDeps = { store, log, metrics, handler, leaseMs, dedupTtlMs: DEDUP_TTL_MS, concurrency: JOB_CONCURRENCY, ...o.queue };
   const jobs: JobQueue =
@@ -160,7 +166,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
       : null;
 
   primeMetrics(metrics, {
-    channels: [...(kf ? ['kf'] : []), ...(config.mp ? ['mp'] : [])],
+    channels: [...(kf ? ['kf'] : []), ...(config.mp ? ['mp'] : []), ...(bot ? ['bot'] : [])],
     agents: config.agents.map((a) => a.name),
     tokenEndpoints: [...(kf ? ['gettoken'] : []), ...(config.mp?.appSecret ? ['stable_token'] : [])],
     version: o.version ?? 'dev',
@@ -187,7 +193,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
         config.kf && kfPuller && routes
           ? {
               puller: kfPuller,
-              replay: createReplayGuard(store, config.callbackMaxSkewS),
+              replay,
               maxSkewS: config.callbackMaxSkewS,
               secrets: {
                 token: config.kf.token,
@@ -197,6 +203,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
             }
           : null,
       mp: mp && routes ? { ...mp.routes, jobs } : null,
+      bot: bot && routes ? { ...bot.routes, jobs } : null,
     },
     sweepIntervalMs: config.role === 'worker' ? WORKER_POLL_MS : SWEEP_INTERVAL_MS,
     sweep: async () => {

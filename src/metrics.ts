@@ -48,6 +48,10 @@ export interface Metrics {
   kfSendFailed: Counter<'fail_type'>;
   /** kf: customer messages not answered because a human or the queue holds the conversation */
   kfHumanHeld: Counter;
+  /** smart bot: streams begun and not yet finished (this process: callback mode counts the jobs writing snapshots) */
+  botStreamsActive: Gauge;
+  /** smart bot, long-connection mode: 1 while this process holds the bot's authenticated WebSocket */
+  botWsConnected: Gauge<'bot'>;
 }
 
 /**
@@ -130,6 +134,17 @@ export function createMetrics(opts: { defaultMetrics?: boolean; redis?: boolean;
     jobsWaiting: new Gauge({
       name: 'bridge_jobs_waiting',
       help: 'Jobs not yet started (with Redis: the BullMQ queue, waiting and delayed)',
+      registers,
+    }),
+    botStreamsActive: new Gauge({
+      name: 'bridge_bot_streams_active',
+      help: 'Smart-bot answer streams begun and not yet finished in this process',
+      registers,
+    }),
+    botWsConnected: new Gauge({
+      name: 'bridge_bot_ws_connected',
+      help: '1 while this process holds the smart bot\'s authenticated long connection',
+      labelNames: ['bot'],
       registers,
     }),
     jobLag: new Histogram({

@@ -28,10 +28,14 @@ describe('.env.example', () => {
     ]);
   });
 
-  it('its commented examples (AGENTS with every option shown, AGENT_ROUTES) are accepted once uncommented', () => {
-    expect(Object.keys(examples).sort()).toEqual(['AGENTS', 'AGENT_ROUTES']);
+  it('its commented examples (AGENTS with every option shown, AGENT_ROUTES, WECOM_BOTS) are accepted once uncommented', () => {
+    expect(Object.keys(examples).sort()).toEqual(['AGENTS', 'AGENT_ROUTES', 'WECOM_BOTS']);
     const c = loadConfig({ ...values, ...examples, WECHAT_MP_APP_ID: 'wx5823bf96d3bd56c7', WECHAT_MP_TOKEN: 't', WECHAT_MP_APP_SECRET: 's' });
     expect(c.agents.map((a) => a.name)).toEqual(['default', 'sales', 'support', 'mp']);
     expect(Object.values(c.routes).sort()).toEqual(['mp', 'sales', 'support']);
+    expect(c.bots.map((b) => [b.botId, b.mode])).toEqual([
+      ['aib_demo_callback', 'callback'],
+      ['aib_demo_ws', 'websocket'],
+    ]);
   });
 });

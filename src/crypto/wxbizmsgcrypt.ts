@@ -170,12 +170,14 @@ export function buildEncryptedXmlReply(p: EncryptedReplyParts): string {
 }
 
 /**
- * The JSON passive-reply envelope of WXBizJsonMsgCrypt (smart bots, kf §1.3):
- * `{"encrypt","msgsignature","timestamp","nonce"}`. `timestamp` stays a JSON **string**: Tencent's JSON samples
- * (Go `Timestamp string`, Python template `"%(timestamp)s"`) emit it quoted. Throws CryptoError(-40011) like the
- * XML builder.
+ * The JSON passive-reply envelope of WXBizJsonMsgCrypt: `{"encrypt","msgsignature","timestamp","nonce"}`.
+ * `timestamp` is a JSON **string** by default, as Tencent's JSON samples (Go `Timestamp string`, Python template
+ * `"%(timestamp)s"`) emit it; the smart bot's reply table (wecom-aibot-protocol.md §2) documents it as an integer, so
+ * `numericTimestamp` writes it as a number there. The signature covers the same digits either way.
+ * Throws CryptoError(-40011) like the XML builder.
  */
-export function buildEncryptedJsonReply(p: EncryptedReplyParts): string {
+export function buildEncryptedJsonReply(p: EncryptedReplyParts, o: { numericTimestamp?: boolean } = {}): string {
   checkReplyParts(p);
-  return JSON.stringify({ encrypt: p.encrypt, msgsignature: p.signature, timestamp: p.timestamp, nonce: p.nonce });
+  const timestamp = o.numericTimestamp ? Number(p.timestamp) : p.timestamp;
+  return JSON.stringify({ encrypt: p.encrypt, msgsignature: p.signature, timestamp, nonce: p.nonce });
 }

@@ -1,5 +1,6 @@
 import { stripMarkerChars } from './image-marker.js';
 import { markdownToText } from './markdown-to-text.js';
+import { sanitizeMarkdown } from './sanitize-markdown.js';
 import { planPartsWithImages } from './plan-with-images.js';
 
 /** An answer to format for WeChat and split into parts. */
@@ -19,6 +20,11 @@ export interface FormatInput {
   maxParts: number;
   /** the continue hint that ends the last part when the answer does not fit */
   hint: string;
+  /**
+   * the channel renders markdown (smart bot): a `markdown` answer keeps its markdown, raw HTML taken out
+   * (sanitize-markdown.ts), instead of becoming WeChat text
+   */
+  keepMarkdown?: boolean;
 }
 
 /** The formatted answer: its whole text, the parts to send now and the rest kept for the continue keyword. */
@@ -44,7 +50,13 @@ export const LONG_ANSWER_CHARS = 2048;
  */
 export function formatAnswer(i: FormatInput): FormattedAnswer {
   const converted =
-    i.source === 'markdown' ? markdownToText(i.text, { imageMarkers: i.imageMarkers }) : i.source === 'plain' ? stripMarkerChars(i.text) : i.text;
+    i.source === 'markdown'
+      ? i.keepMarkdown
+        ? sanitizeMarkdown(stripMarkerChars(i.text))
+        : markdownToText(i.text, { imageMarkers: i.imageMarkers })
+      : i.source === 'plain'
+        ? stripMarkerChars(i.text)
+        : i.text;
   const text = converted.trim();
   if (!text) return { text: '', parts: [], rest: null };
   const { parts, rest } = planPartsWithImages(text, { maxBytes: i.maxBytes, maxParts: i.maxParts, hint: i.hint });

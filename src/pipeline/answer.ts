@@ -24,6 +24,8 @@ export interface PartLimits {
   maxParts: number;
   /** the channel sends `![alt](url)` images as image messages (kf); otherwise they are written as `alt (url)` */
   images?: boolean;
+  /** the channel renders markdown (smart bot): markdown answers keep it, sanitised (format/sanitize-markdown.ts) */
+  markdown?: boolean;
 }
 
 export interface AnswerRequest {
@@ -43,6 +45,11 @@ export interface AnswerRequest {
   anyMessageContinues?: boolean;
   /** called right before the LLM is asked (not for keywords or a pending rest), e.g. to show "typing" */
   onLlmStart?: () => void;
+  /**
+   * Streaming channels (smart bot): the visible answer so far as the LLM writes it (a snapshot, never a delta; see
+   * ReplyRequest.onText). Provisional: the planned reply is what counts.
+   */
+  onText?: (visibleSoFar: string) => void;
 }
 
 /**
@@ -156,7 +163,15 @@ export function createAnswerer(o: AnswererOptions): Answerer {
     req: AnswerRequest,
     conversation?: string,
   ): Promise<PlannedReply | null> => {
-    const input: FormatInput = { text: raw, source, imageMarkers: req.limits.images === true, maxBytes: req.limits.maxBytes, maxParts: req.limits.maxParts, hint: hintFor(req) };
+    const input: FormatInput = {
+      text: raw,
+      source,
+      imageMarkers: req.limits.images === true,
+      maxBytes: req.limits.maxBytes,
+      maxParts: req.limits.maxParts,
+      hint: hintFor(req),
+      ...(req.limits.markdown ? { keepMarkdown: true } : {}),
+    };
     const { text, parts, rest } = raw.length > LONG_ANSWER_CHARS && o.formatLong ? await o.formatLong(input, req.signal) : formatAnswer(input);
     if (!text) return null;
     return { parts, kind, text, effects: { rest, ...(conversation === undefined ? {} : { conversation }) } };
@@ -188,6 +203,7 @@ export function createAnswerer(o: AnswererOptions): Answerer {
         traceId: req.traceId,
         ...(customer ? { customer } : {}),
         ...(req.images?.length ? { images: req.images } : {}),
+        ...(req.onText ? { onText: req.onText } : {}),
       },
       req.signal,
     );

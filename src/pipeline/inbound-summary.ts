@@ -26,5 +26,10 @@ export function inboundSummary(p: JobPayload): { type: string; content: string }
     if (p.media_id) return { type: p.msgtype, content: '[图片]' };
     return { type: p.msgtype, content: p.content ?? `[${p.msgtype}]` };
   }
+  if (p.channel === 'bot') {
+    const marks = [...p.images.map(() => '[图片]'), ...(p.file ? ['[文件]'] : [])];
+    const content = [p.text, ...marks].filter(Boolean).join(' ');
+    return { type: p.msgtype, content: content || `[${p.msgtype}]` };
+  }
   return null;
 }

@@ -102,10 +102,43 @@ export const RETRY_WINDOW_MS = 3600_000;
  */
 export const MAX_JOB_ATTEMPTS = 20;
 
+/** Where a smart-bot message came from and how its answer streams (docs/smart-bot.md). */
+export interface BotMessageJob {
+  channel: 'bot';
+  type: 'bot.message';
+  /** the BotID (`aibotid`): the account */
+  botId: string;
+  /** how the answer leaves: snapshots for WeCom's refresh polls (callback) or frames on the long connection */
+  mode: 'callback' | 'websocket';
+  /** `from.userid` */
+  userid: string;
+  /** group chats only */
+  chatid: string | null;
+  msgid: string;
+  /** the stream id every frame of this answer carries (derived from botId and msgid) */
+  streamId: string;
+  /** epoch ms at which the message reached the bridge: the 6-minute stream window counts from it */
+  received_at_ms: number;
+  /** `text`, `image`, `mixed`, `voice`, `file`, … as WeCom sent it */
+  msgtype: string;
+  /** what the agent is asked: the text (group @mention removed), a voice message's transcript, mixed texts */
+  text: string;
+  /** images to download (5-minute URLs); `aeskey` in long-connection mode, else the bot's EncodingAESKey decrypts */
+  images: Array<{ url: string; aeskey?: string }>;
+  /** a file to download and read (text, PDF) */
+  file?: { url: string; aeskey?: string };
+  /** the text of a quoted message, given to the agent as context */
+  quote?: string;
+  /** callback mode: the one-shot URL for an answer that outlives the stream window */
+  response_url?: string;
+  /** false: a type the bridge cannot pass on (REPLY_UNSUPPORTED) */
+  supported: boolean;
+}
+
 /** Every kf job that answers a customer message (not the welcome). */
 export type KfMessageJob = KfTextJob | KfMediaJob | KfLinkJob | KfDescribedJob | KfUnsupportedJob;
 
-export type JobPayload = KfMessageJob | KfWelcomeJob | MpMessageJob;
+export type JobPayload = KfMessageJob | KfWelcomeJob | MpMessageJob | BotMessageJob;
 
 /** Reply kinds, as counted in `bridge_replies_total{kind}`. */
 export type ReplyKind = 'answer' | 'fallback' | 'command' | 'welcome';

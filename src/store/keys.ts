@@ -58,6 +58,10 @@ export const keys = {
    * WeCom reported a part undeliverable. Keyed by the hash prefix every outbound msgid of that reply shares.
    */
   kfReplyCancelled: (replyTag: string) => `kf:reply-cancelled:${replyTag}`,
+  /** smart bot: the newest snapshot of one answer stream (JSON StreamSnapshot), read by WeCom's refresh polls */
+  botStream: (streamId: string) => `bot:stream:${streamId}`,
+  /** smart bot, long connection: which process holds the bot's one WebSocket (a lease, renewed) */
+  botWsLease: (botId: string) => `bot:ws-lease:${botId}`,
   /** OA: the customer's last reported location (LOCATION event) */
   mpLocation: (customer: string) => `mp:location:${customer}`,
 };

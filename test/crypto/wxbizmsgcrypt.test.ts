@@ -419,6 +419,10 @@ describe('passive reply envelopes', () => {
     expect(Object.keys(JSON.parse(json) as object)).toEqual(['encrypt', 'msgsignature', 'timestamp', 'nonce']);
   });
 
+  it('writes the timestamp as a number when asked (the smart bot reply table)', () => {
+    expect(JSON.parse(buildEncryptedJsonReply(parts, { numericTimestamp: true }))).toMatchObject({ timestamp: 1409659813 });
+  });
+
   it('produces a reply that verifies and decrypts end to end', () => {
     const key = parseEncodingAesKey(v.encoding_aes_key);
     const c = encrypt(key, '<xml><Content><![CDATA[hi]]></Content></xml>', v.receiveid);
