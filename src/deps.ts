@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AppDeps } from './app.js';
@@ -165,6 +167,9 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
         })
       : null;
 
+  // ROLE=web never holds a bot's long connection: its messages become jobs, and web processes run none.
+  const botConnections = bot && works ? bot.connect(jobs, `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`) : null;
+
   primeMetrics(metrics, {
     channels: [...(kf ? ['kf'] : []), ...(config.mp ? ['mp'] : []), ...(bot ? ['bot'] : [])],
     agents: config.agents.map((a) => a.name),
@@ -214,6 +219,9 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
     close: async (graceMs) => {
       await kfPuller?.stop(Math.min(graceMs, 5000));
       await jobs.stop(graceMs);
+      // After the drain: the streams of answers finished meanwhile (here or in another worker) still reach WeCom on
+      // this connection's req_ids; then the lease goes and another process connects within one acquisition period.
+      await botConnections?.stop();
       agents.shutdown();
       await media.close();
       await extraction.close();

@@ -13,11 +13,17 @@ import { createApiHttp } from '../../wechat-api/http.js';
 import { createBotJobHandler } from './handler.js';
 import type { BotRouteDeps } from './routes.js';
 import { createBotStreams, type BotStreams } from './streams.js';
+import { startBotConnections, type BotConnections } from './ws-connections.js';
+import { createBotWsInbound } from './ws-inbound.js';
+import type { JobQueue } from '../../pipeline/job-queue.js';
 
 /** Test knobs of the smart-bot channel (ms). */
 export interface BotTuning {
   throttleMs?: number;
   handoverMs?: number;
+  /** long connection: the lease's TTL and the pump's store poll */
+  leaseMs?: number;
+  pumpPollMs?: number;
 }
 
 /** The smart-bot channel's parts: the job handler, the callback route's deps (minus the queue), the streams. */
@@ -25,6 +31,11 @@ export interface BotChannel {
   handler: JobHandler;
   streams: BotStreams;
   routes: Omit<BotRouteDeps, 'jobs'>;
+  /**
+   * Starts competing for the long-connection bots' connections (none: nothing to start). Only processes that run
+   * jobs call it (ROLE=web never holds a connection). @param holderId unique per process
+   */
+  connect(jobs: Pick<JobQueue, 'handOff'>, holderId: string): BotConnections | null;
 }
 
 /**
@@ -45,9 +56,12 @@ export function createBotChannel(
     aesKeys.set(bot.botId, aesKey);
   }
   const welcomes = new Map(config.bots.map((b) => [b.botId, b.welcome]));
+  const welcomeOf = (botId: string) => welcomes.get(botId) ?? d.agents.for('bot', botId).welcome;
+  const wsBots = config.bots.flatMap((b) => (b.mode === 'websocket' ? [{ botId: b.botId, secret: b.secret }] : []));
   const streams = createBotStreams(d.store);
   // Media URLs and response_url are absolute WeCom URLs: the base URL is only a default for relative ones.
   const http = createApiHttp('https://qyapi.weixin.qq.com', 15_000);
+  const { leaseMs, pumpPollMs, ...handlerTuning } = d.tuning ?? {};
   const handler = createBotJobHandler({
     agents: d.agents,
     metrics: d.metrics,
@@ -57,7 +71,7 @@ export function createBotChannel(
     http,
     aesKeys,
     ...(d.recorder ? { recorder: d.recorder } : {}),
-    ...d.tuning,
+    ...handlerTuning,
   });
   return {
     handler,
@@ -67,9 +81,15 @@ export function createBotChannel(
       streams,
       replay: d.replay,
       maxSkewS: config.callbackMaxSkewS,
-      welcomeOf: (botId) => welcomes.get(botId) ?? d.agents.for('bot', botId).welcome,
+      welcomeOf,
       metrics: d.metrics,
       ...(d.recorder ? { recorder: d.recorder } : {}),
+    },
+    connect: (jobs, holderId) => {
+      if (wsBots.length === 0) return null;
+      const log = d.log.child({ channel: 'bot' });
+      const onCallback = createBotWsInbound({ streams, jobs, metrics: d.metrics, log, welcomeOf, ...(d.recorder ? { recorder: d.recorder } : {}), ...(pumpPollMs ? { pollMs: pumpPollMs } : {}) });
+      return startBotConnections({ bots: wsBots, wsUrl: config.botWsUrl, store: d.store, holderId, log, metrics: d.metrics, onCallback, ...(leaseMs ? { leaseMs } : {}) });
     },
   };
 }

@@ -75,12 +75,11 @@ async function run(d: BotHandlerDeps, ctx: JobContext): Promise<void> {
   });
   d.metrics.botStreamsActive.inc();
   const handoverMs = d.handoverMs ?? BOT_HANDOVER_MS;
-  let handedOver = false;
+  let handedOver: Promise<void> | null = null;
   const handover = setTimeout(
     () => {
-      handedOver = true;
       const content = cutBytes(`${writer.shown === '' ? '' : `${writer.shown}\n\n`}${BOT_HANDOVER_NOTE}`, BOT_STREAM_MAX_BYTES);
-      writer.finish(content).catch((e: unknown) => ctx.log.warn({ err: errorSummary(e) }, 'stream not closed at the handover'));
+      handedOver = writer.finish(content, undefined, { awaitingFollowUp: true }).catch((e: unknown) => ctx.log.warn({ err: errorSummary(e) }, 'stream not closed at the handover'));
       ctx.log.warn({ afterMs: handoverMs }, 'answer still being written at the stream window; closed with a note, the rest follows');
     },
     Math.max(0, p.received_at_ms + handoverMs - Date.now()),
@@ -99,8 +98,14 @@ async function run(d: BotHandlerDeps, ctx: JobContext): Promise<void> {
     }
     clearTimeout(handover);
     const { content, images } = await attachAnswerImages(progress.parts[0] ?? '', d.media, ctx.signal);
+    if (handedOver) await handedOver;
     const current = await d.streams.get(p.streamId);
-    if (handedOver || current?.finish) await followUp(d, ctx, p, content, current);
+    if (current?.finish && !current.awaitingFollowUp) {
+      // A re-run after the final frame was written (a crash right after it): the customer has the answer.
+      ctx.log.info('stream already finished; nothing more to write');
+    } else if (current?.followUp) {
+      ctx.log.info('follow-up already handed over; nothing more to write');
+    } else if (handedOver || current?.awaitingFollowUp) await followUp(d, ctx, p, content, current);
     else await writer.finish(content, images);
     d.metrics.replies.inc({ channel: 'bot', kind: progress.kind });
     const rec = d.recorder;
@@ -196,6 +201,8 @@ async function followUp(d: BotHandlerDeps, ctx: JobContext, p: BotMessageJob, co
     return;
   }
   ctx.log.info('rest of the answer sent through response_url');
+  // Remembered, so a re-run of this job does not spend the one-use URL again.
+  if (current) await d.streams.put(p.streamId, { ...current, seq: Date.now(), followUp: content });
 }
 
 /** Attempts ran out: the stream ends with REPLY_ON_ERROR rather than spinning until WeCom gives up. Never throws. */

@@ -9,7 +9,7 @@ export interface SnapshotWriter {
    */
   update(content: string): void;
   /** Writes the final frame (after any pending update) and stops updating. @throws when the store write fails */
-  finish(content: string, images?: StreamImage[]): Promise<void>;
+  finish(content: string, images?: StreamImage[], o?: { awaitingFollowUp?: boolean }): Promise<void>;
   /** The last content written (or queued), '' before any. */
   readonly shown: string;
 }
@@ -36,9 +36,17 @@ export function createSnapshotWriter(o: {
   let done = false;
   // Writes of one stream go one after another, so an older snapshot never lands after a newer one.
   let chain: Promise<void> = Promise.resolve();
-  const write = (content: string, finish: boolean, images?: StreamImage[]): Promise<void> => {
+  const write = (content: string, finish: boolean, images?: StreamImage[], awaitingFollowUp?: boolean): Promise<void> => {
     seq += 1;
-    const snapshot: StreamSnapshot = { botId: o.botId, content, finish, createdAtMs: o.createdAtMs, seq, ...(images?.length ? { msg_item: images } : {}) };
+    const snapshot: StreamSnapshot = {
+      botId: o.botId,
+      content,
+      finish,
+      createdAtMs: o.createdAtMs,
+      seq,
+      ...(images?.length ? { msg_item: images } : {}),
+      ...(awaitingFollowUp ? { awaitingFollowUp } : {}),
+    };
     lastWriteAt = performance.now();
     const next = chain.then(() => o.streams.put(o.streamId, snapshot));
     chain = next.catch((e: unknown) => o.onError?.(e));
@@ -67,14 +75,14 @@ export function createSnapshotWriter(o: {
       if (waitMs <= 0) flush();
       else timer = setTimeout(flush, waitMs);
     },
-    finish: async (content, images) => {
+    finish: async (content, images, f) => {
       done = true;
       if (timer) clearTimeout(timer);
       timer = null;
       pending = null;
       shown = content;
       await chain;
-      await write(content, true, images);
+      await write(content, true, images, f?.awaitingFollowUp);
     },
   };
 }

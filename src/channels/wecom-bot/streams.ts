@@ -24,6 +24,8 @@ export interface StreamSnapshot {
    * holder sends it with `aibot_send_msg`
    */
   followUp?: string;
+  /** finished at the handover while the agent was still writing: the whole answer follows (`followUp`) */
+  awaitingFollowUp?: boolean;
   /** bumped on every write, so a reader can tell a new snapshot from the one it showed */
   seq: number;
 }
