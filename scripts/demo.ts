@@ -7,7 +7,9 @@
  *  2. the same server also serves an Official Account in active mode (scripts/demo/mp.ts): follow → welcome as
  *     the passive reply, questions → `success` then custom/send, a 3× delivery → one answer, a menu click;
  *  3. a second server plays an unverified account in passive mode: the answer is the encrypted passive reply;
- *  4. what an operator sees of the first server: one page of /admin/messages and one /v1/chat/completions answer.
+ *  4. two WeCom smart bots on the first server, one per mode (scripts/demo/bot.ts): a callback-URL bot polled like
+ *     WeCom polls it, and a long-connection bot the server dials, each answer printed as its stream grows;
+ *  5. what an operator sees of the first server: one page of /admin/messages and one /v1/chat/completions answer.
  * Exit 0 only if every customer event got exactly one reply, with the right text (the offline `echo` agent's
  * replies are known exactly). Needs no credentials, no Redis and no network beyond 127.0.0.1. The shell's variables
  * and `.env` are ignored unless `npm run demo -- --env` asks for them (to try a real LLM); it prints the agent used.
@@ -16,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import dotenv from 'dotenv';
 import { startFakeMpApi, type FakeMpApi } from '../test/fakes/wechat-mp-api.js';
 import { startFakeWecom, type FakeWecom } from '../test/fakes/wecom-kf.js';
+import { runBots, startBotStands, type BotStands } from './demo/bot.js';
 import { USE_ENV, startServer, type DemoServer } from './demo/child.js';
 import { DEMO_TEXTS, kfEnv, runKf } from './demo/kf.js';
 import { DEMO_ADMIN_TOKEN, DEMO_V1_KEY, runOperator } from './demo/operator.js';
@@ -38,7 +41,7 @@ function agentInUse(): string {
 }
 
 async function main(): Promise<number> {
-  const stands: Array<FakeWecom | FakeMpApi> = [];
+  const stands: Array<FakeWecom | FakeMpApi | BotStands> = [];
   let server: DemoServer | undefined;
   let passiveStart: Promise<DemoServer> | undefined;
   let current: DemoServer | undefined; // whose output a failure report shows
@@ -48,7 +51,8 @@ async function main(): Promise<number> {
     fake.setDelay('sync_msg', 200);
     const mpApi = await startFakeMpApi({ appId: MP.appId, appSecret: MP_SECRET });
     const mpPassiveApi = await startFakeMpApi({ appId: MP.appId, appSecret: MP_SECRET });
-    stands.push(mpApi, mpPassiveApi);
+    const bots = await startBotStands();
+    stands.push(mpApi, mpPassiveApi, bots);
     // Both start now, side by side; the passive one is only used after the first one's conversations.
     passiveStart = startServer(mpPassiveEnv(mpPassiveApi));
     passiveStart.catch(() => undefined); // awaited below; its failure is reported there
@@ -58,6 +62,7 @@ async function main(): Promise<number> {
       WELCOME_MESSAGE: WELCOME,
       ADMIN_TOKEN: DEMO_ADMIN_TOKEN,
       OPENAI_COMPAT_API_KEYS: DEMO_V1_KEY,
+      ...bots.env,
     });
     current = server;
     console.log(`wechat-ai-bridge demo — server pid ${server.pid} on ${server.url}, WeCom stand-in on ${fake.url}`);
@@ -71,6 +76,7 @@ async function main(): Promise<number> {
     current = passive;
     parts.push(['OA passive', await runMpPassive(mpPassiveApi, passive.url, passive.pid)]);
     current = server;
+    parts.push(['smart bot', await runBots(bots, server.url)]);
     parts.push(['operator', await runOperator(server.url)]);
     return verdict(parts);
   } catch (e) {

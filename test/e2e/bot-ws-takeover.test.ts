@@ -52,7 +52,9 @@ describe.skipIf(!canStartRedis)('smart bot long connection across processes', ()
     expect(holder).not.toBe(servers[2]);
 
     const before = wecom.pushMessage(BOT, { msgid: 'CAIQbefore', text: { content: '杀之前' } });
-    await wecom.waitForFrames(finished(before), 1, 10_000);
+    await wecom.waitForFrames(finished(before), 1, 20_000).catch((e: unknown) => {
+      throw new Error(`before the kill: ${String(e)}; frames ${JSON.stringify(wecom.frames.map((f) => [f.conn, f.cmd, f.reqId === before]))}`);
+    });
 
     const killedAt = Date.now();
     await holder!.stop('SIGKILL');
@@ -61,9 +63,11 @@ describe.skipIf(!canStartRedis)('smart bot long connection across processes', ()
     const takeoverMs = Date.now() - killedAt;
     expect(takeoverMs).toBeLessThan(20_000);
     const after = wecom.pushMessage(BOT, { msgid: 'CAIQafter', text: { content: '杀之后' } });
-    const [f] = await wecom.waitForFrames(finished(after), 1, 10_000);
+    const [f] = await wecom.waitForFrames(finished(after), 1, 20_000).catch((e: unknown) => {
+      throw new Error(`after the takeover: ${String(e)}; frames ${JSON.stringify(wecom.frames.map((x) => [x.conn, x.cmd, x.reqId === after]))}`);
+    });
     expect((f?.body as { stream: { content: string } }).stream.content).toBe('杀之后');
     expect(wecom.openConnections(BOT)).toBe(1);
     console.log(`smart-bot long connection taken over ${takeoverMs} ms after kill -9 of its holder`);
-  }, 60_000);
+  }, 90_000);
 });

@@ -88,7 +88,8 @@ export function createBotChannel(
     connect: (jobs, holderId) => {
       if (wsBots.length === 0) return null;
       const log = d.log.child({ channel: 'bot' });
-      const onCallback = createBotWsInbound({ streams, jobs, metrics: d.metrics, log, welcomeOf, ...(d.recorder ? { recorder: d.recorder } : {}), ...(pumpPollMs ? { pollMs: pumpPollMs } : {}) });
+      const replyOnError = (botId: string) => d.agents.for('bot', botId).replyOnError;
+      const onCallback = createBotWsInbound({ streams, jobs, metrics: d.metrics, log, welcomeOf, replyOnError, ...(d.recorder ? { recorder: d.recorder } : {}), ...(pumpPollMs ? { pollMs: pumpPollMs } : {}) });
       return startBotConnections({ bots: wsBots, wsUrl: config.botWsUrl, store: d.store, holderId, log, metrics: d.metrics, onCallback, ...(leaseMs ? { leaseMs } : {}) });
     },
   };

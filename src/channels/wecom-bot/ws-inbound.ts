@@ -24,6 +24,8 @@ export function createBotWsInbound(d: {
   metrics: Metrics;
   log: Logger;
   welcomeOf(botId: string): string | null;
+  /** the routed agent's REPLY_ON_ERROR */
+  replyOnError(botId: string): string;
   recorder?: MessageRecorder;
   /** pump's store poll, ms (tests) */
   pollMs?: number;
@@ -45,8 +47,17 @@ export function createBotWsInbound(d: {
     const receivedAtMs = Date.now();
     const job = toBotJob(inbound, { botId: cb.botId, mode: 'websocket', receivedAtMs });
     const user = botUserKey(job.userid, job.chatid);
-    await d.streams.begin(job.streamId, { botId: cb.botId, content: BOT_PLACEHOLDER, finish: false, createdAtMs: receivedAtMs, seq: 1 });
-    const [created] = await d.jobs.handOff([{ id: jobId('bot', cb.botId, user, job.msgid), payload: JSON.stringify(job) }]);
+    let created: boolean | undefined;
+    try {
+      await d.streams.begin(job.streamId, { botId: cb.botId, content: BOT_PLACEHOLDER, finish: false, createdAtMs: receivedAtMs, seq: 1 });
+      [created] = await d.jobs.handOff([{ id: jobId('bot', cb.botId, user, job.msgid), payload: JSON.stringify(job) }]);
+    } catch (e) {
+      // Nobody retries a frame pushed on a socket: the person is told now rather than left with a spinner.
+      log.error({ err: errorSummary(e), msgid: job.msgid }, 'store unavailable: message not handed off; answered with REPLY_ON_ERROR');
+      d.metrics.replies.inc({ channel: 'bot', kind: 'fallback' });
+      await cb.replier.stream({ id: job.streamId, finish: true, content: d.replyOnError(cb.botId) });
+      return;
+    }
     if (created) {
       const summary = inboundSummary(job);
       if (summary) d.recorder?.inbound({ channel: 'bot', account: cb.botId, externalId: user, msgid: job.msgid, ...summary, atMs: receivedAtMs });

@@ -4,6 +4,11 @@ import type { BotStreams, StreamSnapshot } from './streams.js';
 
 /** How often a pump reads the stream from the store, ms: the job may run in another process (no local notice). */
 export const PUMP_POLL_MS = 250;
+/**
+ * While the agent is slow and nothing new has shown for this long, ms, the current snapshot is sent again: WeCom gets
+ * no refresh polls on a long connection, so a frame now and then is what tells it the stream is alive.
+ */
+export const PUMP_KEEPALIVE_MS = 30_000;
 /** A pump gives up after this, ms: past WeCom's 6-minute stream window nothing can be sent on the req_id anyway. */
 export const PUMP_MAX_MS = 7 * 60_000;
 
@@ -24,11 +29,14 @@ export function pumpStream(o: {
   log: Logger;
   pollMs?: number;
   maxMs?: number;
+  keepAliveMs?: number;
 }): Promise<void> {
   return new Promise((resolve) => {
     let sentSeq = -1;
     let sentContent: string | null = null;
     let sentFinal = false;
+    let sentAt = performance.now();
+    const keepAliveMs = o.keepAliveMs ?? PUMP_KEEPALIVE_MS;
     let sending = false;
     let latest: StreamSnapshot | null = null;
     let done = false;
@@ -43,7 +51,8 @@ export function pumpStream(o: {
     const send = async () => {
       if (sending || done || !latest) return;
       const s = latest;
-      if (s.seq <= sentSeq || (!s.finish && !s.followUp && s.content === sentContent)) return;
+      const keepAlive = !s.finish && performance.now() - sentAt >= keepAliveMs;
+      if (!keepAlive && (s.seq <= sentSeq || (!s.finish && !s.followUp && s.content === sentContent))) return;
       // The final frame went out already (handover): only the follow-up is left to send.
       if (sentFinal && !s.followUp) return;
       sending = true;
@@ -55,6 +64,7 @@ export function pumpStream(o: {
         }
         const frame: BotWsStreamFrame = { id: o.streamId, finish: s.finish, content: s.content, ...(s.finish && s.msg_item?.length ? { msg_item: s.msg_item } : {}) };
         await o.replier.stream(frame);
+        sentAt = performance.now();
         sentSeq = s.seq;
         sentContent = s.content;
         sentFinal = s.finish;
@@ -78,6 +88,7 @@ export function pumpStream(o: {
     const unwatch = o.streams.watch(o.streamId, offer);
     const poll = setInterval(() => {
       o.streams.get(o.streamId).then(offer, () => undefined);
+      if (!sending && latest && performance.now() - sentAt >= keepAliveMs) void send();
     }, o.pollMs ?? PUMP_POLL_MS);
     const giveUp = setTimeout(() => {
       o.log.warn('stream not finished within the window; the pump stops');
