@@ -10,7 +10,9 @@
  * p99 ack < 3 ms at 1,000/s, end-to-end p99 < 50 ms.
  * Then the hostile-input figures: server CPU per refused request for the worst callback bodies (bench/hostile.ts),
  * and the event-loop delay and RSS growth while hostile pages, PDFs and texts are read (bench/extraction.ts).
- * Environment: BENCH_RUNS (3), BENCH_SECONDS (5) per unpaced/paced run, BENCH_HOSTILE_REQUESTS (300) per body.
+ * Then the smart-bot figures (bench/bot.ts): time to the first streamed text, and refresh latency at 500/s.
+ * Environment: BENCH_RUNS (3), BENCH_SECONDS (5) per unpaced/paced run, BENCH_HOSTILE_REQUESTS (300) per body,
+ * BENCH_STORES (memory,redis,redis+mysql; `bot` alone runs only the smart-bot figures).
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,6 +23,7 @@ import autocannon from 'autocannon';
 import { buildKfCallback } from '../test/fakes/wecom-kf.js';
 import { freePort } from '../test/setup/services.js';
 import { BENCH_CREDS, BENCH_KF } from './bench/creds.js';
+import { measureBot, reportBot, type BotFigures } from './bench/bot.js';
 import { measureExtraction, reportExtraction } from './bench/extraction.js';
 import { measureLogWrites, reportLogWrites, startBenchMariadb } from './bench/log.js';
 import { measureHostile, reportHostile } from './bench/hostile.js';
@@ -221,12 +224,17 @@ function report(all: Figures[]): void {
 }
 
 // BENCH_STORES picks the server runs, e.g. `redis,redis+mysql` to compare the log's cost alone.
-const STORES = new Set((process.env.BENCH_STORES ?? 'memory,redis,redis+mysql').split(',').map((s) => s.trim()));
+const STORES = new Set((process.env.BENCH_STORES ?? 'memory,redis,redis+mysql,bot').split(',').map((s) => s.trim()));
 const results: Figures[] = STORES.has('memory') ? [await measure('memory', '')] : [];
-const redis = STORES.has('redis') || STORES.has('redis+mysql') ? startRedis() : null;
+const redis = STORES.has('redis') || STORES.has('redis+mysql') || STORES.has('bot') ? startRedis() : null;
+const botFigures: BotFigures[] = [];
 if (redis) {
   try {
     if (STORES.has('redis')) results.push(await measure('redis', redis.url));
+    if (STORES.has('bot')) {
+      botFigures.push(await measureBot('memory', '', SECONDS, RUNS));
+      botFigures.push(await measureBot('redis', `${redis.url}/2`, SECONDS, RUNS));
+    }
     // The same with the message log written to MariaDB: the log must add < 10 % to the end-to-end p99.
     const db = STORES.has('redis+mysql') ? await startBenchMariadb() : null;
     if (db) {
@@ -240,10 +248,13 @@ if (redis) {
   } finally {
     redis.stop();
   }
-} else if (STORES.has('redis') || STORES.has('redis+mysql')) {
-  console.error('redis-server not found and BENCH_REDIS_URL unset: skipping the Redis figures');
+} else {
+  if (STORES.has('bot')) botFigures.push(await measureBot('memory', '', SECONDS, RUNS));
+  if (STORES.has('redis') || STORES.has('redis+mysql')) console.error('redis-server not found and BENCH_REDIS_URL unset: skipping the Redis figures');
 }
-report(results);
+if (results.length > 0) report(results);
+if (botFigures.length > 0) reportBot(botFigures);
+if (STORES.size === 1 && STORES.has('bot')) process.exit(0);
 const withLog = results.find((r) => r.store === 'redis+mysql');
 const without = results.find((r) => r.store === 'redis');
 if (withLog && without) {
