@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseJsonSetting } from './json-setting.js';
+import { parseJsonObjectSetting } from './json-setting.js';
 
 /**
  * Named agents (docs/configuration.md `AGENTS`, `AGENT_ROUTES`): several LLM apps in one deployment, each with its own
@@ -133,15 +133,11 @@ export interface AgentDefaults {
  */
 export function parseAgents(raw: string | undefined, d: AgentDefaults): { agents: AgentConfig[]; problems: string[] } {
   if (raw === undefined) return { agents: [], problems: [] };
-  const parsed = parseJsonSetting(raw);
-  if (!parsed.ok) return { agents: [], problems: [`AGENTS: ${parsed.problem}`] };
-  const json = parsed.value;
-  if (!json || typeof json !== 'object' || Array.isArray(json)) {
-    return { agents: [], problems: ['AGENTS: must be a JSON object of named agents, e.g. {"sales":{"provider":"dify","apiKey":"app-…"}}'] };
-  }
+  const parsed = parseJsonObjectSetting('AGENTS', raw, 'named agents {"sales":{"provider":"dify","apiKey":"app-…"}}');
+  if ('problem' in parsed) return { agents: [], problems: [parsed.problem] };
   const agents: AgentConfig[] = [];
   const problems: string[] = [];
-  for (const [name, value] of Object.entries(json)) {
+  for (const [name, value] of parsed.entries) {
     if (!AGENT_NAME.test(name) || name === 'default') {
       problems.push(`AGENTS: agent name ${JSON.stringify(name.slice(0, 40))} must be 1-32 letters, digits, _ or - (and not "default")`);
       continue;
@@ -179,15 +175,11 @@ export function parseRoutes(
   mpAppId: string | null = null,
 ): { routes: Record<string, string>; problems: string[] } {
   if (raw === undefined) return { routes: {}, problems: [] };
-  const parsed = parseJsonSetting(raw);
-  if (!parsed.ok) return { routes: {}, problems: [`AGENT_ROUTES: ${parsed.problem}`] };
-  const json = parsed.value;
-  if (!json || typeof json !== 'object' || Array.isArray(json)) {
-    return { routes: {}, problems: ['AGENT_ROUTES: must be a JSON object such as {"kf:wkAbc…":"sales","mp:wx123…":"mp"}'] };
-  }
+  const parsed = parseJsonObjectSetting('AGENT_ROUTES', raw, '{"kf:wkAbc…":"sales","mp:wx123…":"mp"}');
+  if ('problem' in parsed) return { routes: {}, problems: [parsed.problem] };
   const routes: Record<string, string> = {};
   const problems: string[] = [];
-  for (const [key, agent] of Object.entries(json)) {
+  for (const [key, agent] of parsed.entries) {
     if (!ROUTE_KEY.test(key)) problems.push(`AGENT_ROUTES: ${JSON.stringify(key.slice(0, 80))} must be kf:<open_kfid>, mp:<AppID> or bot:<aibotid>`);
     // One Official Account per deployment: another AppID is a typo that would send that traffic to the default.
     else if (mpAppId !== null && key.startsWith('mp:') && key !== `mp:${mpAppId}`) {

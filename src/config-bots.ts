@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseJsonSetting } from './json-setting.js';
+import { parseJsonObjectSetting } from './json-setting.js';
 
 /** One smart bot in callback URL mode: WeCom POSTs to `/wecom/bot/callback/<botId>` (JSON WXBizMsgCrypt). */
 export interface CallbackBotConfig {
@@ -52,15 +52,11 @@ const websocketEntry = z
  */
 export function parseBots(raw: string | undefined): { bots: BotConfig[]; problems: string[] } {
   if (raw === undefined || raw.trim() === '') return { bots: [], problems: [] };
-  const parsed = parseJsonSetting(raw);
-  if (!parsed.ok) return { bots: [], problems: [`WECOM_BOTS: ${parsed.problem}`] };
-  const v = parsed.value;
-  if (!v || typeof v !== 'object' || Array.isArray(v)) {
-    return { bots: [], problems: ['WECOM_BOTS: must be a JSON object from BotID to {"token","encodingAesKey"} or {"mode":"websocket","secret"}'] };
-  }
+  const parsed = parseJsonObjectSetting('WECOM_BOTS', raw, '{"<BotID>":{"token":"…","encodingAesKey":"…"}} or {"<BotID>":{"mode":"websocket","secret":"…"}}');
+  if ('problem' in parsed) return { bots: [], problems: [parsed.problem] };
   const bots: BotConfig[] = [];
   const problems: string[] = [];
-  for (const [botId, entry] of Object.entries(v)) {
+  for (const [botId, entry] of parsed.entries) {
     const where = `WECOM_BOTS[${JSON.stringify(botId.slice(0, 80))}]`;
     if (!BOT_ID.test(botId)) {
       problems.push(`${where}: the key must be the BotID (letters, digits, - and _)`);

@@ -26,3 +26,16 @@ export function parseJsonSetting(raw: string): JsonSetting {
     return { ok: false, problem: `is not valid JSON: ${what} at line ${line}, column ${column}` };
   }
 }
+
+/**
+ * A JSON setting that must be an object (AGENTS, AGENT_ROUTES, WECOM_BOTS): its entries in their order, or the one
+ * problem to report, prefixed with the variable's name (`NAME: …`), never quoting the value.
+ * @param example what a valid value looks like, for the "must be a JSON object such as …" problem
+ */
+export function parseJsonObjectSetting(name: string, raw: string, example: string): { entries: Array<[string, unknown]> } | { problem: string } {
+  const parsed = parseJsonSetting(raw);
+  if (!parsed.ok) return { problem: `${name}: ${parsed.problem}` };
+  const v = parsed.value;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return { problem: `${name}: must be a JSON object such as ${example}` };
+  return { entries: Object.entries(v) };
+}

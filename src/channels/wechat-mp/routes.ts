@@ -3,7 +3,6 @@ import type { MessageRecorder } from '../../pipeline/recorder.js';
 import { setMaxListeners } from 'node:events';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import { HttpError } from '../../http/http-error.js';
 import type { ReplayGuard } from '../../http/replay-guard.js';
 import type { JobQueue } from '../../pipeline/job-queue.js';
 import type { MpMessageJob } from '../../pipeline/jobs.js';
@@ -16,6 +15,7 @@ import { handleMpEvent, type MpEventDeps } from './events.js';
 import { KNOWN_MSGTYPES, messageInput, readPush, type MpMessage } from './inbound.js';
 import { buildTextReply, sealReply } from './reply-xml.js';
 import { openMpPush, verifyMpServer, type MpSecrets } from './verify.js';
+import { storeCall } from '../../http/store-call.js';
 
 /** The OA server URL path to enter in the Official Account admin console (after the host). */
 export const MP_CALLBACK_PATH = '/wechat/mp/callback';
@@ -68,7 +68,7 @@ export function registerMpRoutes(app: FastifyInstance, d: MpRouteDeps): void {
     const push = readPush(opened.message);
     const log = d.log.child({ channel: 'mp', openid: push.openid });
     const query = request.query as Record<string, string>;
-    const claim = await storeCall(log, () =>
+    const claim = await storeCall(log, 'handle the push', () =>
       d.replay.claim({
         channel: 'mp',
         account: d.secrets.appId,
@@ -88,14 +88,14 @@ export function registerMpRoutes(app: FastifyInstance, d: MpRouteDeps): void {
     };
     if (push.kind === 'event') {
       request.callbackOutcome = 'event';
-      return respond(await storeCall(log, () => handleMpEvent({ ...d.events, log }, push)));
+      return respond(await storeCall(log, 'handle the push', () => handleMpEvent({ ...d.events, log }, push)));
     }
-    const { id, delivery, firstAtMs } = await storeCall(log, () => handOff(d, push, log));
+    const { id, delivery, firstAtMs } = await storeCall(log, 'handle the push', () => handOff(d, push, log));
     if (delivery === 'active') return respond(null);
     // An identical request (a replay, or WeChat's retry of a delivery we are still holding) attaches without counting
     // as another delivery: a replay must not bring the third delivery's "still thinking" forward.
     const job = { id, delivery, firstAtMs, counted: claim.kind === 'new' };
-    const answer = await storeCall(log, () => holdForAnswer(d, job, reply, closing.signal));
+    const answer = await storeCall(log, 'handle the push', () => holdForAnswer(d, job, reply, closing.signal));
     if (answer.kind === 'held') {
       request.callbackOutcome = 'held';
       return reply.code(503).type('text/plain; charset=utf-8').send('answer not ready');
@@ -162,15 +162,5 @@ async function holdForAnswer(
   } finally {
     reply.raw.off('close', onClose);
     closing.removeEventListener('abort', stop);
-  }
-}
-
-async function storeCall<T>(log: Logger, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof HttpError) throw e;
-    log.error({ err: e }, 'cannot handle the push (store unavailable)');
-    throw new HttpError(503, 'store_unavailable', 'temporarily unavailable');
   }
 }

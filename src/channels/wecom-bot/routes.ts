@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, RouteShorthandOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, RouteShorthandOptions } from 'fastify';
 import { computeSignature, encrypt, buildEncryptedJsonReply } from '../../crypto/wxbizmsgcrypt.js';
 import { CryptoError } from '../../errors.js';
 import { HttpError } from '../../http/http-error.js';
@@ -11,6 +11,7 @@ import { jobId } from '../../pipeline/jobs.js';
 import type { MessageRecorder } from '../../pipeline/recorder.js';
 import { botUserKey, readBotInbound, toBotJob, type BotInbound } from './inbound.js';
 import type { BotStreams, StreamSnapshot } from './streams.js';
+import { storeCall } from '../../http/store-call.js';
 
 /** The callback URL to enter in the bot's API settings (after the host), `<botId>` being its BotID. */
 export const BOT_CALLBACK_PATH = '/wecom/bot/callback/:botId';
@@ -77,13 +78,13 @@ export function registerBotRoutes(app: FastifyInstance, d: BotRouteDeps): void {
     if (inbound.kind === 'refresh') {
       // The hottest path (WeCom polls every stream about once a second): the claim and the read in one round trip
       // time; the read is simply dropped when the claim refuses.
-      const [replayClaim, snapshot] = await storeCall(log, () => Promise.all([claim(), d.streams.get(inbound.streamId)]));
+      const [replayClaim, snapshot] = await storeCall(log, 'handle the smart-bot callback', () => Promise.all([claim(), d.streams.get(inbound.streamId)]));
       request.replayClaim = replayClaim;
       request.callbackOutcome = 'refresh';
       if (!snapshot || snapshot.botId !== botId) return respond(streamFrame(inbound.streamId, { content: BOT_UNKNOWN_STREAM, finish: true }));
       return respond(streamFrame(inbound.streamId, snapshot));
     }
-    request.replayClaim = await storeCall(log, claim);
+    request.replayClaim = await storeCall(log, 'handle the smart-bot callback', claim);
     if (inbound.kind === 'event') {
       request.callbackOutcome = 'event';
       if (inbound.eventtype !== 'enter_chat') return reply.code(200).send('');
@@ -98,7 +99,7 @@ export function registerBotRoutes(app: FastifyInstance, d: BotRouteDeps): void {
     const first: StreamSnapshot = { botId, content: BOT_PLACEHOLDER, finish: false, createdAtMs: receivedAtMs, seq: 1 };
     // The snapshot before the hand-off: a refresh (or a replica) must never find the stream missing while its job
     // exists. A retry of the message finds both and shows what is there now.
-    const snapshot = await storeCall(log, async () => {
+    const snapshot = await storeCall(log, 'handle the smart-bot callback', async () => {
       const isNew = await d.streams.begin(job.streamId, first);
       const [created] = await d.jobs.handOff([{ id: jobId('bot', botId, botUserKey(job.userid, job.chatid), job.msgid), payload: JSON.stringify(job) }]);
       if (!created) {
@@ -134,14 +135,4 @@ function sendEncrypted(reply: FastifyReply, secrets: CallbackSecrets, nonce: str
 
 function nowS(): number {
   return Math.floor(Date.now() / 1000);
-}
-
-async function storeCall<T>(log: FastifyBaseLogger, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof HttpError) throw e;
-    log.error({ err: e, channel: 'bot' }, 'cannot handle the smart-bot callback (store unavailable)');
-    throw new HttpError(503, 'store_unavailable', 'temporarily unavailable');
-  }
 }

@@ -1,10 +1,11 @@
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../../http/http-error.js';
 import { extractEncrypt, openEncrypted, requireParams, type CallbackSecrets } from '../../http/secure-callback.js';
 import { XmlError, parseXml, xmlText } from '../../xml/parse.js';
 import type { ReplayGuard } from '../../http/replay-guard.js';
 import type { KfPuller } from './puller.js';
 import { ALL_ACCOUNTS } from './sync.js';
+import { storeCall } from '../../http/store-call.js';
 
 /** The kf callback URL path to enter in the WeCom admin console (after the host). */
 export const KF_CALLBACK_PATH = '/wecom/kf/callback';
@@ -60,7 +61,7 @@ export function registerKfRoutes(app: FastifyInstance, d: KfRouteDeps): void {
       if (e instanceof XmlError) throw new HttpError(400, 'bad_inner_xml', 'decrypted message is not valid XML');
       throw e;
     }
-    const claim = await storeCall(request.log, () =>
+    const claim = await storeCall(request.log, 'record the callback', () =>
       d.replay.claim({ channel: 'kf', account: d.secrets.receiveid, timestamp: q.timestamp, nonce: q.nonce, signatures: [q.msg_signature], body: String(request.body ?? '') }),
     );
     request.replayClaim = claim;
@@ -76,17 +77,7 @@ export function registerKfRoutes(app: FastifyInstance, d: KfRouteDeps): void {
       return reply.type('text/plain; charset=utf-8').send('success');
     }
     const account = xmlText(event, 'OpenKfId') || ALL_ACCOUNTS;
-    await storeCall(request.log, () => d.puller.request(account, xmlText(event, 'Token') || null));
+    await storeCall(request.log, 'record the callback', () => d.puller.request(account, xmlText(event, 'Token') || null));
     return reply.type('text/plain; charset=utf-8').send('success');
   });
-}
-
-async function storeCall<T>(log: FastifyBaseLogger, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof HttpError) throw e;
-    log.error({ err: e, channel: 'kf' }, 'cannot record the callback (store unavailable)');
-    throw new HttpError(503, 'store_unavailable', 'temporarily unavailable');
-  }
 }
