@@ -116,6 +116,13 @@ describe.each([
     expect(u.final.content).toBe(h.config.replies.unsupported);
   });
 
+  it('answers a reset keyword with REPLY_ON_RESET; a hand-off keyword is just text in a WeCom chat', async () => {
+    const reset = await botB.conversation(botText('重置'));
+    expect(reset.final.content).toBe(h.config.replies.onReset);
+    const handoff = await botB.conversation(botText('转人工'));
+    expect(handoff.final.content).toBe('转人工');
+  });
+
   it('downloads and decrypts an image for a vision agent (image and mixed)', async () => {
     const url = media.addMedia('p.png', PNG);
     llm.script({ kind: 'answer', text: '这是一张图' });

@@ -62,7 +62,9 @@ describe.skipIf(!canStartRedis)('smart bot long connection across processes', ()
     while (wecom.accepted(BOT) < 2 && Date.now() - killedAt < 25_000) await sleep(100);
     const takeoverMs = Date.now() - killedAt;
     expect(takeoverMs).toBeLessThan(20_000);
-    const after = wecom.pushMessage(BOT, { msgid: 'CAIQafter', text: { content: '杀之后' } });
+    // Another person: the first one's next message could wait for a job the killed process had not closed yet (its
+    // lock lapses after LLM_TIMEOUT_MS + 30 s; issue 16), which is not what this test is about.
+    const after = wecom.pushMessage(BOT, { msgid: 'CAIQafter', from: { userid: 'user2' }, text: { content: '杀之后' } });
     const [f] = await wecom.waitForFrames(finished(after), 1, 20_000).catch((e: unknown) => {
       throw new Error(`after the takeover: ${String(e)}; frames ${JSON.stringify(wecom.frames.map((x) => [x.conn, x.cmd, x.reqId === after]))}`);
     });
