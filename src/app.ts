@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from 'pino';
 import type { AdminDeps } from './admin/deps.js';
 import { adminPlugin } from './admin/plugin.js';
+import { consolePlugin } from './admin/console-plugin.js';
 import { registerMpRoutes, type MpRouteDeps } from './channels/wechat-mp/routes.js';
 import { openAiCompatPlugin, type OpenAiCompatDeps } from './openai-compat/plugin.js';
 import { registerKfRoutes, type KfRouteDeps } from './channels/wecom-kf/routes.js';
@@ -171,6 +172,12 @@ export function buildApp(d: AppDeps): FastifyInstance {
   if (d.bot) registerBotRoutes(app, d.bot);
   const admin = d.admin;
   if (admin) void app.register(async (scope) => adminPlugin(scope, admin), { prefix: '/admin' });
+  if (admin?.session) {
+    const session = admin.session;
+    // `/console` itself (no slash) goes to the page whose relative asset URLs resolve under /console/.
+    app.get('/console', async (_request, reply) => reply.code(302).header('location', '/console/').send());
+    void app.register(async (scope) => consolePlugin(scope, { token: admin.token, session }), { prefix: '/console' });
+  }
   const v1 = d.openaiCompat;
   if (v1) void app.register(async (scope) => openAiCompatPlugin(scope, v1), { prefix: '/v1' });
   return app;

@@ -27,6 +27,8 @@ const SECRET_NAMES = new Set([
   'MYSQL_URL',
   'WEBHOOK_TOKEN',
   'WECOM_BOTS',
+  // may carry the proxy's user:password
+  'WECHAT_API_PROXY',
 ]);
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -108,6 +110,12 @@ const schema = z.object({
   WECHAT_MP_PASSIVE_HOLD_MS: int(50, 60_000).default(5500),
   WECHAT_MP_PASSIVE_LAST_MS: int(50, 60_000).default(4500),
   WECHAT_MP_CLICK_REPLIES: clickReplies.optional(),
+  WECHAT_API_PROXY: z
+    .string()
+    .trim()
+    .refine((v) => /^https?:\/\//i.test(v), { message: 'must be an http:// or https:// proxy URL, e.g. http://user:password@10.0.0.5:3128', abort: true })
+    .refine((v) => URL.canParse(v) && new URL(v).hostname !== '', 'is not a valid URL: use http://[user:password@]host:port')
+    .optional(),
 
   LLM_PROVIDER: oneOf(['echo', 'openai', 'dify', 'coze', 'ollama', 'webhook']).default('echo'),
   LLM_SYSTEM_PROMPT: z.string().optional(),
@@ -259,6 +267,11 @@ export interface Config {
   bots: BotConfig[];
   /** WECOM_BOT_WS_URL: the long-connection endpoint */
   botWsUrl: string;
+  /**
+   * WECHAT_API_PROXY: the http(s) proxy every WeCom / WeChat API call goes through (a fixed egress IP for the
+   * trusted-IP lists), e.g. `http://user:pass@10.0.0.5:3128`; null: direct. Holds credentials: log it masked only.
+   */
+  wechatApiProxy: string | null;
   llm: LlmConfig;
   /** every agent, the `default` one (LLM_PROVIDER) first, then AGENTS in their order */
   agents: AgentConfig[];
@@ -460,6 +473,7 @@ function toConfig(e: Env): Config {
     mp: toMpConfig(e),
     bots: [],
     botWsUrl: e.WECOM_BOT_WS_URL,
+    wechatApiProxy: e.WECHAT_API_PROXY ?? null,
     llm: {
       provider: e.LLM_PROVIDER,
       systemPrompt: e.LLM_SYSTEM_PROMPT ?? null,

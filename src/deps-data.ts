@@ -1,7 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AdminDeps } from './admin/deps.js';
+import { createEventBus, publishingLog, type EventBus } from './admin/event-bus.js';
 import { createCustomerOps } from './admin/wiring.js';
+import { createOperatorActions } from './admin/operator-actions.js';
+import { sessionKeys } from './admin/session.js';
 import type { Config } from './config.js';
 import { createDataLayer, type DataLayer, type DataTuning } from './log/create.js';
 import type { Metrics } from './metrics.js';
@@ -25,6 +28,8 @@ export interface DataWiring {
   /** the operator's customer id of a place (kf identities are per corp) */
   identify: (place: MessagePlace) => Promise<string>;
   recorder: MessageRecorder;
+  /** new log rows and state changes, for `/admin/events` (Redis pub/sub across processes) */
+  bus: EventBus;
 }
 
 /**
@@ -39,12 +44,14 @@ export async function openData(
   const data = await createDataLayer(config.data, { redis: d.redis, redisPrefix: d.prefix, log, metrics: d.metrics, ...(d.tuning ? { tuning: d.tuning } : {}) });
   // external_userid is per corp, not per kf account: one kf customer across the corp's accounts is one identity.
   const identityAccount = (place: MessagePlace) => (place.channel === 'kf' && config.kf ? config.kf.corpId : place.account);
+  const bus = createEventBus({ redis: d.redis, prefix: d.prefix, log });
   return {
     data,
+    bus,
     // On the reply path (a webhook agent is told who asks): a store that hangs must not hold the answer.
     identify: (place) =>
       withTimeout(data.identities.resolve({ channel: place.channel, account: identityAccount(place), externalId: place.externalId }), IDENTIFY_TIMEOUT_MS),
-    recorder: createRecorder({ log: data.log, failures: data.failures, identities: data.identities, identityAccount, logger: log }),
+    recorder: createRecorder({ log: publishingLog(data.log, bus, config.data.logContent), failures: data.failures, identities: data.identities, identityAccount, logger: log }),
   };
 }
 
@@ -60,6 +67,8 @@ export function operatorApis(
     mpApi: ApiClient | null;
     version: string;
     checkReady: () => Promise<void>;
+    metrics: Metrics;
+    log: Logger;
   },
 ): { admin: AdminDeps | null; openaiCompat: OpenAiCompatDeps | null } {
   const { data } = d.wiring;
@@ -85,6 +94,19 @@ export function operatorApis(
           kfApi: d.kfApi,
           mpApi: d.mpApi,
         }),
+        actions: createOperatorActions({
+          store: d.store,
+          log: data.log,
+          logger: d.log.child({ part: 'operator' }),
+          recorder: d.wiring.recorder,
+          bus: d.wiring.bus,
+          kfApi: d.kfApi,
+          mpApi: d.mpApi,
+          handoff: config.handoff,
+        }),
+        events: d.wiring.bus,
+        metrics: d.metrics,
+        session: sessionKeys(config.adminToken),
       }
     : null;
   const openaiCompat: OpenAiCompatDeps | null =

@@ -11,7 +11,7 @@ import type { Config, KfConfig } from './config.js';
 import { parseEncodingAesKey } from './crypto/wxbizmsgcrypt.js';
 import type { BreakerOptions } from './llm/breaker.js';
 import type { LlmAdapter } from './llm/types.js';
-import { StartupError } from './errors.js';
+import { StartupError, maskCredentials } from './errors.js';
 import { createReplayGuard } from './http/replay-guard.js';
 import { openData, operatorApis } from './deps-data.js';
 import type { DataLayer, DataTuning } from './log/create.js';
@@ -118,7 +118,10 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
 
   const media = o.media ?? createMediaTools(config.media, log.child({ part: 'media' }), { pool: extraction });
   const kf = config.kf;
-  const kfApi = kf ? createKfApi(kf, store, log, metrics) : null;
+  const kfApi = kf ? createKfApi(kf, config.wechatApiProxy, store, log, metrics) : null;
+  if (config.wechatApiProxy && (kf || config.mp?.appSecret)) {
+    log.info({ proxy: maskCredentials(config.wechatApiProxy) }, 'WeCom / WeChat API calls go through WECHAT_API_PROXY');
+  }
   const recorder = wiring.recorder;
   const mp = config.mp ? createMpChannel(config, config.mp, { store, log, metrics, agents, media, recorder }) : null;
   const replay = createReplayGuard(store, config.callbackMaxSkewS);
@@ -178,7 +181,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
   });
 
   const checkReady = () => withTimeout(store.ping(), 1000);
-  const apis = operatorApis(config, { wiring, agents, store, jobs, kfApi, mpApi: mp?.api ?? null, version: o.version ?? 'dev', checkReady });
+  const apis = operatorApis(config, { wiring, agents, store, jobs, kfApi, mpApi: mp?.api ?? null, version: o.version ?? 'dev', checkReady, metrics, log });
 
   return {
     store,
@@ -225,15 +228,19 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
       agents.shutdown();
       await media.close();
       await extraction.close();
+      await wiring.bus.close();
       await wiring.data.close();
       await store.close();
     },
   };
 }
 
-/** The WeCom API client of the kf channel: its own axios instance and a shared access_token cache. */
-function createKfApi(kf: KfConfig, store: Store, log: Logger, metrics: Metrics): ApiClient {
-  const http = createApiHttp(kf.apiBaseUrl);
+/**
+ * The WeCom API client of the kf channel: its own axios instance and a shared access_token cache.
+ * @param proxy WECHAT_API_PROXY: every call (token, sync, send, media) goes through it when set
+ */
+function createKfApi(kf: KfConfig, proxy: string | null, store: Store, log: Logger, metrics: Metrics): ApiClient {
+  const http = createApiHttp(kf.apiBaseUrl, undefined, { proxy });
   const tokens = createTokenProvider({
     store,
     log,

@@ -1,5 +1,8 @@
 import type { CustomerRecord, IdentityStore } from '../identity/types.js';
 import type { FailedReply, FailureStore, MessageLog } from '../log/types.js';
+import type { Metrics } from '../metrics.js';
+import type { EventBus } from './event-bus.js';
+import type { OperatorActions } from './operator-actions.js';
 
 /**
  * What the operator API needs, built by deps.ts (tests pass the real thing over fakes). The customer operations
@@ -36,4 +39,20 @@ export interface AdminDeps {
    * @returns ok, or the platform's refusal
    */
   replayFailure(f: FailedReply): Promise<{ ok: true } | { ok: false; errcode: number | null; reason: string; sent: number }>;
+  /** reply, handoff, resume */
+  actions: OperatorActions;
+  /** new log rows and state changes for `/admin/events` */
+  events: EventBus;
+  /** this process's metrics, for `/admin/summary` */
+  metrics: Metrics;
+  /** the session cookie's settings (the console's login): null in tests that only use the Bearer token */
+  session: SessionKeys | null;
+}
+
+/** Derived from ADMIN_TOKEN (admin/session.ts), so every replica and restart accepts the same cookie. */
+export interface SessionKeys {
+  /** HMAC key of the session cookie */
+  cookieKey: Buffer;
+  /** HMAC key of the CSRF token derived from a session */
+  csrfKey: Buffer;
 }

@@ -9,6 +9,7 @@ import type { ApiClient } from '../wechat-api/api-client.js';
 import { sendCustomText } from '../channels/wechat-mp/send.js';
 import { sendKfText } from '../channels/wecom-kf/send.js';
 import { HUMAN_STATES, readServiceState } from '../channels/wecom-kf/service-state.js';
+import { operatorHolds } from '../pipeline/operator-hold.js';
 import type { AdminDeps } from './deps.js';
 
 /** Pages of a customer's log rows read to find the accounts they talked to (kf: their open_kfids). */
@@ -67,6 +68,7 @@ export function createCustomerOps(d: {
     },
     stateOf: async (c) => {
       for (const k of await conversationKeys(c)) {
+        if (await operatorHolds(d.store, k)) return 'human';
         const [channel, account, user] = k.split(':');
         if (channel !== 'kf') continue;
         const record = await readServiceState(d.store, account ?? '', user ?? '');

@@ -1,6 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
-import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import axios, { type AxiosInstance, type AxiosProxyConfig, isAxiosError } from 'axios';
+import { HttpsProxyAgent } from 'https-proxy-agent';
 import { WechatApiError } from '../errors.js';
 
 /** errcodes after which the same call may succeed later: system busy, daily and per-minute limits, concurrency limit. */
@@ -12,23 +15,90 @@ export interface WechatEnvelope {
   errmsg?: string;
 }
 
+/** Options of {@link createApiHttp}. */
+export interface ApiHttpOptions {
+  /**
+   * WECHAT_API_PROXY: `http(s)://[user:pass@]host:port`. https targets are tunnelled through it with CONNECT (TLS
+   * stays end to end), http targets (tests, private deployments) go to it as plain forward-proxy requests.
+   * null/undefined: direct (and axios's own HTTP(S)_PROXY handling stays as it was).
+   */
+  proxy?: string | null;
+  /** extra trust for https origins (tests: a self-signed certificate); the system CAs otherwise */
+  tls?: { ca?: string | Buffer };
+}
+
 /**
  * An axios instance for one platform API origin, with keep-alive sockets (callbacks → API calls are bursty)
  * and a per-request timeout.
  * @param baseUrl e.g. https://qyapi.weixin.qq.com (tests: a fake on 127.0.0.1)
  * @param timeoutMs per request, ms
+ * @param o.proxy every request of the instance goes through this proxy (WECHAT_API_PROXY)
  */
-export function createApiHttp(baseUrl: string, timeoutMs = 10_000): AxiosInstance {
-  return axios.create({
+export function createApiHttp(baseUrl: string, timeoutMs = 10_000, o: ApiHttpOptions = {}): AxiosInstance {
+  const ca = o.tls?.ca;
+  const instance = axios.create({
     baseURL: baseUrl,
     timeout: timeoutMs,
     httpAgent: new http.Agent({ keepAlive: true, maxSockets: 64 }),
-    httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 64 }),
+    httpsAgent: o.proxy ? new TunnelAgent(o.proxy, ca) : new https.Agent({ keepAlive: true, maxSockets: 64, ...(ca ? { ca } : {}) }),
+    // With a proxy: axios's own proxy handling off (it would read HTTP(S)_PROXY from the environment and install a
+    // tunnel of its own in front of our agent); http targets get it back per request below.
+    ...(o.proxy ? { proxy: false as const } : {}),
     // Non-2xx answers are read and translated by `requestJson`, not thrown as axios errors.
     validateStatus: () => true,
     maxContentLength: 16 * 1024 * 1024,
     headers: { 'content-type': 'application/json' },
   });
+  if (o.proxy) {
+    const forward = forwardProxy(o.proxy);
+    instance.interceptors.request.use((config) => {
+      // A plain-http target cannot use a CONNECT tunnel (proxies allow CONNECT to 443 only, by default): the request
+      // goes to the proxy with the absolute URL instead. The target is the request's absolute URL or the base URL.
+      const target = config.url && /^[a-z][a-z0-9+.-]*:\/\//i.test(config.url) ? config.url : (config.baseURL ?? baseUrl);
+      if (/^http:/i.test(target)) config.proxy = forward;
+      return config;
+    });
+  }
+  return instance;
+}
+
+/**
+ * The CONNECT tunnel of https requests (keep-alive: one tunnel carries many calls). TLS to the origin is end to end:
+ * the proxy sees only `CONNECT host:443`. `ca` is added to the origin's TLS options after the CONNECT
+ * (HttpsProxyAgent takes those from the request, where axios puts none); an origin given as an IP address is
+ * checked against that address (HttpsProxyAgent drops `host` from the TLS options, and Node would check the
+ * certificate against `localhost` then).
+ */
+class TunnelAgent extends HttpsProxyAgent<string> {
+  constructor(
+    proxy: string,
+    private readonly ca: string | Buffer | undefined,
+  ) {
+    super(proxy, { keepAlive: true, maxSockets: 64 });
+  }
+  override connect(req: http.ClientRequest, opts: ConnectOpts): ReturnType<HttpsProxyAgent<string>['connect']> {
+    if (!opts.secureEndpoint) return super.connect(req, opts);
+    const host = opts.host;
+    return super.connect(req, {
+      ...opts,
+      ...(this.ca ? { ca: this.ca } : {}),
+      ...(host && isIP(host) ? { checkServerIdentity: (_name: string, cert: PeerCertificate) => checkServerIdentity(host, cert) } : {}),
+    });
+  }
+}
+
+type ConnectOpts = Parameters<HttpsProxyAgent<string>['connect']>[1];
+
+/** axios's forward-proxy setting for `proxyUrl` (credentials become Proxy-Authorization). */
+function forwardProxy(proxyUrl: string): AxiosProxyConfig {
+  const u = new URL(proxyUrl);
+  const protocol = u.protocol.replace(/:$/, '');
+  return {
+    protocol,
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: u.port ? Number(u.port) : protocol === 'https' ? 443 : 80,
+    ...(u.username || u.password ? { auth: { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) } } : {}),
+  };
 }
 
 /**

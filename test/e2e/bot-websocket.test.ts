@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOT_PLACEHOLDER } from '../../src/channels/wecom-bot/routes.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { startFakeWecomBotWs, type FakeBotWsFrame, type FakeWecomBotWs } from '../fakes/wecom-bot-ws.js';
+import { startWecomBotMediaServer, type WecomBotMediaServer } from '../fakes/wecom-bot-media.js';
+import { newAeskey, newEncodingAesKey } from '../fakes/wecom-bot-reference-crypto.js';
 import { startHarness, sleep, type Harness } from '../helpers/harness.js';
 import { redisUrl } from '../helpers/redis.js';
 
@@ -16,18 +18,21 @@ describe.each([
   let h: Harness;
   let llm: FakeOpenAI;
   let wecom: FakeWecomBotWs;
+  let media: WecomBotMediaServer;
   const gptBot = 'aibWsGpt000000000000000000000001';
   const echoBot = 'aibWsEcho00000000000000000000001';
 
   beforeAll(async () => {
     llm = await startFakeOpenAI({ apiKey: 'sk-test' });
+    // WeCom's media storage; long-connection media are encrypted with each URL's own aeskey, not a bot key.
+    media = await startWecomBotMediaServer(newEncodingAesKey());
     wecom = await startFakeWecomBotWs({ bots: { [gptBot]: 'secret-gpt', [echoBot]: 'secret-echo' } });
     h = await startHarness({
       redis,
       env: {
         WECOM_BOTS: JSON.stringify({ [gptBot]: { mode: 'websocket', secret: 'secret-gpt', welcome: '欢迎' }, [echoBot]: { mode: 'websocket', secret: 'secret-echo' } }),
         WECOM_BOT_WS_URL: wecom.url,
-        AGENTS: JSON.stringify({ gpt: { provider: 'openai', baseUrl: llm.baseUrl, apiKey: 'sk-test', model: 'm' } }),
+        AGENTS: JSON.stringify({ gpt: { provider: 'openai', baseUrl: llm.baseUrl, apiKey: 'sk-test', model: 'm', vision: true } }),
         AGENT_ROUTES: JSON.stringify({ [`bot:${gptBot}`]: 'gpt' }),
       },
       overrides: { bot: { throttleMs: 40, pumpPollMs: 50 } },
@@ -39,6 +44,18 @@ describe.each([
     await h.close();
     await wecom.close();
     await llm.close();
+    await media.close();
+  });
+
+  it('downloads an image with its own aeskey and gives it to the vision agent', async () => {
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+    const aeskey = newAeskey();
+    const url = media.addMedia('ws.png', png, { aeskey });
+    llm.script({ kind: 'answer', text: '看到图片了' });
+    const reqId = wecom.pushMessage(gptBot, { msgid: 'CAIQwsimg', msgtype: 'image', image: { url, aeskey }, text: undefined });
+    const [f] = await wecom.waitForFrames((x) => x.reqId === reqId && x.cmd === 'aibot_respond_msg' && streamOf(x).finish, 1, 10_000);
+    expect(streamOf(f as FakeBotWsFrame).content).toBe('看到图片了');
+    expect(llm.requests.at(-1)?.images[0]?.data?.equals(png)).toBe(true);
   });
 
   it('holds one connection per bot, and reports it', async () => {

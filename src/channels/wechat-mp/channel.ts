@@ -28,7 +28,7 @@ export function createMpChannel(
   const log = c.log.child({ channel: 'mp' });
   const secret = mp.appSecret;
   // Media downloads work for any account with its AppSecret; sending through the API only outside passive mode.
-  const apiClient = secret ? createMpApi(mp, secret, c.store, log, c.metrics) : null;
+  const apiClient = secret ? createMpApi(mp, config.wechatApiProxy, secret, c.store, log, c.metrics) : null;
   const api = mp.replyMode !== 'passive' ? apiClient : null;
   const mode = createAccountMode({ store: c.store, appId: mp.appId, mode: mp.replyMode, metrics: c.metrics, log });
   const slots = createSlotWatch(c.store);
@@ -78,8 +78,9 @@ export function createMpChannel(
 }
 
 /** The OA API client: access_token through stable_token, shared in the store like WeCom's. */
-function createMpApi(mp: MpConfig, secret: string, store: Store, log: Logger, metrics: Metrics): ApiClient {
-  const http = createApiHttp(mp.apiBaseUrl);
+function createMpApi(mp: MpConfig, proxy: string | null, secret: string, store: Store, log: Logger, metrics: Metrics): ApiClient {
+  // WECHAT_API_PROXY: every OA API call (stable_token, custom/send, typing, media) goes through it when set.
+  const http = createApiHttp(mp.apiBaseUrl, undefined, { proxy });
   const tokens = createTokenProvider({
     store,
     log,

@@ -1,4 +1,5 @@
 import { errorSummary } from '../../error-summary.js';
+import { operatorHolds } from '../../pipeline/operator-hold.js';
 import { bindRecorder, llmSettlement, statusOf, type JobRecorder } from '../../pipeline/job-recorder.js';
 import type { MessageRecorder } from '../../pipeline/recorder.js';
 import type { Logger } from 'pino';
@@ -75,7 +76,11 @@ async function run(d: MpHandlerDeps, ctx: JobContext): Promise<void> {
     return;
   }
   const customer = customerKey('mp', p.appid, p.openid);
-  const progress = ctx.progress ?? (await planReply(d, ctx, p, customer));
+  // An operator holds the conversation (console reply or hand-off): the bot stays quiet, and an empty plan ends a held
+  // passive delivery the way a rate-limited message does.
+  const held = !ctx.progress && (await operatorHolds(d.store, customer));
+  if (held) ctx.log.info('an operator holds the conversation; the bot stays silent (no LLM call)');
+  const progress = ctx.progress ?? (held ? { parts: [], kind: 'fallback' as const, sent: 0, effects: null } : await planReply(d, ctx, p, customer));
   if (!progress.route) {
     progress.route = await decideRoute(d, ctx.id, p, progress);
     if (progress.route === 'kept') progress.effects = { ...progress.effects, rest: progress.text ?? null };
@@ -89,7 +94,7 @@ async function run(d: MpHandlerDeps, ctx: JobContext): Promise<void> {
   }
   if (progress.parts.length === 0) {
     rec.settle({ status: 'skipped' });
-    return ctx.log.info('no reply planned (customer over the rate limit)');
+    return ctx.log.info(held ? 'no reply: an operator holds the conversation' : 'no reply planned (customer over the rate limit)');
   }
   if (progress.route === 'active') return sendParts(d, ctx, p, progress, customer);
   if (progress.route === 'passive') {

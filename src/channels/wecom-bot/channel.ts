@@ -60,6 +60,8 @@ export function createBotChannel(
   const wsBots = config.bots.flatMap((b) => (b.mode === 'websocket' ? [{ botId: b.botId, secret: b.secret }] : []));
   const streams = createBotStreams(d.store);
   // Media URLs and response_url are absolute WeCom URLs: the base URL is only a default for relative ones.
+  // Deliberately not through WECHAT_API_PROXY: these are media downloads and response_url posts, not token-bearing
+  // API calls (no trusted-IP list applies to them), and the interface keeps media calls off the proxy.
   const http = createApiHttp('https://qyapi.weixin.qq.com', 15_000);
   const { leaseMs, pumpPollMs, ...handlerTuning } = d.tuning ?? {};
   const handler = createBotJobHandler({

@@ -13,6 +13,7 @@ import { outboundMsgid, replyTag, sendKfImage, sendKfOnEvent, sendKfText } from 
 import { fetchServiceState, HUMAN_STATES, humanHolds, transferToHuman } from './service-state.js';
 import { WELCOME_CODE_MAX_AGE_S } from './sync-select.js';
 import { errorSummary } from '../../error-summary.js';
+import { operatorHolds } from '../../pipeline/operator-hold.js';
 import { bindRecorder, llmSettlement, statusOf, type JobRecorder } from '../../pipeline/job-recorder.js';
 import type { MessageRecorder } from '../../pipeline/recorder.js';
 
@@ -60,6 +61,11 @@ async function run(d: KfHandlerDeps, ctx: JobContext): Promise<void> {
   if (await cancelled(d, p, ctx.log)) return rec.settle({ status: 'skipped' });
   let progress = ctx.progress;
   if (!progress) {
+    if (await operatorHolds(d.store, customerKey('kf', p.open_kfid, p.external_userid))) {
+      d.metrics.kfHumanHeld.inc();
+      rec.settle({ status: 'skipped' });
+      return ctx.log.info('an operator holds the conversation; the bot stays silent (no LLM call)');
+    }
     if (await humanHolds({ ...d, log: ctx.log }, p.open_kfid, p.external_userid, ctx.signal)) {
       d.metrics.kfHumanHeld.inc();
       rec.settle({ status: 'skipped' });

@@ -1,0 +1,94 @@
+import { Redis } from 'ioredis';
+import { maskCredentials } from '../errors.js';
+import { fail, messageOf, pass, warn, type ClockSample, type DoctorResult } from './types.js';
+
+/**
+ * REDIS_URL: reachable; `maxmemory-policy noeviction` (an evicting Redis drops queued jobs, dedup marks and locks
+ * under memory pressure); AOF on (else an accepted message can be lost when Redis restarts). Reads `INFO`, which
+ * managed Redis services allow where `CONFIG GET` is often renamed away.
+ * @param onClock receives Redis's `TIME`
+ */
+export async function checkRedis(url: string, o: { now: () => number; onClock?: (s: ClockSample) => void }): Promise<DoctorResult[]> {
+  const shown = maskCredentials(url);
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 3000, commandTimeout: 3000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  let reason: string | null = null;
+  redis.on('error', (e: Error) => {
+    reason ??= e.message;
+  });
+  try {
+    try {
+      await redis.connect();
+      await redis.ping();
+    } catch (e) {
+      const why = reason ?? messageOf(e);
+      const auth = /NOAUTH|WRONGPASS|invalid password|invalid username/i.test(why);
+      return [
+        fail(
+          'Redis',
+          `${shown} unreachable: ${why}`,
+          auth ? 'put the right password in REDIS_URL (redis://:password@host:6379/0)' : 'start Redis or correct REDIS_URL (host, port, TLS: rediss://)',
+        ),
+      ];
+    }
+    const sentAt = o.now();
+    const [seconds, micros] = await redis.time();
+    const receivedAt = o.now();
+    o.onClock?.({ source: 'Redis TIME', remoteMs: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), localMs: (sentAt + receivedAt) / 2, resolutionMs: receivedAt - sentAt });
+    const info = parseInfo(await redis.info());
+    const results = [pass('Redis', `${shown} answers (Redis ${info.redis_version ?? '?'})`)];
+    const policy = info.maxmemory_policy;
+    if (policy === undefined) {
+      results.push(warn('Redis maxmemory-policy', 'INFO does not report it', 'make sure the server runs with maxmemory-policy noeviction'));
+    } else if (policy === 'noeviction') {
+      results.push(pass('Redis maxmemory-policy', 'noeviction'));
+    } else {
+      results.push(
+        fail(
+          'Redis maxmemory-policy',
+          `${policy}: under memory pressure Redis evicts keys, queued jobs (BullMQ), dedup marks and locks among them`,
+          'set maxmemory-policy noeviction (redis.conf, or CONFIG SET maxmemory-policy noeviction and CONFIG REWRITE)',
+        ),
+      );
+    }
+    if (info.aof_enabled === '1') {
+      const fsync = await appendfsync(redis);
+      results.push(
+        fsync === 'always' || fsync === null
+          ? pass('Redis AOF', `appendonly yes${fsync ? `, appendfsync ${fsync}` : ''}`)
+          : warn('Redis AOF', `appendonly yes, appendfsync ${fsync}: a crash of the Redis host can lose the last second of writes`, 'appendfsync always for no loss at all'),
+      );
+    } else {
+      results.push(
+        fail(
+          'Redis AOF',
+          `appendonly ${info.aof_enabled === undefined ? 'unknown' : 'no'}: messages may be lost on a Redis restart`,
+          'set appendonly yes (redis.conf, or CONFIG SET appendonly yes and CONFIG REWRITE); appendfsync always for no loss at all',
+        ),
+      );
+    }
+    return results;
+  } catch (e) {
+    return [fail('Redis', `${shown}: ${messageOf(reason ?? e)}`, 'check that REDIS_URL points at a Redis server that answers INFO and TIME')];
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** `appendfsync` from CONFIG GET, or null where CONFIG is not allowed. */
+async function appendfsync(redis: Redis): Promise<string | null> {
+  try {
+    const v = (await redis.config('GET', 'appendfsync')) as unknown;
+    return Array.isArray(v) && typeof v[1] === 'string' ? v[1] : null;
+  } catch {
+    return null;
+  }
+}
+
+function parseInfo(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i > 0 && !line.startsWith('#')) out[line.slice(0, i)] = line.slice(i + 1).trim();
+  }
+  return out;
+}
