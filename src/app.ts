@@ -97,6 +97,10 @@ export function buildApp(d: AppDeps): FastifyInstance {
     bodyLimit: d.maxBodyBytes,
     routerOptions: { querystringParser: parseQuery },
     return503OnClosing: true,
+    // A reverse proxy on the host or in the compose network (the `tls` profile's nginx) reports the client's address
+    // and scheme: trusted from loopback and private addresses only, so a client on the internet cannot forge it
+    // (per-address limits, such as the console's login, see the real client).
+    trustProxy: ['loopback', 'linklocal', 'uniquelocal', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'],
     // pino builds a child (with redaction compiled) per call; a per-request child costs more than the whole
     // signature check at thousands of callbacks a second. Handlers bind what matters (channel, msgid) themselves.
     childLoggerFactory: (logger) => logger,

@@ -162,6 +162,14 @@ describe('console login and operator actions', () => {
     for (let i = 0; i < 12; i++) results.push((await login(h, `wrong${i}`)).location);
     expect(results.at(-1)).toBe('/console/?login=limited');
     expect(results.filter((l) => l === '/console/?login=failed').length).toBeLessThanOrEqual(10);
+    // Behind a reverse proxy on a trusted (loopback/private) address, each client has its own count.
+    const viaProxy = await fetch(`${h.url}/console/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '203.0.113.7' },
+      body: 'token=wrong-again',
+    });
+    expect(viaProxy.headers.get('location')).toBe('/console/?login=failed');
   });
 
   it('/console serves the page (or says to build it) and /console itself redirects', async () => {
