@@ -5,6 +5,7 @@ import { createEventBus, publishingLog, type EventBus } from './admin/event-bus.
 import { createCustomerOps } from './admin/wiring.js';
 import { createOperatorActions } from './admin/operator-actions.js';
 import { sessionKeys } from './admin/session.js';
+import { runDoctor } from './doctor/index.js';
 import type { Config } from './config.js';
 import { createDataLayer, type DataLayer, type DataTuning } from './log/create.js';
 import type { Metrics } from './metrics.js';
@@ -105,6 +106,7 @@ export function operatorApis(
           handoff: config.handoff,
         }),
         events: d.wiring.bus,
+        doctor: () => runDoctor(config, { botConnect: false }),
         metrics: d.metrics,
         session: sessionKeys(config.adminToken),
       }

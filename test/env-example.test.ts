@@ -39,3 +39,15 @@ describe('.env.example', () => {
     ]);
   });
 });
+
+describe('.env.example and docs/configuration.md', () => {
+  it('lists every variable the configuration page documents, in one place a newcomer copies', () => {
+    const docs = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
+    const documented = new Set([...docs.matchAll(/^\| `([A-Z][A-Z0-9_]*)`(?: \/ `([A-Z][A-Z0-9_]*)`)*/gm)].flatMap((m) => m.slice(1).filter(Boolean)));
+    // Rows naming two variables (`A` / `B`) list both.
+    for (const m of docs.matchAll(/^\| (`[A-Z][A-Z0-9_]*`(?: \/ `[A-Z][A-Z0-9_]*`)+)/gm)) for (const n of (m[1] ?? '').matchAll(/`([A-Z0-9_]+)`/g)) documented.add(n[1] ?? '');
+    const listed = new Set([...text.matchAll(/^#? ?([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
+    expect(documented.size).toBeGreaterThan(60);
+    expect([...documented].filter((n) => !listed.has(n))).toEqual([]);
+  });
+});

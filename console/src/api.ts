@@ -220,7 +220,17 @@ export const api = {
   replay: (id: string) => call<{ replayed: boolean; errcode?: number | null; reason?: string | null }>('POST', `/failures/${encodeURIComponent(id)}/replay`),
   status: () => call<Status>('GET', '/status'),
   summary: () => call<Summary>('GET', '/summary'),
+  doctor: () => call<{ results: DoctorLine[] }>('POST', '/doctor'),
 };
+
+/** One line of `npm run doctor` (POST /admin/doctor). */
+export interface DoctorLine {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+  warning?: boolean;
+}
 
 /** The error's text for the operator. */
 export function errorText(e: unknown): string {

@@ -6,7 +6,7 @@ import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { api, ApiError, errorText, type Health, type Status, type Summary } from './api.js';
+import { api, ApiError, errorText, type DoctorLine, type Health, type Status, type Summary } from './api.js';
 import { duration, t, useLang, when, type Lang } from './i18n.js';
 
 const REFRESH_MS = 10_000;
@@ -70,6 +70,40 @@ function Chart({ summary, lang }: { summary: Summary; lang: Lang }) {
   return html`<figure class="chart">
     <div ref=${box} class="chart-box" data-testid="chart" role="img" aria-label=${`${t('perMinute')}: ${t('answered')}, ${t('fallback')}, ${t('failedCount')} (${total})`}></div>
   </figure>`;
+}
+
+/** `npm run doctor` from the page: run on demand (it calls the platforms and each agent once). */
+function Doctor() {
+  const [lines, setLines] = useState<DoctorLine[] | null>(null);
+  const [running, setRunning] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const run = async () => {
+    setRunning(true);
+    setError(null);
+    try {
+      setLines((await api.doctor()).results);
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      setRunning(false);
+    }
+  };
+  return html`<div class="card doctor">
+    <h2>${t('doctorTitle')}</h2>
+    <p class="muted small">${t('doctorHint')}</p>
+    <button type="button" onClick=${run} disabled=${running} data-doctor-run>${running ? t('doctorRunning') : t('doctorRun')}</button>
+    ${error ? html`<p class="result result-bad" role="alert">${t('errorPrefix')}${error}</p>` : null}
+    ${lines
+      ? html`<ul class="doctor-lines" data-doctor-results>
+          ${lines.map(
+            (l) => html`<li class=${l.ok ? (l.warning ? 'warn' : 'ok') : 'bad'}>
+              <span aria-hidden="true">${l.ok ? (l.warning ? '!' : '✓') : '✗'}</span> <strong>${l.name}</strong>: ${l.detail}
+              ${l.fix ? html`<div class="small">${t('doctorFix')}${l.fix}</div>` : null}
+            </li>`,
+          )}
+        </ul>`
+      : null}
+  </div>`;
 }
 
 export function StatusPage() {
@@ -182,5 +216,6 @@ export function StatusPage() {
           </div>`
         : null}
     </div>
+    <${Doctor} />
   </section>`;
 }

@@ -45,6 +45,11 @@ export interface AdminDeps {
   events: EventBus;
   /** this process's metrics, for `/admin/summary` */
   metrics: Metrics;
+  /**
+   * `npm run doctor`'s checks of this process's configuration against the real world (tokens, agents, Redis, MySQL,
+   * clock; never a long-connection subscribe, which would evict the running connection)
+   */
+  doctor(): Promise<Array<{ name: string; ok: boolean; detail: string; fix?: string; warning?: boolean }>>;
   /** the session cookie's settings (the console's login): null in tests that only use the Bearer token */
   session: SessionKeys | null;
 }

@@ -6,11 +6,15 @@ import type { AdminDeps } from './deps.js';
 const MAX_ROWS = 5000;
 
 /**
+ * `POST /admin/doctor`: `npm run doctor`'s checks, for the console (`{results:[{name, ok, detail, fix?, warning?}]}`).
  * `GET /admin/summary`: what the console's status page draws. `perMinute` comes from the message log (every
  * process with MySQL or Redis); the latency figures from this process's histograms, as the upper bound of the
  * bucket holding the quantile (ms; null before any observation).
  */
 export function registerSummaryRoute(app: FastifyInstance, d: AdminDeps): void {
+  // POST: it calls out (token endpoints, one LLM probe per agent), so the console needs its CSRF token for it.
+  app.post('/doctor', { schema: { hide: true } }, async () => ({ results: await d.doctor() }));
+
   app.get('/summary', { schema: { hide: true } }, async () => {
     const now = Date.now();
     const firstMinute = Math.floor((now - 59 * 60_000) / 60_000) * 60_000;

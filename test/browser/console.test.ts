@@ -216,6 +216,11 @@ describe.skipIf(!existsSync(CHROMIUM))('operator console in a browser', () => {
     await page.locator('.table').filter({ hasText: 'default' }).waitFor();
     await page.locator('[data-health]').first().waitFor();
     await shot('status');
+    // The configuration check from the page: the same lines as `npm run doctor` (here: the agent's probe answered).
+    await page.locator('[data-doctor-run]').click();
+    const results = page.locator('[data-doctor-results] li');
+    await results.first().waitFor({ timeout: 15_000 });
+    expect(await results.filter({ hasText: 'default' }).count()).toBeGreaterThan(0);
   });
 
   it('reads on a phone (one column) and switches to English', async () => {
