@@ -21,6 +21,12 @@ interface JobData {
   progress?: string;
 }
 
+/**
+ * A running job's BullMQ lock and customer lock, ms: renewed while the job runs (BullMQ every half of it; the
+ * customer lock every third), so it bounds how long a dead process's job waits, not how long a job may take.
+ */
+export const JOB_LOCK_MS = 10_000;
+
 export interface BullmqQueueOptions extends QueueBaseOptions {
   /**
    * The producer's client (the store's, shared): created with `enableOfflineQueue: false` so a hand-off during a
@@ -138,7 +144,10 @@ function startWorker(
   // queue would deadlock with them (a re-queued older job stuck behind a newer one that waits for it).
   const maxAttempts = o.maxAttempts ?? MAX_JOB_ATTEMPTS;
   const backoff = o.retryDelayMs ?? retryDelayMs;
-  const attemptDeps = { store: o.store, handler: o.handler, leaseMs: o.leaseMs, maxAttempts, retryWindowMs: o.retryWindowMs ?? RETRY_WINDOW_MS, metrics: o.metrics };
+  const lockMs = Math.min(o.leaseMs, JOB_LOCK_MS);
+  // The customer lock too is short and renewed (every third of it) while the attempt runs: a killed process's lock
+  // lapses with its job's.
+  const attemptDeps = { store: o.store, handler: o.handler, leaseMs: lockMs, maxAttempts, retryWindowMs: o.retryWindowMs ?? RETRY_WINDOW_MS, metrics: o.metrics };
 
   const processJob = async (job: Job<JobData>, token: string | undefined, bullSignal?: AbortSignal): Promise<void> => {
     const id = job.data.id;
@@ -169,7 +178,7 @@ function startWorker(
       saveProgress: async (p: JobProgress) => {
         // updateData does not check the lock: prove we still hold it first, so a worker whose lock was taken
         // over stops instead of overwriting the new owner's record.
-        if (!token || (await job.extendLock(token, o.leaseMs)) !== 1) throw new LeaseLostError(`lock on ${id} lost`);
+        if (!token || (await job.extendLock(token, lockMs)) !== 1) throw new LeaseLostError(`lock on ${id} lost`);
         await job.updateData({ ...job.data, progress: JSON.stringify(p) });
         ctx.progress = p;
       },
@@ -214,9 +223,11 @@ function startWorker(
     connection: o.workerConnection!,
     prefix: o.prefix,
     concurrency: o.concurrency,
-    lockDuration: o.leaseMs,
-    // A killed worker's jobs go back to wait once their lock expired and one more check passed.
-    stalledInterval: Math.min(o.leaseMs, 5000),
+    // Short, and renewed by BullMQ every half of it while the job runs, however long the LLM takes: a killed
+    // worker's job goes back to wait once its lock lapsed and the next stalled check ran (≤ 10 s + 5 s, within the
+    // 20 s interface.md promises), instead of after LLM_TIMEOUT_MS + 30 s.
+    lockDuration: lockMs,
+    stalledInterval: Math.min(lockMs, 5000),
     // Crashes are counted by attemptsStarted (runAttempt gives up past maxAttempts with the fallback): BullMQ
     // failing a job for stalling would end it in silence, so its limit only comes after ours.
     maxStalledCount: maxAttempts + 5,
