@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { AppDeps } from './app.js';
 import { createKfJobHandler } from './channels/wecom-kf/handler.js';
 import { createKfPuller, type KfPuller } from './channels/wecom-kf/puller.js';
+import { createKfPullQueue, type KfPullQueue } from './channels/wecom-kf/pull-queue.js';
 import { createMpChannel } from './channels/wechat-mp/channel.js';
 import { createBotChannel, type BotTuning } from './channels/wecom-bot/channel.js';
 import type { Config, KfConfig } from './config.js';
@@ -37,11 +38,6 @@ import { fetchWecomToken } from './wechat-api/wecom-token.js';
 export const DEDUP_TTL_MS = 4 * 24 * 3600_000;
 /** An `all` process pulls and runs what it was handed at once; the sweep only recovers failed or released work. */
 export const SWEEP_INTERVAL_MS = 5000;
-/**
- * A worker (ROLE=worker) learns of kf callbacks only from the pull marks web processes leave in Redis: one HKEYS
- * this often. (Jobs reach it through BullMQ's blocking wait, not this poll.)
- */
-export const WORKER_POLL_MS = 200;
 /** Jobs running at once in one process. */
 export const JOB_CONCURRENCY = 64;
 /** Lease margin over LLM_TIMEOUT_MS (issue #2: lease = LLM_TIMEOUT_MS + 30 s, renewed while working). */
@@ -57,7 +53,7 @@ export interface Deps {
   app: AppDeps;
   /** Periodic work: pulls still wanted, and (embedded mode) jobs released with a backoff or whose lease expired. */
   sweep(): Promise<void>;
-  /** how often main runs `sweep`, ms: a worker polls often, since web processes only mark kf pulls in Redis */
+  /** how often main runs `sweep`, ms: a recovery sweep (marks a failed or killed pull left); new work arrives by queue */
   sweepIntervalMs: number;
   /** Stops the background work (running jobs get `graceMs` to finish, then are released) and closes connections. */
   close(graceMs: number): Promise<void>;
@@ -155,6 +151,8 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
           prefix: prefix.replace(/:$/, ''),
         })
       : createMemoryQueue({ ...queueDeps, records: createMemoryJobRecords() });
+  // Read through a function: the puller and its pull queue refer to each other.
+  const pullQueueOf = redis && !works ? () => pullQueue as KfPullQueue : null;
   const kfPuller: KfPuller | null =
     kf && kfApi
       ? createKfPuller({
@@ -167,6 +165,18 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
           jobs,
           pullHere: works,
           recorder,
+          ...(pullQueueOf ? { handOffPull: (account: string) => pullQueueOf().request(account) } : {}),
+        })
+      : null;
+  // With Redis, web processes hand kf pulls to the workers through a BullMQ queue the workers block on (no poll).
+  const pullQueue: KfPullQueue | null =
+    kfPuller && redis && config.redisUrl
+      ? createKfPullQueue({
+          producer: redis,
+          workerConnection: works ? connectWorkerRedis(config.redisUrl, log) : null,
+          prefix: prefix.replace(/:$/, ''),
+          log: log.child({ channel: 'kf' }),
+          pull: (account) => kfPuller.pullNow(account),
         })
       : null;
 
@@ -213,7 +223,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
       mp: mp && routes ? { ...mp.routes, jobs } : null,
       bot: bot && routes ? { ...bot.routes, jobs } : null,
     },
-    sweepIntervalMs: config.role === 'worker' ? WORKER_POLL_MS : SWEEP_INTERVAL_MS,
+    sweepIntervalMs: SWEEP_INTERVAL_MS,
     sweep: async () => {
       if (!works) return;
       await kfPuller?.sweep();
@@ -221,6 +231,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
     },
     close: async (graceMs) => {
       await kfPuller?.stop(Math.min(graceMs, 5000));
+      await pullQueue?.close();
       await jobs.stop(graceMs);
       // After the drain: the streams of answers finished meanwhile (here or in another worker) still reach WeCom on
       // this connection's req_ids; then the lease goes and another process connects within one acquisition period.

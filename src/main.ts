@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   }
 
   const sweep = () => deps.sweep().catch((e: unknown) => log.warn({ err: e }, 'sweep failed'));
-  // One sweep at a time: a worker polls every 200 ms and a slow Redis must not stack them up.
+  // One sweep at a time: a slow Redis must not stack them up.
   let sweeping: Promise<void> | null = null;
   const timer = setInterval(() => {
     sweeping ??= sweep().finally(() => (sweeping = null));

@@ -25,6 +25,11 @@ export interface KfPuller {
   request(account: string, syncToken: string | null): Promise<void>;
   /** Pulls every account that still has an unserved mark (after a crash or a failed pull). */
   sweep(): Promise<void>;
+  /**
+   * Pulls `account` here and resolves when this process's pull of it is over (a worker's kf-pull job). When another
+   * process holds the account's lock, resolves at once: that pull sees the mark.
+   */
+  pullNow(account: string): Promise<void>;
   /** Stops starting pulls and waits (≤ graceMs) for running ones; their marks stay for the next process. */
   stop(graceMs: number): Promise<void>;
 }
@@ -133,6 +138,11 @@ export function createKfPuller(d: SyncDeps): KfPuller {
         syncToken ? d.store.set(keys.kfSyncToken(account), syncToken, SYNC_TOKEN_TTL_MS) : undefined,
       ]);
       if (d.pullHere !== false) kick(account);
+      else await d.handOffPull?.(account);
+    },
+    pullNow: async (account) => {
+      kick(account);
+      await running.get(account);
     },
     sweep: async () => {
       if (d.pullHere === false) return;

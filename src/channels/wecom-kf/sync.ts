@@ -44,6 +44,11 @@ export interface SyncDeps {
   jobs: Pick<JobQueue, 'handOff'>;
   /** false in a web-only process (ROLE=web): callbacks only mark the account; worker processes pull */
   pullHere?: boolean;
+  /**
+   * Without `pullHere` (ROLE=web): hands the pull to the workers (a kf-pull BullMQ job) after the mark is written.
+   * @throws when Redis fails (the callback answers 503)
+   */
+  handOffPull?: (account: string) => Promise<void>;
   /** the message log's rows: a `pending` row per new customer message (default: none) */
   recorder?: MessageRecorder;
 }
