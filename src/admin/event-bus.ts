@@ -1,24 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { InboundKey, InboundSettlement, MessageLog, NewLogRow } from '../log/types.js';
+import type { InboundKey, InboundSettlement, LogRow, MessageLog, NewLogRow } from '../log/types.js';
 
 /** A message-log row as `/admin/events` sends it (the `/admin/messages` item shape; `id` is not known yet: null). */
-export interface MessageEvent {
+export type MessageEvent = Pick<LogRow, 'at' | 'direction' | 'channel' | 'account' | 'customerId' | 'externalId' | 'msgid' | 'type' | 'content' | 'status' | 'agent' | 'latencyMs'> & {
   id: null;
-  at: string;
-  direction: 'in' | 'out';
-  channel: string;
-  account: string;
-  customerId: string;
-  externalId: string;
-  msgid: string;
-  type: string;
-  content: string;
-  status: string;
-  agent: string | null;
-  latencyMs: number | null;
-}
+};
 
 /** What `/admin/events` streams: new log rows, inbound rows settled (`status` and LLM figures), and state changes. */
 export type AdminEvent =
