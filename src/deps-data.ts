@@ -94,6 +94,7 @@ export function operatorApis(
           routedKfAccounts: Object.keys(config.routes).filter((k) => k.startsWith('kf:')).map((k) => k.slice(3)),
           kfApi: d.kfApi,
           mpApi: d.mpApi,
+          identities: data.identities,
         }),
         actions: createOperatorActions({
           store: d.store,

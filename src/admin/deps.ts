@@ -31,6 +31,11 @@ export interface AdminDeps {
   exportState(customer: CustomerRecord): Promise<Record<string, unknown>>;
   /** Deletes the customer's conversation state, pending answers and channel records. */
   eraseState(customer: CustomerRecord): Promise<void>;
+  /**
+   * The customer's nickname: the stored one, else (kf) WeCom's `kf/customer/batchget`, stored for next time; null
+   * when none can be had (OA gives none, WeCom refused or timed out). Never throws.
+   */
+  nicknameOf(customer: CustomerRecord): Promise<string | null>;
   /** `bot` unless a human holds one of the customer's conversations. */
   stateOf(customer: CustomerRecord): Promise<'bot' | 'human'>;
   /**

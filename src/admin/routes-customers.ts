@@ -43,8 +43,8 @@ export function registerCustomerRoutes(app: FastifyInstance, d: AdminDeps): void
     async (request, reply) => {
       const c = await load(request.params.customerId, reply);
       if (!c) return reply;
-      const [state, recent] = await Promise.all([d.stateOf(c), d.log.query({ customerId: c.customerId, limit: 20, cursor: null })]);
-      return { ...c, state, recent: recent.items };
+      const [state, recent, nickname] = await Promise.all([d.stateOf(c), d.log.query({ customerId: c.customerId, limit: 20, cursor: null }), d.nicknameOf(c)]);
+      return { ...c, nickname, state, recent: recent.items };
     },
   );
 

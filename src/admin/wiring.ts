@@ -10,6 +10,8 @@ import { sendCustomText } from '../channels/wechat-mp/send.js';
 import { sendKfText } from '../channels/wecom-kf/send.js';
 import { HUMAN_STATES, readServiceState } from '../channels/wecom-kf/service-state.js';
 import { operatorHolds } from '../pipeline/operator-hold.js';
+import type { IdentityStore } from '../identity/types.js';
+import type { WechatEnvelope } from '../wechat-api/http.js';
 import type { AdminDeps } from './deps.js';
 
 /** Pages of a customer's log rows read to find the accounts they talked to (kf: their open_kfids). */
@@ -29,7 +31,8 @@ export function createCustomerOps(d: {
   routedKfAccounts: string[];
   kfApi: ApiClient | null;
   mpApi: ApiClient | null;
-}): Pick<AdminDeps, 'resetConversation' | 'exportState' | 'eraseState' | 'stateOf' | 'replayFailure'> {
+  identities: IdentityStore;
+}): Pick<AdminDeps, 'resetConversation' | 'exportState' | 'eraseState' | 'stateOf' | 'replayFailure' | 'nicknameOf'> {
   /** Every `<channel>:<account>:<user>` the customer's conversations may live under. */
   const conversationKeys = async (c: CustomerRecord): Promise<string[]> => {
     const out = new Set<string>();
@@ -77,6 +80,25 @@ export function createCustomerOps(d: {
       return 'bot';
     },
     replayFailure: (f) => replay(d, f),
+    nicknameOf: async (c) => {
+      if (c.nickname) return c.nickname;
+      const kf = c.identities.find((i) => i.channel === 'kf');
+      if (!kf || !d.kfApi) return null;
+      try {
+        // One customer per call: the console asks for the customers it shows, and the answer is kept (kf §5.2: cache).
+        const res = await d.kfApi.post<WechatEnvelope & { customer_list?: Array<{ external_userid?: string; nickname?: string }> }>(
+          'kf/customer/batchget',
+          '/cgi-bin/kf/customer/batchget',
+          { external_userid_list: [kf.externalId] },
+          AbortSignal.timeout(3000),
+        );
+        const nickname = res.customer_list?.find((x) => x.external_userid === kf.externalId)?.nickname?.trim().slice(0, 64) || null;
+        if (nickname) await d.identities.setNickname(c.customerId, nickname);
+        return nickname;
+      } catch {
+        return null;
+      }
+    },
   };
 }
 

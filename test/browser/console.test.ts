@@ -141,7 +141,8 @@ describe.skipIf(!existsSync(CHROMIUM))('operator console in a browser', () => {
 
   it('opens the conversation and resets it (the next message reaches the LLM without the earlier ones)', { timeout: 30_000 }, async () => {
     await page.locator(`li[data-customer="${customerId}"] a`).click();
-    await page.getByRole('heading', { name: 'wmConsole', level: 1 }).waitFor();
+    // The heading is the customer's kf nickname (WeCom's customer/batchget; the fake's is 顾客 + the id's last 4).
+    await page.getByRole('heading', { name: '顾客sole', level: 1 }).waitFor();
     await page.locator('.msg-in').filter({ hasText: '你好，我想查询订单 12345' }).waitFor();
     await page.locator('.msg-out').filter({ hasText: 'AI:你好，我想查询订单 12345' }).waitFor();
     await stateBadge('bot').waitFor();

@@ -122,8 +122,14 @@ describe('console login and operator actions', () => {
     await h.customerSays('wmOperator1', '还在吗');
     await sleep(500);
     expect(textsTo(h.fake, 'wmOperator1')).toHaveLength(2);
-    const detail = (await (await fetch(`${h.url}/admin/customers/${customerId}`, { headers: bearer })).json()) as { state: string };
+    const detail = (await (await fetch(`${h.url}/admin/customers/${customerId}`, { headers: bearer })).json()) as { state: string; nickname: string };
     expect(detail.state).toBe('human');
+    // The kf nickname, from WeCom's customer/batchget once, then kept with the identity.
+    expect(detail.nickname).toBe('顾客tor1');
+    const batchgets = () => h.fake.calls.filter((c) => c.api === 'customer_batchget').length;
+    const before = batchgets();
+    await fetch(`${h.url}/admin/customers/${customerId}`, { headers: bearer });
+    expect(batchgets()).toBe(before);
 
     expect(await (await act('handoff')).json()).toEqual({ state: 'human' });
     expect(await (await act('resume')).json()).toEqual({ state: 'bot' });

@@ -116,6 +116,10 @@ const customerKey = (kfid: string, user: string): string => `${kfid}\u0000${user
 
 /** The mutable store behind one fake instance. */
 export class KfState {
+  /** customers that wrote (customer/batchget knows only them) */
+  readonly customersSeen: Set<string>;
+  /** nicknames customer/batchget answers with; unset: `顾客<last 4 of the id>` */
+  readonly nicknames: Map<string, string>;
   private readonly log: LogEntry[] = [];
   private readonly cursorKey = randomBytes(32);
   private readonly syncTokens = new Map<string, number>(); // token -> expiry (ms)
@@ -139,6 +143,8 @@ export class KfState {
   /** @param servicers userids currently receiving; a `trans` to state 3 must name one. */
   constructor(servicers: readonly string[] = ['zhangsan']) {
     this.conversations = new KfConversations(servicers);
+    this.customersSeen = new Set();
+    this.nicknames = new Map();
   }
 
   /**
@@ -158,6 +164,7 @@ export class KfState {
       const sendTime = full.send_time as number;
       this.customers.set(key, { lastMsgS: Math.max(prev?.lastMsgS ?? 0, sendTime), sends: 0 });
       this.conversations.customerWrote(kfid, user);
+      this.customersSeen.add(user);
     }
     const ev = full.event;
     if (full.msgtype === 'event' && isObj(ev) && ev.event_type === 'enter_session' && kfid !== undefined && user !== undefined) {
@@ -402,6 +409,23 @@ export class KfState {
    * `POST /cgi-bin/kf/service_state/get` → `{service_state, servicer_userid?}` (servicer only in state 3).
    * 95000 open_kfid missing; 40096 external_userid missing or never seen on this kf account (unconfirmed).
    */
+  /**
+   * `POST /cgi-bin/kf/customer/batchget` (kf §5.2) → `customer_list` of `{external_userid, nickname, avatar, gender,
+   * unionid}` for customers that wrote to any account, `invalid_external_userid` for the rest. A customer's nickname
+   * is `nicknames.get(id)`, else `顾客<last 4 characters of the id>`. 40058 when the list is missing or over 100.
+   */
+  customerBatchget(b: Record<string, unknown>): Answer {
+    const ids = b.external_userid_list;
+    if (!Array.isArray(ids) || ids.length === 0 || ids.length > 100) return err(40058, 'invalid external_userid_list');
+    const known = ids.filter((id): id is string => typeof id === 'string' && this.customersSeen.has(id));
+    return {
+      errcode: 0,
+      errmsg: 'ok',
+      customer_list: known.map((id) => ({ external_userid: id, nickname: this.nicknames.get(id) ?? `顾客${id.slice(-4)}`, avatar: '', gender: 0, unionid: '' })),
+      invalid_external_userid: ids.filter((id) => !known.includes(id as string)),
+    };
+  }
+
   serviceStateGet(b: Record<string, unknown>): Answer {
     if (!nonEmpty(b.open_kfid)) return err(95000, 'invalid open_kfid');
     if (!nonEmpty(b.external_userid)) return err(40096, 'invalid external_userid');

@@ -77,7 +77,8 @@ export type FakeApi =
   | 'service_state_get'
   | 'service_state_trans'
   | 'media_upload'
-  | 'media_get';
+  | 'media_get'
+  | 'customer_batchget';
 
 export interface FakeWecom {
   /** `http://127.0.0.1:PORT`, no trailing slash. */
@@ -196,6 +197,7 @@ const ROUTES: Record<string, { api: FakeApi; method: 'GET' | 'POST' }> = {
   '/cgi-bin/kf/service_state/trans': { api: 'service_state_trans', method: 'POST' },
   '/cgi-bin/media/upload': { api: 'media_upload', method: 'POST' },
   '/cgi-bin/media/get': { api: 'media_get', method: 'GET' },
+  '/cgi-bin/kf/customer/batchget': { api: 'customer_batchget', method: 'POST' },
 };
 const MAX_BODY = 1024 * 1024;
 
@@ -298,6 +300,7 @@ export async function startFakeWecom(opts: FakeWecomOptions): Promise<FakeWecom>
       else if (api === 'send_msg_on_event') answer = state.sendMsgOnEvent(parsed, at);
       else if (api === 'service_state_get') answer = state.serviceStateGet(parsed);
       else if (api === 'service_state_trans') answer = state.serviceStateTrans(parsed, Date.now());
+      else if (api === 'customer_batchget') answer = state.customerBatchget(parsed);
     }
     const final = answer ?? err(-1, 'system error');
     calls.push({ api, query, body, errcode: final.errcode, at });
