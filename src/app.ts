@@ -178,8 +178,6 @@ export function buildApp(d: AppDeps): FastifyInstance {
   if (admin) void app.register(async (scope) => adminPlugin(scope, admin), { prefix: '/admin' });
   if (admin?.session) {
     const session = admin.session;
-    // `/console` itself (no slash) goes to the page whose relative asset URLs resolve under /console/.
-    app.get('/console', async (_request, reply) => reply.code(302).header('location', '/console/').send());
     void app.register(async (scope) => consolePlugin(scope, { token: admin.token, session }), { prefix: '/console' });
   }
   const v1 = d.openaiCompat;

@@ -83,10 +83,14 @@ export async function consolePlugin(app: FastifyInstance, d: ConsoleDeps): Promi
 
   if (!existsSync(join(dir, 'index.html'))) {
     // A server run from source without `npm run build`: say what to do rather than a bare 404.
-    app.get('/*', async (_request, reply) =>
-      reply.code(503).type('text/plain; charset=utf-8').send('the console is not built: run `npm run build` (it builds the server and the console)'),
-    );
+    const notBuilt = async (_request: FastifyRequest, reply: FastifyReply) =>
+      reply.code(503).type('text/plain; charset=utf-8').send('the console is not built: run `npm run build` (it builds the server and the console)');
+    app.get('', notBuilt);
+    app.get('/*', notBuilt);
     return;
   }
   await app.register(fastifyStatic, { root: dir, prefix: '/', index: ['index.html'], wildcard: true, maxAge: '1h' });
+  // `/console` itself is the page too (its asset URLs are absolute, /console/assets/…); the page is never cached, so
+  // a new build's asset names reach every browser.
+  app.get('', async (_request, reply) => reply.header('cache-control', 'no-cache').sendFile('index.html'));
 }

@@ -178,10 +178,18 @@ describe('console login and operator actions', () => {
     expect(viaProxy.headers.get('location')).toBe('/console/?login=failed');
   });
 
-  it('/console serves the page (or says to build it) and /console itself redirects', async () => {
-    const res = await fetch(`${h.url}/console`, { redirect: 'manual' });
-    expect([res.status, res.headers.get('location')]).toEqual([302, '/console/']);
-    const page = await fetch(`${h.url}/console/`);
-    expect([200, 503]).toContain(page.status);
+  it('/console and /console/ serve the page (or say to build it); without ADMIN_TOKEN they are 404', async () => {
+    for (const path of ['/console', '/console/']) {
+      const page = await fetch(`${h.url}${path}`, { redirect: 'manual' });
+      expect([200, 503]).toContain(page.status);
+      if (page.status === 200) expect(await page.text()).toContain('<div id="app"');
+    }
+    const off = await startHarness();
+    try {
+      expect((await fetch(`${off.url}/console`)).status).toBe(404);
+      expect((await fetch(`${off.url}/console/login`, { method: 'POST' })).status).toBe(404);
+    } finally {
+      await off.close();
+    }
   });
 });
