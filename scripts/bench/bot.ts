@@ -26,6 +26,7 @@ const WS = { botId: 'aibBenchLongConn00000000000001', secret: 'bench-secret' };
 const PLACEHOLDER = '正在思考中…';
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 
+/** One store's smart-bot figures, all in ms (p50/p95/p99 of the runs described in the file header). */
 export interface BotFigures {
   store: string;
   firstTokenMs: number;
@@ -154,6 +155,7 @@ export async function measureBot(store: string, redisUrl: string, seconds: numbe
   }
 }
 
+/** Prints the smart-bot table (ms) and each target's verdict (first text p95 ≤ first token + 100 ms; refresh p99 < 5 ms). */
 export function reportBot(all: BotFigures[]): void {
   const f = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : 'n/a');
   console.log(`\nsmart bot — first text after a ${FIRST_TOKEN_MS} ms first token (${MESSAGES} messages per mode, 5 at once); refreshes at ${REFRESH_RATE}/s, median of the runs`);

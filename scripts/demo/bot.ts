@@ -26,6 +26,10 @@ export interface BotStands {
   close(): Promise<void>;
 }
 
+/**
+ * Starts the long-connection stand-in and (offline) the streaming OpenAI-compatible stand-in on 127.0.0.1.
+ * @returns them with the server env that points both bots at them (WECOM_BOTS, WECOM_BOT_WS_URL, AGENTS, AGENT_ROUTES)
+ */
 export async function startBotStands(): Promise<BotStands> {
   const ws = await startFakeWecomBotWs({ bots: { [BOT_WS.botId]: BOT_WS.secret } });
   const llm = USE_ENV ? null : await startFakeOpenAI({ apiKey: 'sk-demo' });

@@ -38,7 +38,9 @@ export async function consolePlugin(app: FastifyInstance, d: ConsoleDeps): Promi
     const v = request.cookies[SESSION_COOKIE];
     return v && validSession(d.session, v) ? v : null;
   };
-  const secure = (request: FastifyRequest) => request.protocol === 'https' || request.headers['x-forwarded-proto'] === 'https';
+  // The app trusts X-Forwarded-Proto from a reverse proxy on a loopback/private address (app.ts trustProxy), so
+  // request.protocol is the scheme the browser used.
+  const secure = (request: FastifyRequest) => request.protocol === 'https';
   const back = (reply: FastifyReply, query = '') => reply.code(303).header('location', `/console/${query}`).send();
   // A browser posted the form: past the login limit it goes back to the page, which says to wait, not to raw JSON.
   app.setErrorHandler((err: FastifyError, request, reply) => {

@@ -69,7 +69,8 @@ export function createEventBus(o: { redis: Redis | null; prefix: string; log: Lo
  * @param keepContent LOG_MESSAGE_CONTENT: false publishes rows without their content, as the log keeps them
  */
 export function publishingLog(log: MessageLog, bus: EventBus, keepContent: boolean): MessageLog {
-  return Object.assign(Object.create(log) as MessageLog, {
+  return {
+    ...log,
     record: (row: NewLogRow) => {
       log.record(row);
       bus.publish({ type: 'message', data: toEvent(keepContent ? row : { ...row, content: '' }) });
@@ -78,7 +79,7 @@ export function publishingLog(log: MessageLog, bus: EventBus, keepContent: boole
       log.settle(key, change);
       bus.publish({ type: 'settled', data: { ...key, ...change } });
     },
-  });
+  };
 }
 
 function toEvent(r: NewLogRow): MessageEvent {

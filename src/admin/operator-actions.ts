@@ -33,6 +33,12 @@ interface Place {
   externalId: string;
 }
 
+/**
+ * The operator's actions over the kf/OA APIs (docs/protocols.md kf §3 send_msg, §4.2 service_state/trans; OA
+ * custom/send) and the store's operator hold (pipeline/operator-hold.ts). Each publishes the new state on the bus.
+ * Never throws for a refusal: it is an ActionResult (409 the channel cannot, 502 the platform refused); a store that
+ * does not answer throws (the route answers 500).
+ */
 export function createOperatorActions(d: {
   store: Store;
   log: MessageLog;

@@ -1,4 +1,6 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { CustomerRecord } from '../identity/types.js';
+import type { ActionResult } from './operator-actions.js';
 import type { AdminDeps } from './deps.js';
 import { customerParams, errorResponses } from './schemas.js';
 
@@ -14,9 +16,10 @@ const stateSchema = { 200: { type: 'object', properties: { state: { type: 'strin
  * channel cannot do it, 502 when WeCom/WeChat refused.
  */
 export function registerActionRoutes(app: FastifyInstance, d: AdminDeps): void {
+  /** Loads the customer (404 when unknown), runs the action, and turns its result into `{state}` or the error. */
   const withCustomer =
-    (action: (c: NonNullable<Awaited<ReturnType<AdminDeps['identities']['get']>>>, body: { text?: string }) => ReturnType<AdminDeps['actions']['reply']>) =>
-    async (request: { params: { customerId: string }; body?: unknown }, reply: { code(n: number): { send(b: unknown): unknown } }) => {
+    (action: (c: CustomerRecord, body: { text?: string }) => Promise<ActionResult>) =>
+    async (request: FastifyRequest<{ Params: { customerId: string } }>, reply: FastifyReply) => {
       const c = await d.identities.get(request.params.customerId);
       if (!c) return reply.code(404).send({ error: 'customerId: no such customer' });
       const result = await action(c, (request.body ?? {}) as { text?: string });
@@ -29,11 +32,12 @@ export function registerActionRoutes(app: FastifyInstance, d: AdminDeps): void {
     {
       schema: {
         params: customerParams,
-        body: { type: 'object', properties: { text: { type: 'string', minLength: 1, maxLength: MAX_REPLY_CHARS } }, required: ['text'], additionalProperties: false },
+        // At least one character that is not white space: an empty WeChat message is refused by the platform anyway.
+        body: { type: 'object', properties: { text: { type: 'string', pattern: '\\S', maxLength: MAX_REPLY_CHARS } }, required: ['text'], additionalProperties: false },
         response: stateSchema,
       },
     },
-    withCustomer((c, body) => d.actions.reply(c, (body.text ?? '').trim() || (body.text ?? ''))),
+    withCustomer((c, body) => d.actions.reply(c, body.text ?? '')),
   );
   app.post<Params>('/customers/:customerId/handoff', { schema: { params: customerParams, response: stateSchema } }, withCustomer((c) => d.actions.handOff(c)));
   app.post<Params>('/customers/:customerId/resume', { schema: { params: customerParams, response: stateSchema } }, withCustomer((c) => d.actions.resume(c)));

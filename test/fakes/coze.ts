@@ -26,7 +26,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createFakeLifecycle, writeChunk as write } from './fake-lifecycle.js';
+import { createFakeLifecycle, type ScriptedFake, writeChunk as write } from './fake-lifecycle.js';
 
 /** What the fake does with one accepted `/v3/chat` request. `afterDeltas` counts answer deltas across messages; when
  *  the answers have fewer, the failure comes after the last answer's message.completed. */
@@ -96,25 +96,16 @@ export interface FakeCozeConversation {
 }
 
 /** A running fake; see {@link startFakeCoze}. */
-export interface FakeCoze {
+export interface FakeCoze extends ScriptedFake<FakeCozeRequest, FakeCozeBehavior> {
   /** `http://127.0.0.1:PORT`, no trailing slash (the adapter appends `/v3/chat`). */
   baseUrl: string;
-  requests: FakeCozeRequest[];
   conversations: Map<string, FakeCozeConversation>;
   /** Uploads by file id. */
   files: Map<string, FakeCozeFile>;
-  /** Queues behaviours, consumed one per accepted `/v3/chat` request (passed auth, body and conversation checks). */
-  script(...behaviors: FakeCozeBehavior[]): void;
-  /** Behaviour used when the queue is empty; initially `{kind:'answer'}`. */
-  setDefault(b: FakeCozeBehavior): void;
   /** Queues upload failures, consumed one per authenticated `/v1/files/upload` request, in order. */
   scriptUploads(...behaviors: FakeCozeUploadBehavior[]): void;
   /** Forgets an issued conversation id: later chats naming it get `{code:4200, msg:"conversation not found"}`. */
   expireConversation(id: string): void;
-  /** Resolves once `n` requests were recorded with their bodies read; rejects after `timeoutMs` (default 2000). */
-  waitForRequests(n: number, timeoutMs?: number): Promise<void>;
-  /** Stops listening, destroys every open socket and cancels every timer. */
-  close(): Promise<void>;
 }
 
 type Json = Record<string, unknown>;

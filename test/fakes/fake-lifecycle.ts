@@ -13,6 +13,22 @@ export interface FakeLifecycleRequest {
   closedByClient: boolean;
 }
 
+/**
+ * What every scripted fake (OpenAI, Ollama, Coze, webhook) offers besides its own extras: the recorded requests, a
+ * queue of behaviours consumed one per accepted request, a default behaviour, waiting for requests, closing.
+ */
+export interface ScriptedFake<R, B> {
+  requests: R[];
+  /** Queues behaviours, consumed one per accepted request, in order. */
+  script(...behaviors: B[]): void;
+  /** Behaviour used when the queue is empty; initially `{kind:'answer'}`. */
+  setDefault(b: B): void;
+  /** Resolves once `n` requests were recorded with their bodies read; rejects after `timeoutMs` (default 2000). */
+  waitForRequests(n: number, timeoutMs?: number): Promise<void>;
+  /** Stops listening, destroys every open socket and cancels every timer. */
+  close(): Promise<void>;
+}
+
 /** The lifecycle of one running fake; see {@link createFakeLifecycle}. */
 export interface FakeLifecycle<R extends FakeLifecycleRequest> {
   /** True once `close()` has begun; request handlers re-check it after every await. */

@@ -16,7 +16,7 @@
  * `receivedAt` epoch ms, `chunkSize` Unicode code points, `*_duration` nanoseconds, counts are character counts.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createFakeLifecycle, writeChunk as write } from './fake-lifecycle.js';
+import { createFakeLifecycle, type ScriptedFake, writeChunk as write } from './fake-lifecycle.js';
 
 /** What the fake does with one accepted `/api/chat` request (passed the checks above, non-empty `messages`). */
 export type FakeOllamaBehavior =
@@ -55,20 +55,11 @@ export interface FakeOllamaRequest {
 }
 
 /** A running fake; see {@link startFakeOllama}. */
-export interface FakeOllama {
+export interface FakeOllama extends ScriptedFake<FakeOllamaRequest, FakeOllamaBehavior> {
   /** `http://127.0.0.1:PORT`, no trailing slash (the adapter appends `/api/chat`). */
   baseUrl: string;
-  requests: FakeOllamaRequest[];
   /** Installed models, normalised to `name:tag`. */
   models: string[];
-  /** Queues behaviours, consumed one per accepted chat request, in order. */
-  script(...behaviors: FakeOllamaBehavior[]): void;
-  /** Behaviour used when the queue is empty; initially `{kind:'answer'}`. */
-  setDefault(b: FakeOllamaBehavior): void;
-  /** Resolves once `n` requests were recorded with their bodies read; rejects after `timeoutMs` (default 2000). */
-  waitForRequests(n: number, timeoutMs?: number): Promise<void>;
-  /** Stops listening, destroys every open socket and cancels every timer. */
-  close(): Promise<void>;
 }
 
 type Json = Record<string, unknown>;

@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createFakeLifecycle, writeChunk as write } from './fake-lifecycle.js';
+import { createFakeLifecycle, type ScriptedFake, writeChunk as write } from './fake-lifecycle.js';
 
 /** What the fake does with one accepted chat-completions request. */
 export type FakeOpenAIBehavior =
@@ -62,18 +62,9 @@ export interface FakeOpenAIRequest {
 }
 
 /** A running fake; see {@link startFakeOpenAI}. */
-export interface FakeOpenAI {
+export interface FakeOpenAI extends ScriptedFake<FakeOpenAIRequest, FakeOpenAIBehavior> {
   /** e.g. `http://127.0.0.1:PORT/v1` — the adapter appends `/chat/completions`. */
   baseUrl: string;
-  requests: FakeOpenAIRequest[];
-  /** Queues behaviours, consumed one per accepted request (one that passed path/auth/body checks), in order. */
-  script(...behaviors: FakeOpenAIBehavior[]): void;
-  /** Behaviour used when the queue is empty; initially `{kind:'answer'}`. */
-  setDefault(b: FakeOpenAIBehavior): void;
-  /** Resolves once `n` requests were recorded with their bodies read; rejects after `timeoutMs` (default 2000). */
-  waitForRequests(n: number, timeoutMs?: number): Promise<void>;
-  /** Stops listening, destroys every open socket and cancels every timer. */
-  close(): Promise<void>;
 }
 
 type Json = Record<string, unknown>;

@@ -14,7 +14,7 @@
  * mid-bytes, `delayMs` apart. Units: delays milliseconds, `retryAfterS` seconds, `receivedAt` epoch ms.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createFakeLifecycle, writeChunk as write } from './fake-lifecycle.js';
+import { createFakeLifecycle, type ScriptedFake, writeChunk as write } from './fake-lifecycle.js';
 
 /** What the fake does with one request that passed the checks. */
 export type FakeWebhookBehavior =
@@ -57,18 +57,9 @@ export interface FakeWebhookRequest {
 }
 
 /** A running fake; see {@link startFakeWebhook}. */
-export interface FakeWebhook {
+export interface FakeWebhook extends ScriptedFake<FakeWebhookRequest, FakeWebhookBehavior> {
   /** the full webhook URL, `http://127.0.0.1:PORT` + `path` */
   url: string;
-  requests: FakeWebhookRequest[];
-  /** Queues behaviours, consumed one per request that passed the checks, in order. */
-  script(...behaviors: FakeWebhookBehavior[]): void;
-  /** Behaviour used when the queue is empty; initially `{kind:'answer'}`. */
-  setDefault(b: FakeWebhookBehavior): void;
-  /** Resolves once `n` requests were recorded with their bodies read; rejects after `timeoutMs` (default 2000). */
-  waitForRequests(n: number, timeoutMs?: number): Promise<void>;
-  /** Stops listening, destroys every open socket and cancels every timer. */
-  close(): Promise<void>;
 }
 
 type Json = Record<string, unknown>;
