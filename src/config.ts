@@ -21,6 +21,7 @@ const SECRET_NAMES = new Set([
   'COZE_API_TOKEN',
   'AGENTS',
   'REDIS_URL',
+  'REDIS_PASSWORD',
   'METRICS_TOKEN',
   'ADMIN_TOKEN',
   'OPENAI_COMPAT_API_KEYS',
@@ -173,6 +174,14 @@ const schema = z.object({
     .trim()
     .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
     .optional(),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .trim()
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[A-Za-z0-9_.-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/, 'each seed must be host:port, e.g. 10.0.0.5:6379')).min(1, 'name at least one host:port'))
+    .optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  QUEUE_SHARDS: int(1, 64).optional(),
 });
 
 type Env = z.infer<typeof schema>;
@@ -289,7 +298,15 @@ export interface Config {
   maxBodyBytes: number;
   /** seconds; 0 turns the check off */
   callbackMaxSkewS: number;
+  /** REDIS_URL: one Redis (or null) */
   redisUrl: string | null;
+  /** REDIS_CLUSTER_NODES (+ REDIS_PASSWORD): a Redis Cluster instead of REDIS_URL, or null */
+  redisCluster: RedisClusterConfig | null;
+  /**
+   * QUEUE_SHARDS: how many BullMQ queues the answers are spread over (a customer always maps to the same one).
+   * Default 1 with REDIS_URL, 6 with a cluster (each shard's keys share one hash tag, so one shard lives on one master).
+   */
+  queueShards: number;
   /** METRICS_TOKEN: the Bearer token /metrics needs; null: /metrics is open */
   metricsToken: string | null;
   /** ADMIN_TOKEN: the operator API's Bearer token and the console's password; null: /admin and /console answer 404 */
@@ -301,6 +318,22 @@ export interface Config {
 }
 
 /** Where the message log and customer identities live, and what they keep. */
+/** A Redis Cluster's seeds (REDIS_CLUSTER_NODES) and password (REDIS_PASSWORD). */
+export interface RedisClusterConfig {
+  /** seed nodes; the client discovers the rest (CLUSTER SLOTS) */
+  nodes: { host: string; port: number }[];
+  password: string | null;
+}
+
+/** QUEUE_SHARDS with a cluster and no value: two per master of the usual three-master cluster. */
+export const DEFAULT_CLUSTER_SHARDS = 6;
+
+/** `host:port` or `[v6]:port` → parts (validated by the schema). */
+function parseHostPort(s: string): { host: string; port: number } {
+  const at = s.lastIndexOf(':');
+  return { host: s.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(s.slice(at + 1)) };
+}
+
 export interface DataConfig {
   /** MYSQL_URL, or null: the log is a capped Redis stream (REDIS_URL) or this process's memory */
   mysqlUrl: string | null;
@@ -413,8 +446,11 @@ function crossChecks(e: Record<string, string | undefined>): string[] {
     if (!e[name]) problems.push(`${name}: required when LLM_PROVIDER=${provider}`);
   }
   const role = e.ROLE?.trim().toLowerCase();
-  if ((role === 'web' || role === 'worker') && !e.REDIS_URL) {
-    problems.push(`ROLE: "${role}" needs REDIS_URL (the web and worker processes meet in Redis)`);
+  if ((role === 'web' || role === 'worker') && !e.REDIS_URL && !e.REDIS_CLUSTER_NODES) {
+    problems.push(`ROLE: "${role}" needs REDIS_URL or REDIS_CLUSTER_NODES (the web and worker processes meet in Redis)`);
+  }
+  if (e.REDIS_URL && e.REDIS_CLUSTER_NODES) {
+    problems.push('REDIS_CLUSTER_NODES: set either REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a cluster), not both');
   }
   return problems;
 }
@@ -509,6 +545,10 @@ function toConfig(e: Env): Config {
     maxBodyBytes: e.MAX_BODY_BYTES,
     callbackMaxSkewS: e.CALLBACK_MAX_SKEW_S,
     redisUrl: e.REDIS_URL ?? null,
+    redisCluster: e.REDIS_CLUSTER_NODES
+      ? { nodes: e.REDIS_CLUSTER_NODES.map(parseHostPort), password: e.REDIS_PASSWORD ?? null }
+      : null,
+    queueShards: e.QUEUE_SHARDS ?? (e.REDIS_CLUSTER_NODES ? DEFAULT_CLUSTER_SHARDS : 1),
     metricsToken: e.METRICS_TOKEN ?? null,
     adminToken: e.ADMIN_TOKEN ?? null,
     openaiCompatKeys: e.OPENAI_COMPAT_API_KEYS ?? [],

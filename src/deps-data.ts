@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './store/redis-client.js';
 import type { Logger } from 'pino';
 import type { AdminDeps } from './admin/deps.js';
 import { createEventBus, publishingLog, type EventBus } from './admin/event-bus.js';
@@ -39,7 +39,7 @@ export interface DataWiring {
  */
 export async function openData(
   config: Config,
-  d: { redis: Redis | null; prefix: string; log: Logger; metrics: Metrics; tuning?: DataTuning },
+  d: { redis: RedisClient | null; prefix: string; log: Logger; metrics: Metrics; tuning?: DataTuning },
 ): Promise<DataWiring> {
   const log = d.log.child({ part: 'data' });
   const data = await createDataLayer(config.data, { redis: d.redis, redisPrefix: d.prefix, log, metrics: d.metrics, ...(d.tuning ? { tuning: d.tuning } : {}) });

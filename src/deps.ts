@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AppDeps } from './app.js';
 import { createKfJobHandler } from './channels/wecom-kf/handler.js';
@@ -12,7 +11,7 @@ import type { Config, KfConfig } from './config.js';
 import { parseEncodingAesKey } from './crypto/wxbizmsgcrypt.js';
 import type { BreakerOptions } from './llm/breaker.js';
 import type { LlmAdapter } from './llm/types.js';
-import { StartupError, maskCredentials } from './errors.js';
+import { maskCredentials } from './errors.js';
 import { createReplayGuard } from './http/replay-guard.js';
 import { openData, operatorApis } from './deps-data.js';
 import type { DataLayer, DataTuning } from './log/create.js';
@@ -27,6 +26,8 @@ import type { JobHandler, JobQueue, QueueBaseOptions } from './pipeline/job-queu
 import { createMemoryQueue } from './pipeline/memory-queue.js';
 import { createMemoryJobRecords } from './store/memory-jobs.js';
 import { createMemoryStore } from './store/memory.js';
+import { connectRedis, connectWorkerRedis, redisTargetOf } from './store/redis-client.js';
+import { queueShardPrefixes, singleQueuePrefix } from './pipeline/queue-shards.js';
 import { createRedisStore } from './store/redis.js';
 import type { Store } from './store/types.js';
 import { createApiHttp } from './wechat-api/http.js';
@@ -86,11 +87,16 @@ export interface DepsOverrides {
  * @throws when Redis is configured but cannot be reached at start
  */
 export async function createDeps(config: Config, log: Logger, o: DepsOverrides = {}): Promise<Deps> {
-  const metrics = createMetrics({ defaultMetrics: o.defaultMetrics ?? true, redis: config.redisUrl !== null, mysql: config.data.mysqlUrl !== null });
+  const target = redisTargetOf(config);
+  const metrics = createMetrics({ defaultMetrics: o.defaultMetrics ?? true, redis: target !== null, mysql: config.data.mysqlUrl !== null });
   const prefix = o.redisPrefix ?? 'bridge:';
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, log, metrics) : null;
+  const redis = target ? await connectRedis(target, log, metrics) : null;
+  const cluster = target?.kind === 'cluster';
   const store = redis ? createRedisStore(redis, prefix) : createMemoryStore();
-  const wiring = await openData(config, { redis, prefix, log, metrics, ...(o.dataTuning ? { tuning: o.dataTuning } : {}) });
+  // The log, failures and identities change several keys per script: on a cluster they share one hash tag (one
+  // slot). With one Redis the names stay as they were, so an upgrade keeps the stored identities.
+  const dataPrefix = cluster ? `${prefix}{data}:` : prefix;
+  const wiring = await openData(config, { redis, prefix: dataPrefix, log, metrics, ...(o.dataTuning ? { tuning: o.dataTuning } : {}) });
   // One pool of worker threads for customer content: page and file extraction, and formatting long answers.
   const extraction = createExtractPool({ log: log.child({ part: 'extraction' }) });
   const agents = createAgentRouter({
@@ -142,13 +148,15 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
     ...(bot ? { bot: bot.handler } : {}),
   });
   const queueDeps = { store, log, metrics, handler, leaseMs, dedupTtlMs: DEDUP_TTL_MS, concurrency: JOB_CONCURRENCY, ...o.queue };
+  const queuePrefix = prefix.replace(/:$/, '');
   const jobs: JobQueue =
-    redis && config.redisUrl
+    redis && target
       ? createBullmqQueue({
           ...queueDeps,
           producer: redis,
-          workerConnection: works ? connectWorkerRedis(config.redisUrl, log) : null,
-          prefix: prefix.replace(/:$/, ''),
+          workerConnection: works ? connectWorkerRedis(target, log) : null,
+          prefix: queuePrefix,
+          shardPrefixes: queueShardPrefixes(queuePrefix, config.queueShards, cluster),
         })
       : createMemoryQueue({ ...queueDeps, records: createMemoryJobRecords() });
   // Read through a function: the puller and its pull queue refer to each other.
@@ -170,11 +178,11 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
       : null;
   // With Redis, web processes hand kf pulls to the workers through a BullMQ queue the workers block on (no poll).
   const pullQueue: KfPullQueue | null =
-    kfPuller && redis && config.redisUrl
+    kfPuller && redis && target
       ? createKfPullQueue({
           producer: redis,
-          workerConnection: works ? connectWorkerRedis(config.redisUrl, log) : null,
-          prefix: prefix.replace(/:$/, ''),
+          workerConnection: works ? connectWorkerRedis(target, log) : null,
+          prefix: singleQueuePrefix(queuePrefix, 'kf-pull', cluster),
           log: log.child({ channel: 'kf' }),
           pull: (account) => kfPuller.pullNow(account),
         })
@@ -263,40 +271,6 @@ function createKfApi(kf: KfConfig, proxy: string | null, store: Store, log: Logg
     fetchToken: () => fetchWecomToken(http, kf.corpId, kf.kfSecret),
   });
   return createApiClient({ http, tokens, metrics });
-}
-
-async function connectRedis(url: string, log: Logger, metrics: Metrics): Promise<Redis> {
-  // Fail fast while Redis is away (callbacks answer 503 and WeChat retries) instead of queueing in memory.
-  // commandTimeout: a Redis that stops answering (a network black hole, not a refused connection) must turn
-  // callbacks into 503s too, not hang them past WeChat's 5 s.
-  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3000, commandTimeout: 2000 });
-  // ioredis rejects connect() with "Connection is closed."; the reason (ECONNREFUSED, ENOTFOUND, a wrong password)
-  // arrives as an 'error' event: keep it for the one start-up line.
-  let reason: string | null = null;
-  let started = false;
-  redis.on('error', (err: Error) => {
-    reason ??= err.message;
-    if (started) log.warn({ err: { message: err.message } }, 'redis connection error');
-  });
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (e) {
-    redis.disconnect();
-    throw new StartupError('REDIS_URL', url, reason ?? (e instanceof Error ? e.message : String(e)));
-  }
-  started = true;
-  metrics.redisUp?.set(1);
-  redis.on('ready', () => metrics.redisUp?.set(1));
-  redis.on('close', () => metrics.redisUp?.set(0));
-  return redis;
-}
-
-/** The BullMQ worker's client: it waits and reconnects through an outage instead of failing its commands. */
-function connectWorkerRedis(url: string, log: Logger): Redis {
-  const redis = new Redis(url, { maxRetriesPerRequest: null, connectTimeout: 3000 });
-  redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis (worker) connection error'));
-  return redis;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

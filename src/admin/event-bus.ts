@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
+import { duplicatePatient, type RedisClient } from '../store/redis-client.js';
 import type { Logger } from 'pino';
 import type { InboundKey, InboundSettlement, LogRow, MessageLog, NewLogRow } from '../log/types.js';
 
@@ -27,15 +27,15 @@ export interface EventBus {
  * With Redis: PUBLISH on `<prefix>admin-events`, and one SUBSCRIBE connection per process, opened with the first
  * listener (a worker's rows must reach the console served by a web process). Without Redis: in-process only.
  */
-export function createEventBus(o: { redis: Redis | null; prefix: string; log: Logger }): EventBus {
+export function createEventBus(o: { redis: RedisClient | null; prefix: string; log: Logger }): EventBus {
   const local = new EventEmitter();
   local.setMaxListeners(0);
   const channel = `${o.prefix}admin-events`;
-  let sub: Redis | null = null;
+  let sub: RedisClient | null = null;
   const emit = (e: AdminEvent) => local.emit('event', e);
   const ensureSubscribed = () => {
     if (!o.redis || sub) return;
-    sub = o.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false });
+    sub = duplicatePatient(o.redis);
     sub.on('error', (err: Error) => o.log.warn({ err: { message: err.message } }, 'admin events: redis subscriber error'));
     sub.on('message', (_channel: string, raw: string) => {
       try {

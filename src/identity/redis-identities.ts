@@ -3,7 +3,7 @@
  * a hash identity → customer id, one hash per customer, and a sorted set by lastSeen for `/admin/customers`.
  * Creating a customer is one Lua script, so two processes resolving a new identity at once agree on one id.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-client.js';
 import { dataKeys } from '../log/redis-keys.js';
 import { identityKeyOf, newCustomerId } from './customer-id.js';
 import { clampCustomerLimit, customerRecord, identitiesMatch } from './find.js';
@@ -43,7 +43,7 @@ type Script = (...args: (string | number)[]) => Promise<unknown>;
  * @param prefix key prefix (src/log/redis-keys.ts)
  * Methods throw the client's error when Redis cannot answer.
  */
-export function createRedisIdentities(redis: Redis, prefix: string, now: () => number = Date.now): IdentityStore {
+export function createRedisIdentities(redis: RedisClient, prefix: string, now: () => number = Date.now): IdentityStore {
   const keys = dataKeys(prefix);
   redis.defineCommand('bridgeIdentityResolve', { lua: RESOLVE_LUA, numberOfKeys: 2 });
   redis.defineCommand('bridgeIdentityErase', { lua: ERASE_LUA, numberOfKeys: 3 });

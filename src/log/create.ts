@@ -3,7 +3,7 @@
  * store — MySQL when MYSQL_URL is set, else Redis when the app has a client (REDIS_URL), else this process's memory
  * (docs/configuration.md, "Message log" and the MYSQL_URL row).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-client.js';
 import type { Logger } from 'pino';
 import type { DataConfig } from '../config.js';
 import { withResolveCache, type IdentityCacheOptions } from '../identity/cached.js';
@@ -48,7 +48,7 @@ export interface DataTuning {
 /** What the factory needs from the app. */
 export interface DataLayerDeps {
   /** the app's client when REDIS_URL is set (not owned: the app quits it), else null */
-  redis: Redis | null;
+  redis: RedisClient | null;
   /** Redis key prefix, e.g. `bridge:` */
   redisPrefix: string;
   log: Logger;

@@ -4,7 +4,7 @@
  * message replaces the first. Changes that touch several keys run as Lua scripts, so two processes cannot leave a
  * half-replaced failure. At most `limit` are kept (the oldest go).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-client.js';
 import { failureKeyOf, parseSeq } from './memory-failures.js';
 import { dataKeys } from './redis-keys.js';
 import { FAILURE_ADD_LUA, FAILURE_REMOVE_LUA, FAILURE_UPDATE_LUA } from './redis-lua.js';
@@ -22,7 +22,7 @@ type Fixed = Omit<FailedReply, 'id' | 'errcode' | 'reason' | 'sent' | 'replays'>
  * @param limit failures kept at most
  * Every method throws LogUnavailableError when Redis cannot answer.
  */
-export function createRedisFailures(redis: Redis, prefix: string, limit: number, now: () => number = Date.now): FailureStore {
+export function createRedisFailures(redis: RedisClient, prefix: string, limit: number, now: () => number = Date.now): FailureStore {
   const keys = dataKeys(prefix);
   redis.defineCommand('bridgeFailureAdd', { lua: FAILURE_ADD_LUA, numberOfKeys: 3 });
   redis.defineCommand('bridgeFailureRemove', { lua: FAILURE_REMOVE_LUA, numberOfKeys: 3 });

@@ -6,7 +6,7 @@
  * its row therefore applies as soon as the row is there. Writes go through the batched writer (writer.ts).
  */
 import type { LogStoreOptions } from './writer-options.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-client.js';
 import { dataKeys } from './redis-keys.js';
 import { SETTLE_LUA } from './redis-lua.js';
 import { createBatchWriter, type LogSink } from './writer.js';
@@ -36,7 +36,7 @@ type SettleFn = (stateKey: string, orderKey: string, ...args: (string | number)[
  * @param redis a connected client, not owned (the caller quits it)
  * @param prefix key prefix (redis-keys.ts)
  */
-export function createRedisLog(redis: Redis, prefix: string, o: RedisLogOptions): MessageLog {
+export function createRedisLog(redis: RedisClient, prefix: string, o: RedisLogOptions): MessageLog {
   const keys = dataKeys(prefix);
   const now = o.now ?? Date.now;
   redis.defineCommand('bridgeLogSettle', { lua: SETTLE_LUA, numberOfKeys: 2 });

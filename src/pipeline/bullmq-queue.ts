@@ -1,11 +1,12 @@
 import { errorSummary } from '../error-summary.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-client.js';
 import { keys } from '../store/keys.js';
 import { LeaseLostError, ShutdownError, retryDelayMs, type JobContext, type JobQueue, type QueueBaseOptions } from './job-queue.js';
 import { createCustomerOrder, type CustomerOrder } from './customer-order.js';
 import { MAX_JOB_ATTEMPTS, RETRY_WINDOW_MS, orderKeyOf, type JobPayload, type JobProgress } from './jobs.js';
+import { shardOf } from './queue-shards.js';
 import { runAttempt } from './run-attempt.js';
 
 /** The one BullMQ queue of the bridge: every job answers one customer message. */
@@ -32,14 +33,19 @@ export interface BullmqQueueOptions extends QueueBaseOptions {
    * The producer's client (the store's, shared): created with `enableOfflineQueue: false` so a hand-off during a
    * Redis outage fails at once (the callback answers 503). Not closed here.
    */
-  producer: Redis;
+  producer: RedisClient;
   /**
    * The worker's client, created with `maxRetriesPerRequest: null` so it waits and reconnects through an outage;
    * null in a web-only process (ROLE=web), which only adds jobs. Quit in `stop`.
    */
-  workerConnection: Redis | null;
-  /** key prefix without the trailing colon, e.g. `bridge` (BullMQ adds `:answers:…`) */
+  workerConnection: RedisClient | null;
+  /** key prefix without the trailing colon, e.g. `bridge`: the per-customer order tickets live under it */
   prefix: string;
+  /**
+   * The BullMQ prefix of each shard (queue-shards.ts; BullMQ adds `:answers:…`). A customer's jobs always go to the
+   * same shard; a worker process runs one BullMQ Worker per shard. Default: `[prefix]`, one queue.
+   */
+  shardPrefixes?: string[];
 }
 
 /**
@@ -60,33 +66,49 @@ export function bullJobId(id: string): string {
 export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
   const ttlS = Math.ceil(o.dedupTtlMs / 1000);
   const maxAttempts = o.maxAttempts ?? MAX_JOB_ATTEMPTS;
-  const queue = new Queue<JobData>(QUEUE_NAME, {
-    connection: o.producer,
-    prefix: o.prefix,
-    defaultJobOptions: {
-      // Our last attempt never throws (it gives up with the fallback); BullMQ's own limit is only a backstop.
-      attempts: maxAttempts + 5,
-      backoff: { type: 'capped' },
-      removeOnComplete: { age: ttlS },
-      removeOnFail: { age: ttlS },
-    },
+  const shardPrefixes = o.shardPrefixes ?? [o.prefix];
+  const queues = shardPrefixes.map((prefix) => {
+    const queue = new Queue<JobData>(QUEUE_NAME, {
+      connection: o.producer,
+      prefix,
+      defaultJobOptions: {
+        // Our last attempt never throws (it gives up with the fallback); BullMQ's own limit is only a backstop.
+        attempts: maxAttempts + 5,
+        backoff: { type: 'capped' },
+        removeOnComplete: { age: ttlS },
+        removeOnFail: { age: ttlS },
+      },
+    });
+    queue.on('error', (err: Error) => o.log.warn({ err: { message: err.message } }, 'job queue error'));
+    return queue;
   });
-  queue.on('error', (err: Error) => o.log.warn({ err: { message: err.message } }, 'job queue error'));
+  const shardIndex = (readableId: string) => shardOf(orderKeyOf(readableId), queues.length);
+  const queueOf = (readableId: string) => queues[shardIndex(readableId)]!;
 
   const active = new Map<string, AbortController>();
   let stopping = false;
   const order = createCustomerOrder(o.producer, `${o.prefix}:`, { ttlMs: o.dedupTtlMs, maxWaitMs: o.leaseMs });
   const finished = async (readableId: string) => {
-    const job = await queue.getJob(bullJobId(readableId));
+    const job = await queueOf(readableId).getJob(bullJobId(readableId));
     if (!job) return true;
     const state = await job.getState();
     return state === 'completed' || state === 'failed' || state === 'unknown';
   };
-  const worker = o.workerConnection ? startWorker(o, active, () => stopping, order, finished) : null;
+  // Each shard's Worker may take up to twice its even share of the process's concurrency: customers hash unevenly
+  // over few shards, and a busy shard must not wait while another idles (the agents' own limits still hold).
+  const perShard = queues.length === 1 ? o.concurrency : Math.min(o.concurrency, Math.ceil((2 * o.concurrency) / queues.length));
+  const workers = o.workerConnection
+    ? shardPrefixes.map((prefix) => startWorker({ ...o, concurrency: perShard }, prefix, active, () => stopping, order, finished))
+    : [];
+  const sumCounts = async (...states: ('wait' | 'prioritized' | 'active' | 'delayed')[]) => {
+    const all = await Promise.all(queues.map((q) => q.getJobCounts(...states)));
+    const total: Record<string, number> = {};
+    for (const c of all) for (const [k, v] of Object.entries(c)) total[k] = (total[k] ?? 0) + v;
+    return total;
+  };
 
   const refreshWaiting = () =>
-    queue
-      .getJobCounts('wait', 'prioritized', 'delayed')
+    sumCounts('wait', 'prioritized', 'delayed')
       .then((c) => o.metrics.jobsWaiting.set(Object.values(c).reduce((a, b) => a + b, 0)))
       .catch(() => undefined);
   const gauge = setInterval(refreshWaiting, WAITING_REFRESH_MS);
@@ -97,8 +119,15 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
     handOff: async (jobs) => {
       if (jobs.length === 0) return [];
       await order.enqueue(jobs.map((j) => ({ id: j.id, orderKey: orderKeyOf(j.id) })));
-      await queue.addBulk(
-        jobs.map((j) => ({ name: 'answer', data: { id: j.id, payload: j.payload }, opts: { jobId: bullJobId(j.id) } })),
+      const byShard = new Map<number, typeof jobs>();
+      for (const j of jobs) {
+        const i = shardIndex(j.id);
+        byShard.set(i, [...(byShard.get(i) ?? []), j]);
+      }
+      await Promise.all(
+        [...byShard].map(([i, part]) =>
+          queues[i]!.addBulk(part.map((j) => ({ name: 'answer', data: { id: j.id, payload: j.payload }, opts: { jobId: bullJobId(j.id) } }))),
+        ),
       );
       // AFTER the add: a crash between the two leaves a job with no marker, and the platform's retry then reports
       // it as new once more (a count, never a lost message); the reverse order could lose one.
@@ -106,14 +135,14 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
     },
     sweep: async () => undefined,
     counts: async () => {
-      const c = await queue.getJobCounts('wait', 'prioritized', 'active', 'delayed');
+      const c = await sumCounts('wait', 'prioritized', 'active', 'delayed');
       return { waiting: (c.wait ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0 };
     },
     stop: async (graceMs) => {
       stopping = true;
       clearInterval(gauge);
-      if (worker) {
-        const closed = worker.close();
+      if (workers.length > 0) {
+        const closed = Promise.all(workers.map((w) => w.close()));
         let timer: NodeJS.Timeout | undefined;
         const late = await Promise.race([
           closed.then(() => false),
@@ -124,7 +153,7 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
         await closed;
         await o.workerConnection?.quit().catch(() => o.workerConnection?.disconnect());
       }
-      await queue.close();
+      await Promise.all(queues.map((q) => q.close()));
     },
     get size() {
       return active.size;
@@ -134,6 +163,7 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
 
 function startWorker(
   o: BullmqQueueOptions,
+  prefix: string,
   active: Map<string, AbortController>,
   stopping: () => boolean,
   order: CustomerOrder,
@@ -221,7 +251,7 @@ function startWorker(
 
   const worker = new Worker<JobData>(QUEUE_NAME, processJob, {
     connection: o.workerConnection!,
-    prefix: o.prefix,
+    prefix,
     concurrency: o.concurrency,
     // Short, and renewed by BullMQ every half of it while the job runs, however long the LLM takes: a killed
     // worker's job goes back to wait once its lock lapsed and the next stalled check ran (≤ 10 s + 5 s, within the

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-client.js';
 import type { Logger } from 'pino';
 import { keys } from '../store/keys.js';
 
@@ -37,7 +37,8 @@ const FINISHED_GRACE_MS = 1000;
  * @param prefix the store's key prefix, e.g. `bridge:`
  * @param maxWaitMs longest wait behind an older job of the same customer, ms (the job lease)
  */
-export function createCustomerOrder(client: Redis, prefix: string, o: { ttlMs: number; maxWaitMs: number }): CustomerOrder {
+export function createCustomerOrder(client: RedisClient, prefix: string, o: { ttlMs: number; maxWaitMs: number }): CustomerOrder {
+  // A customer's two keys change together in one MULTI: on a Redis Cluster they must share a slot (keys.ts tags them).
   const setKey = (orderKey: string) => `${prefix}${keys.customerOrder(orderKey)}`;
   const seqKey = (orderKey: string) => `${prefix}${keys.customerOrderSeq(orderKey)}`;
   // A job finishing in this process wakes its customer's waiters here at once; other processes' are seen by polling.
@@ -70,14 +71,14 @@ export function createCustomerOrder(client: Redis, prefix: string, o: { ttlMs: n
       const customers = [...counts.keys()];
       const tops = await Promise.all(customers.map((k) => client.incrby(seqKey(k), counts.get(k)!)));
       const next = new Map(customers.map((k, i) => [k, tops[i]! - counts.get(k)! + 1]));
-      const tx = client.multi();
+      // One MULTI per customer (a cluster refuses one that spans slots); a sync_msg page is mostly one customer.
+      const txs = new Map(customers.map((k) => [k, client.multi()]));
       for (const j of fresh) {
         const ticket = next.get(j.orderKey)!;
         next.set(j.orderKey, ticket + 1);
-        tx.zadd(setKey(j.orderKey), 'NX', String(ticket), j.id);
+        txs.get(j.orderKey)!.zadd(setKey(j.orderKey), 'NX', String(ticket), j.id);
       }
-      for (const k of customers) tx.pexpire(setKey(k), o.ttlMs).pexpire(seqKey(k), o.ttlMs);
-      await tx.exec();
+      await Promise.all(customers.map((k) => txs.get(k)!.pexpire(setKey(k), o.ttlMs).pexpire(seqKey(k), o.ttlMs).exec()));
     },
     awaitTurn: async (id, orderKey, signal, isFinished, log) => {
       const started = Date.now();

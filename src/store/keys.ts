@@ -28,10 +28,13 @@ export const keys = {
   conversation: (agent: string, customer: string) => `conv:${agent}:${customer}`,
   /** held by the job planning and applying a reply for one customer, in whichever process (order across processes) */
   customerLock: (orderKey: string) => `customer-lock:${orderKey}`,
-  /** BullMQ mode: one customer's unfinished jobs (sorted set scored by ticket, in hand-off order) */
-  customerOrder: (orderKey: string) => `customer-order:${orderKey}`,
-  /** BullMQ mode: the customer's ticket counter for `customerOrder` */
-  customerOrderSeq: (orderKey: string) => `customer-order-seq:${orderKey}`,
+  /**
+   * BullMQ mode: one customer's unfinished jobs (sorted set scored by ticket, in hand-off order). The customer is a
+   * hash tag: this key and `customerOrderSeq` change in one MULTI, which a Redis Cluster allows only within a slot.
+   */
+  customerOrder: (orderKey: string) => `customer-order:{${orderKey}}`,
+  /** BullMQ mode: the customer's ticket counter for `customerOrder` (same hash tag) */
+  customerOrderSeq: (orderKey: string) => `customer-order-seq:{${orderKey}}`,
   /** messages of one customer in one clock minute (RATE_LIMIT_PER_CUSTOMER_PER_MIN) */
   rateLimit: (customer: string, minute: number) => `rate:${customer}:${minute}`,
   /** the rest of a long answer, sent when the customer asks to continue */

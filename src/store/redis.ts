@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import * as lua from './redis-scripts.js';
 import type { Store } from './types.js';
 
@@ -19,7 +19,7 @@ type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
  *   `enableOfflineQueue: false` so calls fail fast while Redis is unreachable (callbacks then answer 503).
  * @param prefix prepended to every key, e.g. `bridge:` (tests use a unique prefix per file)
  */
-export function createRedisStore(redis: Redis, prefix = 'bridge:'): Store {
+export function createRedisStore(redis: RedisClient, prefix = 'bridge:'): Store {
   for (const [name, def] of Object.entries(SCRIPTS)) redis.defineCommand(name, def);
   const k = (key: string) => prefix + key;
   const run = (name: ScriptName, ...args: (string | number)[]) =>

@@ -1,16 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildKfCallback, postCallback } from '../fakes/wecom-kf.js';
 import { CREDS, OPEN_KFID, sleep, startHarness, textsTo, type Harness } from '../helpers/harness.js';
-import { redisUrl } from '../helpers/redis.js';
+import { redisClusterNodes, redisUrl } from '../helpers/redis.js';
 
 /** Time to let any duplicate (a second pull, a re-run) show up before counting replies. */
 const SETTLE_MS = 400;
 const nowS = () => Math.floor(Date.now() / 1000);
 
-for (const store of ['memory', 'redis'] as const) {
-  describe.skipIf(store === 'redis' && !redisUrl)(`kf flow (${store} store)`, () => {
+for (const store of ['memory', 'redis', 'redis cluster'] as const) {
+  describe.skipIf((store === 'redis' && !redisUrl) || (store === 'redis cluster' && !redisClusterNodes))(`kf flow (${store} store)`, () => {
     let h: Harness;
-    const start = (o: Parameters<typeof startHarness>[0] = {}) => startHarness({ ...o, redis: store === 'redis' });
+    const start = (o: Parameters<typeof startHarness>[0] = {}) =>
+      startHarness({ ...o, redis: store === 'redis cluster' ? 'cluster' : store === 'redis' });
     afterEach(async () => {
       await h?.close();
     });

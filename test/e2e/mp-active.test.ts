@@ -3,7 +3,7 @@ import { OA_TEXT_MAX_BYTES, utf8Bytes } from '../../src/format/split.js';
 import { textMsg } from '../fakes/wechat-mp-push.js';
 import { sleep } from '../helpers/harness.js';
 import { MODES, MP, answeredText, startMpHarness, type MpHarness } from '../helpers/mp-harness.js';
-import { redisUrl } from '../helpers/redis.js';
+import { redisClusterNodes, redisUrl } from '../helpers/redis.js';
 
 const texts = (h: MpHarness, openid: string) => h.api.sent.filter((s) => s.touser === openid).map((s) => s.content);
 const sendCalls = (h: MpHarness) => h.api.calls.filter((c) => c.api === 'custom_send');
@@ -33,17 +33,19 @@ describe('Official Account, active mode', () => {
     });
   }
 
-  it('the same MsgId delivered 3× concurrently and again later → one send (dedup by MsgId)', async () => {
-    h = await startMpHarness({ redis: redisUrl !== '' });
-    const fields = textMsg(MP, 'oUserB', '只回答一次');
-    const all = await Promise.all([h.deliver(fields, 'safe'), h.deliver(fields, 'safe'), h.deliver(fields, 'compatible')]);
-    for (const r of all) expect(answeredText(r, 'safe')).toBe('success');
-    await h.api.waitFor(() => h.api.sent.length === 1);
-    await h.deliver(fields, 'plaintext');
-    await sleep(300);
-    expect(texts(h, 'oUserB')).toEqual(['只回答一次']);
-    expect(await metric(h, 'bridge_dedup_hits_total')).toMatch(/channel="mp"} 3/);
-  });
+  for (const store of ['redis', 'redis cluster'] as const) {
+    it.skipIf(store === 'redis' ? !redisUrl : !redisClusterNodes)(`${store}: the same MsgId delivered 3× concurrently and again later → one send (dedup by MsgId)`, async () => {
+      h = await startMpHarness({ redis: store === 'redis' ? true : 'cluster' });
+      const fields = textMsg(MP, 'oUserB', '只回答一次');
+      const all = await Promise.all([h.deliver(fields, 'safe'), h.deliver(fields, 'safe'), h.deliver(fields, 'compatible')]);
+      for (const r of all) expect(answeredText(r, 'safe')).toBe('success');
+      await h.api.waitFor(() => h.api.sent.length === 1);
+      await h.deliver(fields, 'plaintext');
+      await sleep(300);
+      expect(texts(h, 'oUserB')).toEqual(['只回答一次']);
+      expect(await metric(h, 'bridge_dedup_hits_total')).toMatch(/channel="mp"} 3/);
+    });
+  }
 
   it('a long answer goes out in order as at most 5 parts of ≤ 2000 bytes, the fifth with the continue hint; 继续 gets the rest', async () => {
     h = await startMpHarness();

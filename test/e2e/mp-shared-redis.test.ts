@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { buildMpPush, deliverLikeWechat, textMsg } from '../fakes/wechat-mp-push.js';
 import { MP, MP_PATH, answeredText, startMpHarness, type MpHarness } from '../helpers/mp-harness.js';
-import { redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { redisClusterNodes, redisUrl, uniquePrefix } from '../helpers/redis.js';
 
 const API_KEY = 'sk-test-shared-0123456789';
 
@@ -10,7 +10,7 @@ const API_KEY = 'sk-test-shared-0123456789';
  * Two servers on one Redis behind a load balancer: WeChat's retry of a held passive delivery may reach the other
  * instance. It must attach to the work started by the first (one LLM call) and serve its answer.
  */
-describe.skipIf(!redisUrl)('Official Account, two instances sharing Redis', () => {
+for (const store of ['redis', 'redis cluster'] as const) describe.skipIf(store === 'redis' ? !redisUrl : !redisClusterNodes)(`Official Account, two instances sharing Redis (${store})`, () => {
   let a: MpHarness;
   let b: MpHarness;
   let llm: FakeOpenAI;
@@ -19,7 +19,7 @@ describe.skipIf(!redisUrl)('Official Account, two instances sharing Redis', () =
     const prefix = uniquePrefix('mp-shared');
     const start = () =>
       startMpHarness({
-        redis: true,
+        redis: store === 'redis' ? true : 'cluster',
         overrides: { redisPrefix: prefix },
         env: {
           WECHAT_MP_REPLY_MODE: 'passive',
@@ -38,7 +38,7 @@ describe.skipIf(!redisUrl)('Official Account, two instances sharing Redis', () =
   });
 
   for (const mode of ['safe', 'plaintext'] as const) {
-    it(`redis, ${mode}: delivery 1 held on instance A, the retry on instance B gets the answer; one LLM call`, async () => {
+    it(`${store}, ${mode}: delivery 1 held on instance A, the retry on instance B gets the answer; one LLM call`, async () => {
       llm.setDefault({ kind: 'answer', firstByteDelayMs: 900 });
       const fields = textMsg(MP, 'oShared', '两台服务器');
       const push = () => buildMpPush(MP, mode, fields);
@@ -52,7 +52,7 @@ describe.skipIf(!redisUrl)('Official Account, two instances sharing Redis', () =
     });
   }
 
-  it('redis: the still-thinking answer kept by instance A is the reply to the next message on instance B', async () => {
+  it(`${store}: the still-thinking answer kept by instance A is the reply to the next message on instance B`, async () => {
     llm.script({ kind: 'answer', firstByteDelayMs: 2300 });
     const r = await a.deliver(textMsg(MP, 'oMoved', '慢问题'), 'safe', { deadlineMs: 600 });
     expect(answeredText(r, 'safe')).toBe(a.config.replies.stillThinking);
@@ -63,7 +63,7 @@ describe.skipIf(!redisUrl)('Official Account, two instances sharing Redis', () =
     expect(llm.requests).toHaveLength(1);
   });
 
-  it('redis: a next message on instance B while A is still writing the answer waits for it (customer lock), gets it', async () => {
+  it(`${store}: a next message on instance B while A is still writing the answer waits for it (customer lock), gets it`, async () => {
     llm.script({ kind: 'answer', firstByteDelayMs: 2600 }, { kind: 'answer' }, { kind: 'answer' });
     const r = await a.deliver(textMsg(MP, 'oRace', '问题A'), 'safe', { deadlineMs: 600 });
     expect(answeredText(r, 'safe')).toBe(a.config.replies.stillThinking);

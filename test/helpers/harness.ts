@@ -5,7 +5,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createDeps, type Deps, type DepsOverrides } from '../../src/deps.js';
 import { createLogger } from '../../src/logger.js';
 import { buildKfCallback, postCallback, startFakeWecom, type CallbackCreds, type FakeWecom } from '../fakes/wecom-kf.js';
-import { redisUrl, uniquePrefix } from './redis.js';
+import { redisEnv, uniquePrefix } from './redis.js';
 
 /** Credentials shared by the tests, the fake and the server. Not real secrets. */
 export const CREDS: CallbackCreds & { kfSecret: string } = {
@@ -63,13 +63,13 @@ export interface Harness {
 
 /**
  * An in-process server (buildApp over a real socket on 127.0.0.1) wired to a fresh fake WeCom.
- * @param o.redis use the test Redis (unique key prefix) instead of the memory store
+ * @param o.redis use the test Redis (true) or the test Redis Cluster ('cluster'), with a unique key prefix, instead of the memory store
  * @param o.pageSize the fake's sync_msg page size (default 1000)
  */
 export async function startHarness(
   o: {
     env?: Record<string, string>;
-    redis?: boolean;
+    redis?: boolean | 'cluster';
     overrides?: DepsOverrides;
     appOverrides?: Partial<AppDeps>;
     fake?: FakeWecom;
@@ -77,7 +77,7 @@ export async function startHarness(
   } = {},
 ): Promise<Harness> {
   const fake = o.fake ?? (await startFakeWecom({ corpId: CREDS.corpId, kfSecret: CREDS.kfSecret, pageSize: o.pageSize }));
-  const env = kfEnv(fake, { ...(o.redis ? { REDIS_URL: redisUrl } : {}), ...o.env });
+  const env = kfEnv(fake, { ...redisEnv(o.redis), ...o.env });
   const config = loadConfig(env);
   const logs = new LogSink();
   const log = createLogger(config.logLevel, logs);

@@ -15,7 +15,7 @@ import {
   type MpMode,
 } from '../fakes/wechat-mp-push.js';
 import { LogSink } from './harness.js';
-import { redisUrl, uniquePrefix } from './redis.js';
+import { redisEnv, uniquePrefix } from './redis.js';
 
 /** The Official Account the tests play. Not real credentials. */
 export const MP: MpCreds = {
@@ -69,13 +69,13 @@ export interface MpHarness {
 /**
  * An in-process server (buildApp on a real socket, 127.0.0.1) with only the OA channel, wired to a fresh fake
  * OA API.
- * @param o.redis use the test Redis (unique key prefix) instead of the memory store
+ * @param o.redis use the test Redis (true) or the test Redis Cluster ('cluster'), with a unique key prefix, instead of the memory store
  */
 export async function startMpHarness(
-  o: { env?: Record<string, string>; redis?: boolean; overrides?: DepsOverrides; appOverrides?: Partial<AppDeps>; deadlineMs?: number } = {},
+  o: { env?: Record<string, string>; redis?: boolean | 'cluster'; overrides?: DepsOverrides; appOverrides?: Partial<AppDeps>; deadlineMs?: number } = {},
 ): Promise<MpHarness> {
   const api = await startFakeMpApi({ appId: MP.appId, appSecret: MP_SECRET });
-  const config = loadConfig(mpEnv(api, { ...(o.redis ? { REDIS_URL: redisUrl } : {}), ...o.env }));
+  const config = loadConfig(mpEnv(api, { ...redisEnv(o.redis), ...o.env }));
   const logs = new LogSink();
   const deps = await createDeps(config, createLogger(config.logLevel, logs), {
     defaultMetrics: false,

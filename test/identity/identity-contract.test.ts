@@ -30,7 +30,7 @@ for (const b of BACKENDS) {
 
     it(`${b.name}: resolve creates cus_ + 20 base32 once; the same identity gets the same id`, async () => {
       await open();
-      expect(ids.kind).toBe(b.name);
+      expect(ids.kind).toBe(b.kind);
       const a = await ids.resolve(kf('wmA'));
       expect(a).toMatch(/^cus_[a-z2-7]{20}$/);
       expect(isCustomerId(a)).toBe(true);
@@ -88,7 +88,7 @@ for (const b of BACKENDS) {
       expect((await ids.find({ externalId: 'wmErase', limit: 10 })).map((r) => r.customerId)).toEqual([after]);
     });
 
-    if (b.name !== 'memory') {
+    if (b.kind !== 'memory') {
       it(`${b.name}: ids are stable across a new store instance on the same backend`, async () => {
         await open();
         const id = await ids.resolve(kf('wmStable'));

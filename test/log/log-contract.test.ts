@@ -27,7 +27,7 @@ for (const b of BACKENDS) {
 
     it(`${b.name}: record and query: newest first, every field round-trips, absent fields are null`, async () => {
       const log = await open();
-      expect(log.kind).toBe(b.name);
+      expect(log.kind).toBe(b.kind);
       const at = Date.UTC(2030, 0, 2, 3, 4, 5, 678);
       const i = inbound({ msgid: 'm-in', content: 'hi 你好 😀', atMs: Date.now() - 1000 });
       log.record(i);
@@ -209,7 +209,7 @@ for (const b of BACKENDS) {
       expect((await log.query(page())).items.map((r) => [r.msgid, r.content, r.length])).toEqual([['odd', '', 0]]);
     });
 
-    if (b.name !== 'mysql') {
+    if (b.kind !== 'mysql') {
       it(`${b.name}: MESSAGE_LOG_MEMORY_LIMIT keeps the newest rows (inbound and outbound one each)`, async () => {
         const log = await open({ memoryLimit: 5 });
         for (let i = 0; i < 4; i++) {
@@ -224,7 +224,7 @@ for (const b of BACKENDS) {
       });
     }
 
-    if (b.name !== 'memory') {
+    if (b.kind !== 'memory') {
       it(`${b.name}: a second process sees the rows, and its settlement written before the row applies`, async () => {
         const log = await open();
         const other = (await h.another()).log;

@@ -4,7 +4,7 @@
  * test file's own), and small row builders.
  */
 import { Writable } from 'node:stream';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/store/redis-client.js';
 import type { Logger } from 'pino';
 import type { DataConfig } from '../../src/config.js';
 import { createDataLayer, type DataLayer, type DataTuning } from '../../src/log/create.js';
@@ -12,7 +12,7 @@ import type { MysqlMessageLog } from '../../src/log/mysql-log.js';
 import type { NewLogRow } from '../../src/log/types.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
-import { connectRedis, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { connectCluster, connectRedis, redisClusterNodes, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { mysqlUrl, type TestDatabase } from '../helpers/mysql.js';
 
 /** A logger and the JSON lines it wrote. */
@@ -39,8 +39,8 @@ export const FAST: DataTuning = {
   closeGraceMs: 2000,
 };
 
-/** The three stores every contract suite runs against. */
-export type Backend = 'memory' | 'redis' | 'mysql';
+/** The stores every contract suite runs against (a Redis Cluster is the Redis kind, with its keys' hash tag). */
+export type Backend = 'memory' | 'redis' | 'redis cluster' | 'mysql';
 
 /** A data layer under test, with the means to open a second one on the same backend. */
 export interface Harness {
@@ -55,10 +55,11 @@ export interface Harness {
 }
 
 /** Which backends this run can test. */
-export const BACKENDS: { name: Backend; enabled: boolean }[] = [
-  { name: 'memory', enabled: true },
-  { name: 'redis', enabled: redisUrl !== '' },
-  { name: 'mysql', enabled: mysqlUrl !== '' },
+export const BACKENDS: { name: Backend; kind: 'memory' | 'redis' | 'mysql'; enabled: boolean }[] = [
+  { name: 'memory', kind: 'memory', enabled: true },
+  { name: 'redis', kind: 'redis', enabled: redisUrl !== '' },
+  { name: 'redis cluster', kind: 'redis', enabled: redisClusterNodes !== '' },
+  { name: 'mysql', kind: 'mysql', enabled: mysqlUrl !== '' },
 ];
 
 /**
@@ -67,15 +68,16 @@ export const BACKENDS: { name: Backend; enabled: boolean }[] = [
  */
 export async function openHarness(backend: Backend, db: TestDatabase | null, data: Partial<DataConfig> = {}, tuning: DataTuning = FAST): Promise<Harness> {
   const config: DataConfig = { mysqlUrl: null, memoryLimit: 10_000, logContent: true, retentionDays: 180, ...data };
-  const clients: Redis[] = [];
+  const clients: RedisClient[] = [];
   const layers: DataLayer[] = [];
-  const prefix = uniquePrefix('data');
+  // On a cluster the layer's keys share one hash tag, as deps.ts lays them out there.
+  const prefix = backend === 'redis cluster' ? `${uniquePrefix('data')}{data}:` : uniquePrefix('data');
   const metrics = createMetrics({ defaultMetrics: false, mysql: backend === 'mysql' });
   const logs = captureLog();
   const open = async (m: Metrics, log: Logger) => {
-    let redis: Redis | null = null;
-    if (backend === 'redis') {
-      redis = await connectRedis();
+    let redis: RedisClient | null = null;
+    if (backend === 'redis' || backend === 'redis cluster') {
+      redis = backend === 'redis' ? await connectRedis() : await connectCluster();
       clients.push(redis);
     }
     const layer = await createDataLayer(backend === 'mysql' ? { ...config, mysqlUrl: db!.url } : config, { redis, redisPrefix: prefix, log, metrics: m, tuning });

@@ -4,7 +4,7 @@
  * attempts run out, one job per customer at a time in order, and a graceful stop handing work back to the next
  * process. Then what only BullMQ has: its job ids, and a lost lock aborting the running attempt.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
@@ -13,10 +13,12 @@ import { LeaseLostError, ShutdownError, type JobContext, type JobHandler, type J
 import type { JobPayload, JobProgress } from '../../src/pipeline/jobs.js';
 import { createMemoryQueue } from '../../src/pipeline/memory-queue.js';
 import { createMemoryJobRecords, type JobRecords } from '../../src/store/memory-jobs.js';
+import { keys } from '../../src/store/keys.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { createRedisStore } from '../../src/store/redis.js';
 import type { Store } from '../../src/store/types.js';
-import { connectRedis, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { clusterSeeds, connectCluster, connectRedis, redisClusterNodes, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { queueShardPrefixes } from '../../src/pipeline/queue-shards.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = pino({ level: 'silent' });
@@ -82,18 +84,27 @@ function memoryWorld(): World {
   };
 }
 
-async function bullmqWorld(prefix = uniquePrefix('jq')): Promise<World> {
-  const store = createRedisStore(await connectRedis(), prefix);
+/**
+ * BullMQ on the run's Redis, or (cluster) on its 3-master Redis Cluster with the answers spread over 6 shards the
+ * way deps.ts lays them out there.
+ */
+async function bullmqWorld(prefix = uniquePrefix('jq'), cluster = false): Promise<World> {
   // fail fast, as deps.ts makes the store's client that the producer shares
-  const producer = await connectRedis();
+  const connect = () => (cluster ? connectCluster() : connectRedis());
+  const store = createRedisStore(await connect(), prefix);
+  const producer = await connect();
   const queues: JobQueue[] = [];
+  const base = prefix.replace(/:$/, '');
   return {
     store,
     open: (handler, o = {}) => {
       const q = createBullmqQueue({
         producer,
-        workerConnection: new Redis(redisUrl, { maxRetriesPerRequest: null }),
-        prefix: prefix.replace(/:$/, ''),
+        workerConnection: cluster
+          ? new Cluster(clusterSeeds(), { redisOptions: { maxRetriesPerRequest: null } })
+          : new Redis(redisUrl, { maxRetriesPerRequest: null }),
+        prefix: base,
+        shardPrefixes: queueShardPrefixes(base, cluster ? 6 : 1, cluster),
         store,
         log,
         metrics: o.metrics ?? createMetrics(),
@@ -135,6 +146,7 @@ function recorder(body: (ctx: JobContext) => Promise<void> = async () => undefin
 const variants: { name: string; make: () => Promise<World>; enabled: boolean }[] = [
   { name: 'memory', make: async () => memoryWorld(), enabled: true },
   { name: 'bullmq', make: () => bullmqWorld(), enabled: redisUrl !== '' },
+  { name: 'bullmq on a redis cluster, 6 shards', make: () => bullmqWorld(uniquePrefix('jqc'), true), enabled: redisClusterNodes !== '' },
 ];
 
 for (const v of variants) {
@@ -329,7 +341,7 @@ describe.skipIf(redisUrl === '')('BullMQ queue', () => {
         if (ctx.payload.msgid === 'stuck') throw new Error('WeCom keeps failing');
       });
       // A ticket whose job never reached the queue (a crash between the two): skipped after a second's grace.
-      await raw.zadd(`${prefix}customer-order:kf:wkAcc:u1`, 0, 'kf:wkAcc:u1:ghost');
+      await raw.zadd(`${prefix}${keys.customerOrder('kf:wkAcc:u1')}`, 0, 'kf:wkAcc:u1:ghost');
       const q = world.open(r.handler, { leaseMs: 800, maxAttempts: 50 });
       const t0 = Date.now();
       await q.handOff([job('u1', 'first')]);

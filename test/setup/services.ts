@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { createConnection } from 'mysql2/promise';
 import type { TestProject } from 'vitest/node';
+import { canStartRedisCluster, startRedisCluster } from './redis-cluster.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -20,6 +21,11 @@ declare module 'vitest' {
     mysqlUrl: string;
     /** whether `mariadbd` is on PATH (tests that kill a server start a private one) */
     mariadbServer: boolean;
+    /**
+     * a real 3-master Redis Cluster for this run, as REDIS_CLUSTER_NODES (`127.0.0.1:p1,…`), or '' when none is
+     * available (cluster-backed tests then report as skipped)
+     */
+    redisClusterNodes: string;
   }
 }
 
@@ -32,7 +38,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await stopMysql();
     throw e;
   });
+  const stopCluster = await setupRedisCluster(project).catch(async (e: unknown) => {
+    await stopRedis();
+    await stopMysql();
+    throw e;
+  });
   return async () => {
+    await stopCluster();
     await stopRedis();
     await stopMysql();
   };
@@ -90,6 +102,22 @@ async function setupRedis(project: TestProject): Promise<() => Promise<void>> {
     await new Promise((r) => child.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
   };
+}
+
+/**
+ * Provides a real Redis Cluster (3 masters): TEST_REDIS_CLUSTER_NODES when set (tests use key prefixes of their own
+ * there), else one started from redis-server + redis-cli when both are on PATH (test/setup/redis-cluster.ts).
+ */
+async function setupRedisCluster(project: TestProject): Promise<() => Promise<void>> {
+  const given = process.env.TEST_REDIS_CLUSTER_NODES?.trim() ?? '';
+  if (given || !canStartRedisCluster()) {
+    if (!given) console.warn('\n[tests] no redis-server/redis-cli on PATH and no TEST_REDIS_CLUSTER_NODES: cluster-backed tests will be skipped.\n');
+    project.provide('redisClusterNodes', given);
+    return async () => undefined;
+  }
+  const cluster = await startRedisCluster();
+  project.provide('redisClusterNodes', cluster.nodes);
+  return () => cluster.stop();
 }
 
 export function freePort(): Promise<number> {

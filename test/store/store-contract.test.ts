@@ -1,13 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../../src/store/memory.js';
 import type { Store } from '../../src/store/types.js';
-import { createTestRedisStore, redisUrl } from '../helpers/redis.js';
+import { createTestClusterStore, createTestRedisStore, redisClusterNodes, redisUrl } from '../helpers/redis.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const variants: { name: string; make: () => Promise<Store>; enabled: boolean }[] = [
   { name: 'memory', make: async () => createMemoryStore(), enabled: true },
   { name: 'redis', make: async () => (await createTestRedisStore('store')).store, enabled: redisUrl !== '' },
+  { name: 'redis cluster', make: async () => (await createTestClusterStore('store')).store, enabled: redisClusterNodes !== '' },
 ];
 
 for (const v of variants) {

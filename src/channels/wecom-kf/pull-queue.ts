@@ -1,5 +1,5 @@
 import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../store/redis-client.js';
 import type { Logger } from 'pino';
 
 const QUEUE_NAME = 'kf-pull';
@@ -20,7 +20,7 @@ export interface KfPullQueue {
  * @param o.pull runs one pull of the account to its end (the puller's loop, which takes the account's lock)
  * @param o.workerConnection a blocking-capable client (maxRetriesPerRequest null); none: this process only adds jobs
  */
-export function createKfPullQueue(o: { producer: Redis; workerConnection: Redis | null; prefix: string; log: Logger; pull: (account: string) => Promise<void> }): KfPullQueue {
+export function createKfPullQueue(o: { producer: RedisClient; workerConnection: RedisClient | null; prefix: string; log: Logger; pull: (account: string) => Promise<void> }): KfPullQueue {
   const queue = new Queue(QUEUE_NAME, {
     connection: o.producer,
     prefix: o.prefix,
