@@ -141,6 +141,9 @@ describe('loadConfig: defaults (docs/configuration.md "Environment")', () => {
       MAX_BODY_BYTES: '',
       CALLBACK_MAX_SKEW_S: '',
       REDIS_URL: '',
+      REDIS_CLUSTER_NODES: ' ',
+      REDIS_PASSWORD: '',
+      QUEUE_SHARDS: '',
       WECOM_CORP_ID: '',
       WECOM_KF_SECRET: '',
       WECOM_TOKEN: '',
@@ -150,6 +153,32 @@ describe('loadConfig: defaults (docs/configuration.md "Environment")', () => {
     // one blank kf variable among three set ones is "missing", not "set"
     const e = configError({ ...KF_ALL, WECOM_TOKEN: '' });
     expect(e.problems.join('\n')).toContain('WECOM_TOKEN');
+  });
+
+  it('REDIS_CLUSTER_NODES: seeds (names, IPv4, [IPv6]) with REDIS_PASSWORD; six queue shards unless QUEUE_SHARDS says', () => {
+    const c = loadConfig({ REDIS_CLUSTER_NODES: 'redis-a:7000, 10.0.0.6:7001,[::1]:7002', REDIS_PASSWORD: 'cluster-pass-123', ROLE: 'web' });
+    expect(c.redisUrl).toBeNull();
+    expect(c.redisCluster).toEqual({
+      nodes: [
+        { host: 'redis-a', port: 7000 },
+        { host: '10.0.0.6', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+      password: 'cluster-pass-123',
+    });
+    expect(c.queueShards).toBe(6);
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000', QUEUE_SHARDS: '12' }).queueShards).toBe(12);
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).queueShards).toBe(1);
+    expect(loadConfig({}).redisCluster).toBeNull();
+  });
+
+  it('REDIS_CLUSTER_NODES: a seed without a port, both Redis variables, or QUEUE_SHARDS out of 1-64 is refused', () => {
+    expect(configError({ REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1' }).problems.join('\n')).toMatch(/REDIS_CLUSTER_NODES.*host:port/);
+    expect(configError({ REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_URL: 'redis://127.0.0.1:6379' }).problems.join('\n')).toMatch(/REDIS_CLUSTER_NODES: set either/);
+    expect(configError({ QUEUE_SHARDS: '0' }).problems.join('\n')).toContain('QUEUE_SHARDS');
+    expect(configError({ QUEUE_SHARDS: '65' }).problems.join('\n')).toContain('QUEUE_SHARDS');
+    const e = configError({ REDIS_CLUSTER_NODES: 'bad', REDIS_PASSWORD: 'cluster-pass-123' });
+    expect(JSON.stringify(e.problems)).not.toContain('cluster-pass-123');
   });
 
   it('comma lists accept full-width commas, trim entries and drop empty ones', () => {

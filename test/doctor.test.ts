@@ -9,7 +9,7 @@ import { createPool } from 'mysql2/promise';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../src/config.js';
-import { checkAgent, checkBot, checkConfig, checkMysql, checkRedis, formatResult, runDoctor, type DoctorResult } from '../src/doctor/index.js';
+import { checkAgent, checkBot, checkConfig, checkMysql, checkRedis, checkRedisCluster, formatResult, runDoctor, type DoctorResult } from '../src/doctor/index.js';
 import { defaultMigrationsDir, loadMigrations, runMigrations } from '../src/log/migrate.js';
 import { poolOptionsFromUrl } from '../src/log/mysql-db.js';
 import { startFakeOpenAI, type FakeOpenAI } from './fakes/openai.js';
@@ -19,6 +19,7 @@ import { startFakeWecom, type FakeWecom } from './fakes/wecom-kf.js';
 import { CREDS } from './helpers/harness.js';
 import { createTestDatabase, mysqlUrl, type TestDatabase } from './helpers/mysql.js';
 import { canStartRedis, startPrivateRedis, type PrivateRedis } from './helpers/private-redis.js';
+import { clusterSeeds, redisClusterNodes } from './helpers/redis.js';
 
 const MP = { appId: 'wx5823bf96d3bd56c7', appSecret: 'mp-app-secret-0123456789', token: 'mptoken1' };
 const OPENAI_KEY = 'sk-doctor-right-key-0123456789';
@@ -186,6 +187,25 @@ describe.skipIf(!canStartRedis)('doctor: Redis', () => {
   it('unreachable, with a password in the URL: fails without showing it', async () => {
     const [r] = await checkRedis('redis://:hunter2-redis@127.0.0.1:1/0', { now: Date.now });
     expect(r).toMatchObject({ ok: false, name: 'Redis', fix: expect.stringMatching(/REDIS_URL/) });
+    expect(formatResult(r!)).not.toContain('hunter2');
+  });
+});
+
+describe.skipIf(!redisClusterNodes)('doctor: redis cluster', () => {
+  it('the test cluster: state ok with 3 masters; each master without AOF fails by name; through runDoctor too', async () => {
+    const nodes = clusterSeeds();
+    const results = await checkRedisCluster({ nodes, password: null }, { now: Date.now });
+    expect(results[0]).toMatchObject({ name: 'Redis Cluster', ok: true, detail: expect.stringMatching(/cluster_state ok, 3 masters, 16384 slots assigned/) });
+    const aof = results.filter((r) => r.name.startsWith('Redis AOF ('));
+    expect(aof).toHaveLength(3);
+    for (const r of aof) expect(r).toMatchObject({ ok: false, fix: expect.stringMatching(/appendonly yes/) });
+    const viaRun = await runDoctor(config({ REDIS_CLUSTER_NODES: redisClusterNodes }), { now: Date.now });
+    expect(viaRun.filter((r) => r.name.startsWith('Redis')).map((r) => r.name)).toContain('Redis Cluster');
+  });
+
+  it('unreachable seeds, with a password: fails naming REDIS_CLUSTER_NODES without showing the password', async () => {
+    const [r] = await checkRedisCluster({ nodes: [{ host: '127.0.0.1', port: 1 }], password: 'hunter2-cluster' }, { now: Date.now });
+    expect(r).toMatchObject({ ok: false, name: 'Redis Cluster', fix: expect.stringMatching(/REDIS_CLUSTER_NODES/) });
     expect(formatResult(r!)).not.toContain('hunter2');
   });
 });

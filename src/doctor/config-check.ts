@@ -22,8 +22,8 @@ function summary(c: Config): string {
   const parts = [
     `channels: ${channels.length ? channels.join(', ') : 'none'}`,
     `agents: ${c.agents.map((a) => `${a.name} (${a.provider})`).join(', ')}`,
-    `store: ${c.redisUrl ? 'Redis' : 'memory'}`,
-    `log: ${c.data.mysqlUrl ? 'MySQL' : c.redisUrl ? 'Redis' : 'memory'}`,
+    `store: ${c.redisCluster ? `Redis Cluster (${c.queueShards} queue shards)` : c.redisUrl ? 'Redis' : 'memory'}`,
+    `log: ${c.data.mysqlUrl ? 'MySQL' : c.redisUrl || c.redisCluster ? 'Redis' : 'memory'}`,
   ];
   if (c.wechatApiProxy) parts.push(`WeChat API proxy: ${maskCredentials(c.wechatApiProxy)}`);
   return `loads (${parts.join('; ')})`;
@@ -35,7 +35,7 @@ function fixFor(problem: string): string {
   if (required) return `set ${required[1]} (${required[2]} needs it)`;
   const partly = /partly configured: missing ([A-Z0-9_, ]+)/.exec(problem);
   if (partly) return `set ${partly[1]!.trim()}, or unset the channel's other variables to leave it off`;
-  if (/^ROLE: /.test(problem)) return 'set REDIS_URL, or ROLE=all';
+  if (/^ROLE: /.test(problem)) return 'set REDIS_URL (or REDIS_CLUSTER_NODES), or ROLE=all';
   if (/^HANDOFF_SERVICE_STATE=3/.test(problem)) return 'set HANDOFF_SERVICER_USERID, or HANDOFF_SERVICE_STATE=2';
   const name = /^([A-Z][A-Z0-9_]*)(?:[.:])/.exec(problem)?.[1];
   if (name) return `correct ${name} in .env or the environment (docs/configuration.md gives its format)`;

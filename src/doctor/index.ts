@@ -8,7 +8,7 @@ import { checkAgent } from './agents.js';
 import { checkBot } from './bots.js';
 import { checkClock } from './clock.js';
 import { checkMysql } from './mysql.js';
-import { checkRedis } from './redis.js';
+import { checkRedis, checkRedisCluster } from './redis.js';
 import { warn, type ClockSample, type DoctorOptions, type DoctorResult } from './types.js';
 import { checkKfToken, checkMpToken } from './wechat.js';
 
@@ -17,7 +17,7 @@ export { checkAgent } from './agents.js';
 export { checkBot } from './bots.js';
 export { checkClock } from './clock.js';
 export { checkMysql } from './mysql.js';
-export { checkRedis } from './redis.js';
+export { checkRedis, checkRedisCluster } from './redis.js';
 export { checkKfToken, checkMpToken } from './wechat.js';
 export type { ClockSample, DoctorOptions, DoctorResult } from './types.js';
 
@@ -43,7 +43,13 @@ export async function runDoctor(config: Config, options: DoctorOptions = {}): Pr
     guard('kf token', () => checkKfToken(config, token)),
     guard('OA token', () => checkMpToken(config, token)),
     ...config.agents.map((a) => guard(`agent ${a.name}`, () => checkAgent(a, options.agentTimeoutMs))),
-    guard('Redis', async () => (config.redisUrl ? checkRedis(config.redisUrl, { now, onClock: (s) => samples.push(s) }) : withoutRedis(config))),
+    guard('Redis', async () =>
+      config.redisCluster
+        ? checkRedisCluster(config.redisCluster, { now, onClock: (s) => samples.push(s) })
+        : config.redisUrl
+          ? checkRedis(config.redisUrl, { now, onClock: (s) => samples.push(s) })
+          : withoutRedis(config),
+    ),
     guard('MySQL', async () => (config.data.mysqlUrl ? checkMysql(config.data.mysqlUrl) : null)),
     ...config.bots.map((b) =>
       guard(`smart bot ${b.botId}`, () => checkBot(b, { wsUrl: config.botWsUrl, connect: options.botConnect ?? true, ...(options.botTimeoutMs ? { timeoutMs: options.botTimeoutMs } : {}) })),
@@ -55,13 +61,13 @@ export async function runDoctor(config: Config, options: DoctorOptions = {}): Pr
   return results.map((r) => ({ ...r, detail: redact(r.detail, secrets), ...(r.fix !== undefined ? { fix: redact(r.fix, secrets) } : {}) }));
 }
 
-/** Without REDIS_URL: a warning when a channel is on (a restart forgets unanswered messages), else nothing. */
+/** Without REDIS_URL or REDIS_CLUSTER_NODES: a warning when a channel is on (a restart forgets unanswered messages), else nothing. */
 function withoutRedis(c: Config): DoctorResult | null {
   if (!c.kf && !c.mp && c.bots.length === 0) return null;
   return warn(
     'Redis',
     'not configured: jobs, tokens and conversations live in this process (a restart forgets unanswered messages; replicas share nothing)',
-    'set REDIS_URL for production',
+    'set REDIS_URL (or REDIS_CLUSTER_NODES) for production',
   );
 }
 
@@ -90,6 +96,7 @@ function secretsOf(c: Config): string[] {
     ...c.openaiCompatKeys,
     ...c.agents.flatMap((a) => ('apiKey' in a ? [a.apiKey] : 'apiToken' in a ? [a.apiToken] : 'token' in a ? [a.token] : [])),
     ...c.bots.flatMap((b) => (b.mode === 'websocket' ? [b.secret] : [b.token, b.encodingAesKey])),
+    c.redisCluster?.password,
     ...[c.redisUrl, c.data.mysqlUrl, c.wechatApiProxy].map(passwordOf),
   ];
   return [...new Set(values.filter((v): v is string => typeof v === 'string' && v.length >= 4))].sort((a, b) => b.length - a.length);

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import type { RedisClusterConfig } from '../config.js';
 import { maskCredentials } from '../errors.js';
 import { fail, messageOf, pass, warn, type ClockSample, type DoctorResult } from './types.js';
 
@@ -35,43 +36,103 @@ export async function checkRedis(url: string, o: { now: () => number; onClock?: 
     const receivedAt = o.now();
     o.onClock?.({ source: 'Redis TIME', remoteMs: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), localMs: (sentAt + receivedAt) / 2, resolutionMs: receivedAt - sentAt });
     const info = parseInfo(await redis.info());
-    const results = [pass('Redis', `${shown} answers (Redis ${info.redis_version ?? '?'})`)];
-    const policy = info.maxmemory_policy;
-    if (policy === undefined) {
-      results.push(warn('Redis maxmemory-policy', 'INFO does not report it', 'make sure the server runs with maxmemory-policy noeviction'));
-    } else if (policy === 'noeviction') {
-      results.push(pass('Redis maxmemory-policy', 'noeviction'));
-    } else {
-      results.push(
-        fail(
-          'Redis maxmemory-policy',
-          `${policy}: under memory pressure Redis evicts keys, queued jobs (BullMQ), dedup marks and locks among them`,
-          'set maxmemory-policy noeviction (redis.conf, or CONFIG SET maxmemory-policy noeviction and CONFIG REWRITE)',
-        ),
-      );
-    }
-    if (info.aof_enabled === '1') {
-      const fsync = await appendfsync(redis);
-      results.push(
-        fsync === 'always' || fsync === null
-          ? pass('Redis AOF', `appendonly yes${fsync ? `, appendfsync ${fsync}` : ''}`)
-          : warn('Redis AOF', `appendonly yes, appendfsync ${fsync}: a crash of the Redis host can lose the last second of writes`, 'appendfsync always for no loss at all'),
-      );
-    } else {
-      results.push(
-        fail(
-          'Redis AOF',
-          `appendonly ${info.aof_enabled === undefined ? 'unknown' : 'no'}: messages may be lost on a Redis restart`,
-          'set appendonly yes (redis.conf, or CONFIG SET appendonly yes and CONFIG REWRITE); appendfsync always for no loss at all',
-        ),
-      );
-    }
-    return results;
+    return [pass('Redis', `${shown} answers (Redis ${info.redis_version ?? '?'})`), ...(await nodeSettings(redis, info, ''))];
   } catch (e) {
     return [fail('Redis', `${shown}: ${messageOf(reason ?? e)}`, 'check that REDIS_URL points at a Redis server that answers INFO and TIME')];
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * REDIS_CLUSTER_NODES: the cluster answers and is `cluster_state:ok`, and every master has `noeviction` and AOF on
+ * (each master holds a share of the queues: one evicting or AOF-less master is enough to lose messages).
+ * @param onClock receives the first master's `TIME`
+ */
+export async function checkRedisCluster(
+  cluster: RedisClusterConfig,
+  o: { now: () => number; onClock?: (s: ClockSample) => void },
+): Promise<DoctorResult[]> {
+  const shown = cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',');
+  const client = new Cluster(cluster.nodes, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    clusterRetryStrategy: () => null,
+    redisOptions: { connectTimeout: 3000, commandTimeout: 3000, maxRetriesPerRequest: 0, ...(cluster.password ? { password: cluster.password } : {}) },
+  });
+  let reason: string | null = null;
+  const onError = (e: Error) => {
+    reason ??= e.message;
+  };
+  client.on('error', onError);
+  client.on('node error', onError);
+  try {
+    try {
+      await client.connect();
+      await client.ping();
+    } catch (e) {
+      const why = reason ?? messageOf(e);
+      const auth = /NOAUTH|WRONGPASS|invalid password|invalid username/i.test(why);
+      return [fail('Redis Cluster', `${shown} unreachable: ${why}`, auth ? 'put the nodes\' password in REDIS_PASSWORD' : 'start the cluster or correct REDIS_CLUSTER_NODES (host:port of any nodes)')];
+    }
+    const masters = client.nodes('master');
+    const state = parseInfo(String(await masters[0]!.cluster('INFO')));
+    const results: DoctorResult[] = [];
+    if (state.cluster_state === 'ok') {
+      results.push(pass('Redis Cluster', `${shown}: cluster_state ok, ${masters.length} masters, ${state.cluster_slots_assigned ?? '?'} slots assigned`));
+    } else {
+      results.push(fail('Redis Cluster', `${shown}: cluster_state ${state.cluster_state ?? 'unknown'}`, 'assign every slot to a reachable master (redis-cli --cluster check / fix)'));
+    }
+    const sentAt = o.now();
+    const [seconds, micros] = await masters[0]!.time();
+    const receivedAt = o.now();
+    o.onClock?.({ source: 'Redis TIME', remoteMs: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), localMs: (sentAt + receivedAt) / 2, resolutionMs: receivedAt - sentAt });
+    for (const node of masters) {
+      const label = ` (${node.options.host ?? '?'}:${node.options.port ?? '?'})`;
+      results.push(...(await nodeSettings(node, parseInfo(await node.info()), label)));
+    }
+    return results;
+  } catch (e) {
+    return [fail('Redis Cluster', `${shown}: ${messageOf(reason ?? e)}`, 'check that REDIS_CLUSTER_NODES names nodes of a Redis Cluster that answer CLUSTER INFO, INFO and TIME')];
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** maxmemory-policy and AOF of one server; `label` names the node on a cluster. */
+async function nodeSettings(redis: Redis, info: Record<string, string>, label: string): Promise<DoctorResult[]> {
+  const results: DoctorResult[] = [];
+  const policy = info.maxmemory_policy;
+  if (policy === undefined) {
+    results.push(warn(`Redis maxmemory-policy${label}`, 'INFO does not report it', 'make sure the server runs with maxmemory-policy noeviction'));
+  } else if (policy === 'noeviction') {
+    results.push(pass(`Redis maxmemory-policy${label}`, 'noeviction'));
+  } else {
+    results.push(
+      fail(
+        `Redis maxmemory-policy${label}`,
+        `${policy}: under memory pressure Redis evicts keys, queued jobs (BullMQ), dedup marks and locks among them`,
+        'set maxmemory-policy noeviction (redis.conf, or CONFIG SET maxmemory-policy noeviction and CONFIG REWRITE)',
+      ),
+    );
+  }
+  if (info.aof_enabled === '1') {
+    const fsync = await appendfsync(redis);
+    results.push(
+      fsync === 'always' || fsync === null
+        ? pass(`Redis AOF${label}`, `appendonly yes${fsync ? `, appendfsync ${fsync}` : ''}`)
+        : warn(`Redis AOF${label}`, `appendonly yes, appendfsync ${fsync}: a crash of the Redis host can lose the last second of writes`, 'appendfsync always for no loss at all'),
+    );
+  } else {
+    results.push(
+      fail(
+        `Redis AOF${label}`,
+        `appendonly ${info.aof_enabled === undefined ? 'unknown' : 'no'}: messages may be lost on a Redis restart`,
+        'set appendonly yes (redis.conf, or CONFIG SET appendonly yes and CONFIG REWRITE); appendfsync always for no loss at all',
+      ),
+    );
+  }
+  return results;
 }
 
 /** `appendfsync` from CONFIG GET, or null where CONFIG is not allowed. */

@@ -13,12 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { hasRedisServer, killAllChildren, RedisServer } from './procs.js';
-import { instances, retries, split } from './scenarios-load.js';
+import { clusterInstances, instances, retries, split } from './scenarios-load.js';
+import { Cluster } from 'ioredis';
+import { canStartRedisCluster, startRedisCluster, type RedisClusterServers } from '../setup/redis-cluster.js';
 import { appCrashes, redisCrash } from './scenarios-crash.js';
 import { llmFaults, wecomFaults } from './scenarios-upstream.js';
 import { seeded, type Result, type Suite } from './world.js';
 
-const SCENARIOS: Array<{ key: string; label: string; limitMs: number; run: (s: Suite) => Promise<Result> }> = [
+const SCENARIOS: Array<{ key: string; label: string; limitMs: number; cluster?: boolean; run: (s: Suite) => Promise<Result> }> = [
   { key: 'a', label: '(a) WeChat retries', limitMs: 60_000, run: retries },
   { key: 'b', label: '(b) several instances', limitMs: 90_000, run: instances },
   { key: 'c', label: '(c) crashes', limitMs: 120_000, run: appCrashes },
@@ -26,6 +28,7 @@ const SCENARIOS: Array<{ key: string; label: string; limitMs: number; run: (s: S
   { key: 'e', label: '(e) LLM faults', limitMs: 90_000, run: llmFaults },
   { key: 'f', label: '(f) WeCom faults', limitMs: 60_000, run: wecomFaults },
   { key: 'g', label: '(g) web + workers', limitMs: 90_000, run: split },
+  { key: 'h', label: '(h) Redis Cluster', limitMs: 90_000, cluster: true, run: clusterInstances },
 ];
 
 process.on('exit', killAllChildren);
@@ -86,10 +89,34 @@ async function main(): Promise<number> {
   const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   client.on('error', () => undefined); // unreachable while scenario (d) has it down; commands then reject
   await client.connect();
-  const suite: Suite = { redis, client, runDir, rand: seeded(seed), open: new Set() };
+  const chosen = SCENARIOS.filter((x) => only.length === 0 || only.includes(x.key));
+  // The cluster scenarios need redis-cli beside redis-server (Debian's redis-server package has both).
+  let clusterServers: RedisClusterServers | null = null;
+  let clusterClient: Cluster | null = null;
+  if (chosen.some((x) => x.cluster)) {
+    if (!canStartRedisCluster()) {
+      console.error('fault suite: redis-cli is not on PATH, the Redis Cluster scenario cannot run');
+      return 1;
+    }
+    clusterServers = await startRedisCluster({ appendonly: true });
+    clusterClient = new Cluster(
+      clusterServers.ports.map((port) => ({ host: '127.0.0.1', port })),
+      { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 1 } },
+    );
+    clusterClient.on('error', () => undefined);
+    await clusterClient.connect();
+  }
+  const suite: Suite = {
+    redis,
+    client,
+    runDir,
+    rand: seeded(seed),
+    open: new Set(),
+    cluster: clusterServers && clusterClient ? { nodes: clusterServers.nodes, client: clusterClient } : null,
+  };
   const results: Result[] = [];
   try {
-    for (const sc of SCENARIOS.filter((x) => only.length === 0 || only.includes(x.key))) {
+    for (const sc of chosen) {
       const t0 = Date.now();
       // Each scenario draws from its own sequence, so FAULTS_SEED replays it also when run alone (FAULTS_ONLY).
       suite.rand = seeded(seed + sc.key.charCodeAt(0));
@@ -110,7 +137,9 @@ async function main(): Promise<number> {
     }
   } finally {
     client.disconnect();
+    clusterClient?.disconnect();
     await redis.stop();
+    await clusterServers?.stop();
   }
   const allOk = results.length > 0 && results.every(ok);
   console.log(`\n${table(results)}\n`);

@@ -5,7 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { DEFAULT_CLUSTER_SHARDS } from '../../src/config.js';
+import { queueShardPrefixes } from '../../src/pipeline/queue-shards.js';
 import { buildKfCallback, postCallback, startFakeWecom, type FakeWecom, type SentMessage } from '../fakes/wecom-kf.js';
 import { Bridge, sleep, type RedisServer } from './procs.js';
 import { tally } from './tally.js';
@@ -27,6 +29,8 @@ export const KFID = 'wkFAULTS0000000000000000000000A1';
  * and sets of the `answers` queue (waiting, running, in backoff) and the kf pull marks.
  */
 const QUEUE = 'bridge:answers';
+/** The same on a Redis Cluster: one queue per shard (the default QUEUE_SHARDS), each under its hash tag. */
+const CLUSTER_QUEUES = queueShardPrefixes('bridge', DEFAULT_CLUSTER_SHARDS, true).map((p) => `${p}:answers`);
 const WANTED = 'bridge:kf:pulls-wanted';
 /** A callback WeCom does not hear back from within this is retried (WeCom waits 5 s). */
 const CALLBACK_TIMEOUT_MS = 5000;
@@ -39,6 +43,8 @@ export interface Suite {
   rand: () => number;
   /** scenarios not closed yet (the runner closes one that ran out of time) */
   open: Set<{ close(): Promise<void> }>;
+  /** a 3-master Redis Cluster (AOF on) for the scenarios that run on one, started by the runner when one is chosen */
+  cluster: { nodes: string; client: Cluster } | null;
 }
 
 export interface Msg {
@@ -74,13 +80,19 @@ export class Scenario {
     readonly label: string,
     readonly suite: Suite,
     readonly fake: FakeWecom,
+    /** on the suite's Redis Cluster instead of its one Redis */
+    readonly onCluster: boolean,
   ) {}
 
-  static async open(key: string, label: string, suite: Suite): Promise<Scenario> {
+  /** @param o.cluster run the bridges on the suite's Redis Cluster (REDIS_CLUSTER_NODES) */
+  static async open(key: string, label: string, suite: Suite, o: { cluster?: boolean } = {}): Promise<Scenario> {
+    const cluster = o.cluster ? suite.cluster : null;
+    if (o.cluster && !cluster) throw new Error('this scenario needs the suite’s Redis Cluster');
     // A fresh key space (the client may still be reconnecting after scenario (d) restarted Redis).
     for (let i = 0; ; i++) {
       try {
-        await suite.client.flushall();
+        if (cluster) await Promise.all(cluster.client.nodes('master').map((n) => n.flushall()));
+        else await suite.client.flushall();
         break;
       } catch (e) {
         if (i >= 100) throw e;
@@ -88,7 +100,7 @@ export class Scenario {
       }
     }
     const fake = await startFakeWecom({ corpId: CREDS.corpId, kfSecret: CREDS.kfSecret });
-    const s = new Scenario(key, label, suite, fake);
+    const s = new Scenario(key, label, suite, fake, cluster !== null);
     s.defer(() => fake.close());
     suite.open.add(s);
     return s;
@@ -107,7 +119,7 @@ export class Scenario {
       WECOM_TOKEN: CREDS.token,
       WECOM_ENCODING_AES_KEY: CREDS.encodingAesKey,
       WECOM_API_BASE_URL: this.fake.url,
-      REDIS_URL: this.suite.redis.url,
+      ...(this.onCluster ? { REDIS_CLUSTER_NODES: this.suite.cluster!.nodes } : { REDIS_URL: this.suite.redis.url }),
       LLM_PROVIDER: 'echo',
       LOG_LEVEL: 'info',
       ...extra,
@@ -187,20 +199,22 @@ export class Scenario {
 
   /** Jobs of the bridge's BullMQ queue not finished: waiting, prioritized, running or in backoff. */
   async pending(): Promise<number> {
-    const c = this.suite.client;
-    const [wait, active, delayed, prioritized] = await Promise.all([
-      c.llen(`${QUEUE}:wait`),
-      c.llen(`${QUEUE}:active`),
-      c.zcard(`${QUEUE}:delayed`),
-      c.zcard(`${QUEUE}:prioritized`),
-    ]);
-    return wait + active + delayed + prioritized;
+    const c = this.kv();
+    const counts = await Promise.all(
+      (this.onCluster ? CLUSTER_QUEUES : [QUEUE]).flatMap((q) => [c.llen(`${q}:wait`), c.llen(`${q}:active`), c.zcard(`${q}:delayed`), c.zcard(`${q}:prioritized`)]),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** The client of the Redis this scenario's bridges use. */
+  private kv(): Redis | Cluster {
+    return this.onCluster ? this.suite.cluster!.client : this.suite.client;
   }
 
   /** No job waiting or leased and no account with an unserved callback (Redis unreachable: not quiet). */
   async quiet(): Promise<boolean> {
     try {
-      const [due, wanted] = await Promise.all([this.pending(), this.suite.client.hlen(WANTED)]);
+      const [due, wanted] = await Promise.all([this.pending(), this.kv().hlen(WANTED)]);
       return due === 0 && wanted === 0;
     } catch {
       return false;
