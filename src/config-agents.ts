@@ -65,8 +65,12 @@ const common = {
   timeoutMs: z.number().int().min(100).max(600_000).optional(),
   /** longest silence between two stream chunks, ms (default 30 s): raise it for bots with slow tool steps */
   idleMs: z.number().int().min(1000).max(600_000).optional(),
-  /** LLM calls of this agent at once in one process (default 32): the provider's own rate limit, not ours */
-  maxConcurrency: z.number().int().min(1).max(1000).optional(),
+  /**
+   * LLM calls of this agent at once in one process (default 32): the provider's own rate limit, not ours. Up to
+   * 10,000: a slow agent (tools, long reasoning) with a generous provider may keep thousands of customers waiting at
+   * once, each an idle socket.
+   */
+  maxConcurrency: z.number().int().min(1).max(10_000).optional(),
   replyOnTimeout: nonEmpty.optional(),
   replyOnError: nonEmpty.optional(),
   welcome: nonEmpty.optional(),

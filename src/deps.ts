@@ -39,8 +39,18 @@ import { fetchWecomToken } from './wechat-api/wecom-token.js';
 export const DEDUP_TTL_MS = 4 * 24 * 3600_000;
 /** An `all` process pulls and runs what it was handed at once; the sweep only recovers failed or released work. */
 export const SWEEP_INTERVAL_MS = 5000;
-/** Jobs running at once in one process. */
+/** Jobs running at once in one process, at least (jobConcurrency). */
 export const JOB_CONCURRENCY = 64;
+
+/**
+ * Jobs one process runs at once: enough for every agent to use all of its `maxConcurrency`, and never fewer than
+ * JOB_CONCURRENCY (a job also waits on WeChat sends, media and the customer's turn). The agents' limits are the one
+ * knob: a job that only waits for an LLM slot costs an idle promise, while a process limit below them would leave a
+ * slow agent's slots unused and the queue growing.
+ */
+export function jobConcurrency(agents: { maxConcurrency: number }[]): number {
+  return Math.max(JOB_CONCURRENCY, agents.reduce((sum, a) => sum + a.maxConcurrency, 0));
+}
 /** Lease margin over LLM_TIMEOUT_MS (issue #2: lease = LLM_TIMEOUT_MS + 30 s, renewed while working). */
 export const LEASE_MARGIN_MS = 30_000;
 
@@ -147,7 +157,7 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
     ...(mp ? { mp: mp.handler } : {}),
     ...(bot ? { bot: bot.handler } : {}),
   });
-  const queueDeps = { store, log, metrics, handler, leaseMs, dedupTtlMs: DEDUP_TTL_MS, concurrency: JOB_CONCURRENCY, ...o.queue };
+  const queueDeps = { store, log, metrics, handler, leaseMs, dedupTtlMs: DEDUP_TTL_MS, concurrency: jobConcurrency(config.agents), ...o.queue };
   const queuePrefix = prefix.replace(/:$/, '');
   const jobs: JobQueue =
     redis && target

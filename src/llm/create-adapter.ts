@@ -12,14 +12,15 @@ import { createWebhookAdapter } from './webhook.js';
 
 /**
  * The adapter of one agent, with its own keep-alive connection pool (answers to one customer after another
- * reuse sockets to the same provider).
+ * reuse sockets to the same provider). The pool holds as many sockets as the agent may make calls at once
+ * (`maxConcurrency`): a smaller pool would quietly queue calls the agent's limit allows, their deadline running.
  */
 export function createAdapter(agent: AgentConfig): LlmAdapter {
   const client = (baseURL: string) =>
     axios.create({
       baseURL,
-      httpAgent: new http.Agent({ keepAlive: true, maxSockets: 128 }),
-      httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 128 }),
+      httpAgent: new http.Agent({ keepAlive: true, maxSockets: agent.maxConcurrency }),
+      httpsAgent: new https.Agent({ keepAlive: true, maxSockets: agent.maxConcurrency }),
     });
   switch (agent.provider) {
     case 'openai':
