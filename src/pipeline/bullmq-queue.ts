@@ -6,6 +6,7 @@ import { keys } from '../store/keys.js';
 import { LeaseLostError, ShutdownError, retryDelayMs, type JobContext, type JobQueue, type QueueBaseOptions } from './job-queue.js';
 import { createCustomerOrder, type CustomerOrder } from './customer-order.js';
 import { MAX_JOB_ATTEMPTS, RETRY_WINDOW_MS, orderKeyOf, type JobPayload, type JobProgress } from './jobs.js';
+import { progressSaver } from './bullmq-progress.js';
 import { shardOf } from './queue-shards.js';
 import { runAttempt } from './run-attempt.js';
 
@@ -98,7 +99,9 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
   // over few shards, and a busy shard must not wait while another idles (the agents' own limits still hold).
   const perShard = queues.length === 1 ? o.concurrency : Math.min(o.concurrency, Math.ceil((2 * o.concurrency) / queues.length));
   const workers = o.workerConnection
-    ? shardPrefixes.map((prefix) => startWorker({ ...o, concurrency: perShard }, prefix, active, () => stopping, order, finished))
+    ? shardPrefixes.map((prefix) =>
+        startWorker({ ...o, concurrency: perShard }, prefix, active, () => stopping, order, finished, progressSaver(o.producer, `${prefix}:${QUEUE_NAME}`)),
+      )
     : [];
   const sumCounts = async (...states: ('wait' | 'prioritized' | 'active' | 'delayed')[]) => {
     const all = await Promise.all(queues.map((q) => q.getJobCounts(...states)));
@@ -168,6 +171,7 @@ function startWorker(
   stopping: () => boolean,
   order: CustomerOrder,
   finished: (readableId: string) => Promise<boolean>,
+  save: (jobId: string, token: string, lockMs: number, data: string) => Promise<number>,
 ): Worker<JobData> {
   const owner = `${process.pid}-${randomBytes(6).toString('hex')}`;
   // No in-process queue per customer here: the tickets order a customer's jobs in this process too, and a second
@@ -206,10 +210,12 @@ function startWorker(
       signal,
       log,
       saveProgress: async (p: JobProgress) => {
-        // updateData does not check the lock: prove we still hold it first, so a worker whose lock was taken
-        // over stops instead of overwriting the new owner's record.
-        if (!token || (await job.extendLock(token, lockMs)) !== 1) throw new LeaseLostError(`lock on ${id} lost`);
-        await job.updateData({ ...job.data, progress: JSON.stringify(p) });
+        // Written only while we hold the job's lock (one script proves, extends and writes), so a worker whose lock
+        // was taken over stops instead of overwriting the new owner's record.
+        const data: JobData = { ...job.data, progress: JSON.stringify(p) };
+        const saved = token ? await save(bullId, token, lockMs, JSON.stringify(data)) : 0;
+        if (saved !== 1) throw new LeaseLostError(saved === -1 ? `job ${id} is gone` : `lock on ${id} lost`);
+        job.data = data;
         ctx.progress = p;
       },
     };
@@ -221,10 +227,10 @@ function startWorker(
         await order.awaitTurn(id, orderKey, signal, finished, log);
         // The customer lock's owner is this job, not this process: a job that stopped waiting for an older one
         // (past the lease) must still wait for the lock that older job holds, here as anywhere.
-        await runAttempt(attemptDeps, ctx, `${owner}:${bullId}`);
         // The job is over either way: a failed removal must not make it run (and answer) again; the next job of the
         // customer finds the ticket's job completed and drops it.
-        await order.finish(id, orderKey).catch((e: unknown) => log.warn({ err: e }, 'could not drop the job’s order ticket'));
+        const dropTicket = () => order.finish(id, orderKey).catch((e: unknown) => log.warn({ err: e }, 'could not drop the job’s order ticket'));
+        await runAttempt(attemptDeps, ctx, `${owner}:${bullId}`, dropTicket);
       } catch (e) {
         if (!(stopping() && signal.aborted) || ctrl.signal.reason instanceof LeaseLostError || e instanceof LeaseLostError) throw e;
         // Handed back due now (moveToDelayed counts no attempt) for the next worker; the tickets keep the order.

@@ -26,12 +26,16 @@ export interface AttemptDeps {
  * `bridge_jobs_given_up_total{channel}` counts it: a failure once `retryWindowMs` has passed since the hand-off or on
  * the `maxAttempts`-th start, or a retry that starts after either (a first start always runs, however late).
  * @param owner the lock owner value of this process
+ * @param onEnded runs when the job ended (done or gave up), side by side with the lock's release: the queue's own
+ *   bookkeeping (BullMQ mode: dropping the customer's order ticket) costs no round trip of its own. Its errors are
+ *   the caller's to catch.
  * @returns `done` (the job finished) or `gave_up` (attempts ran out; the fallback was tried)
  * @throws the handler's error when more attempts remain, or the signal's reason when aborted (lease lost, shutdown)
  */
-export async function runAttempt(d: AttemptDeps, ctx: JobContext, owner: string): Promise<'done' | 'gave_up'> {
+export async function runAttempt(d: AttemptDeps, ctx: JobContext, owner: string, onEnded?: () => Promise<void>): Promise<'done' | 'gave_up'> {
   const lockKey = keys.customerLock(orderKeyOf(ctx.id));
   let locked = false;
+  let ended = false;
   const renew = setInterval(() => {
     if (locked) d.store.renewLock(lockKey, owner, d.leaseMs).catch(() => undefined);
   }, Math.max(100, Math.floor(d.leaseMs / 3)));
@@ -40,19 +44,22 @@ export async function runAttempt(d: AttemptDeps, ctx: JobContext, owner: string)
     const overdue = () => Date.now() - ctx.firstAtMs >= d.retryWindowMs;
     if (ctx.attempts > d.maxAttempts || (ctx.attempts > 1 && overdue())) {
       await giveUp(d, ctx, new Error(`started ${ctx.attempts} times over ${Math.round((Date.now() - ctx.firstAtMs) / 1000)} s`));
+      ended = true;
       return 'gave_up';
     }
     try {
       await d.handler.run(ctx);
+      ended = true;
       return 'done';
     } catch (e) {
       if (ctx.signal.aborted || (ctx.attempts < d.maxAttempts && !overdue())) throw e;
       await giveUp(d, ctx, e);
+      ended = true;
       return 'gave_up';
     }
   } finally {
     clearInterval(renew);
-    if (locked) await d.store.releaseLock(lockKey, owner).catch(() => undefined);
+    await Promise.all([locked ? d.store.releaseLock(lockKey, owner).catch(() => false) : null, ended && onEnded ? onEnded() : null]);
   }
 }
 
