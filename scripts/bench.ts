@@ -11,8 +11,13 @@
  * Then the hostile-input figures: server CPU per refused request for the worst callback bodies (bench/hostile.ts),
  * and the event-loop delay and RSS growth while hostile pages, PDFs and texts are read (bench/extraction.ts).
  * Then the smart-bot figures (bench/bot.ts): time to the first streamed text, and refresh latency at 500/s.
+ * Then the Official Account figures, each a BENCH_STORES key of its own: `mp` (bench/mp-ack.ts) OA callback latency
+ * at 1,000/s in active and passive reply mode; `slow` (bench/slow-llm.ts) 5,000 customers waiting on a 30 s LLM:
+ * refused callbacks, answers, peak RSS; `scale` (bench/scale.ts) answered msgs/s with 1 web + 1, 2, 4 workers on
+ * one Redis, and with BENCH_CLUSTER=1 (or key `scale-cluster`) on a 3-master Redis Cluster too.
  * Environment: BENCH_RUNS (3), BENCH_SECONDS (5) per unpaced/paced run, BENCH_HOSTILE_REQUESTS (300) per body,
- * BENCH_STORES (memory,redis,redis+mysql; `bot` alone runs only the smart-bot figures).
+ * BENCH_STORES (memory,redis,redis+mysql,bot,mp,slow,scale; the keys bot, mp, slow and scale alone run only their
+ * own figures); the OA figures' own BENCH_* variables are read in their files (docs/development.md#benchmark).
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -28,6 +33,10 @@ import { measureExtraction, reportExtraction } from './bench/extraction.js';
 import { measureLogWrites, reportLogWrites, startBenchMariadb } from './bench/log.js';
 import { measureHostile, reportHostile } from './bench/hostile.js';
 import { pacedLoad } from './bench/paced.js';
+import { measureMpAcks, reportMpAcks, type MpAckRow } from './bench/mp-ack.js';
+import { measureSlow, reportSlow, type SlowFigures } from './bench/slow-llm.js';
+import { measureScale, reportScale, type ScaleRun } from './bench/scale.js';
+import { oneRedis, redisCluster } from './bench/scale-redis.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -224,10 +233,16 @@ function report(all: Figures[]): void {
 }
 
 // BENCH_STORES picks the server runs, e.g. `redis,redis+mysql` to compare the log's cost alone.
-const STORES = new Set((process.env.BENCH_STORES ?? 'memory,redis,redis+mysql,bot').split(',').map((s) => s.trim()));
+const STORES = new Set((process.env.BENCH_STORES ?? 'memory,redis,redis+mysql,bot,mp,slow,scale').split(',').map((s) => s.trim()));
+const CLUSTER = STORES.has('scale-cluster') || process.env.BENCH_CLUSTER === '1';
+if (CLUSTER) STORES.add('scale');
 const results: Figures[] = STORES.has('memory') ? [await measure('memory', '')] : [];
-const redis = STORES.has('redis') || STORES.has('redis+mysql') || STORES.has('bot') ? startRedis() : null;
+const needsRedis = ['redis', 'redis+mysql', 'bot', 'mp', 'slow', 'scale'].some((k) => STORES.has(k));
+const redis = needsRedis ? startRedis() : null;
 const botFigures: BotFigures[] = [];
+const mpRows: MpAckRow[] = STORES.has('mp') ? await measureMpAcks('memory', { active: '', passive: '' }, SECONDS, RUNS) : [];
+const slowFigures: SlowFigures[] = STORES.has('slow') ? [await measureSlow('memory', '')] : [];
+let scale: { single: ScaleRun[]; cluster: ScaleRun[] | null; clusterFailure: string | null } | null = null;
 if (redis) {
   try {
     if (STORES.has('redis')) results.push(await measure('redis', redis.url));
@@ -245,16 +260,40 @@ if (redis) {
         await db.stop();
       }
     }
+    // Databases 3–6 and 7… (scale-redis.ts): no figure runs the queue another one left behind.
+    if (STORES.has('mp')) {
+      mpRows.push(...(await measureMpAcks('redis', { active: `${redis.url}/3`, web: `${redis.url}/4`, passive: `${redis.url}/5` }, SECONDS, RUNS)));
+    }
+    if (STORES.has('slow')) slowFigures.push(await measureSlow('redis', `${redis.url}/6`));
+    if (STORES.has('scale')) scale = await measureScaleFigures(redis.url);
   } finally {
     redis.stop();
   }
 } else {
   if (STORES.has('bot')) botFigures.push(await measureBot('memory', '', SECONDS, RUNS));
   if (STORES.has('redis') || STORES.has('redis+mysql')) console.error('redis-server not found and BENCH_REDIS_URL unset: skipping the Redis figures');
+  if (STORES.has('mp') || STORES.has('slow')) console.error('redis-server not found and BENCH_REDIS_URL unset: OA figures on the memory store only');
+  if (STORES.has('scale')) console.error('redis-server not found and BENCH_REDIS_URL unset: skipping the scale-out figure (web and workers meet in Redis)');
 }
+
+/** The one-Redis series, then (BENCH_CLUSTER) the cluster series; a cluster that cannot start is reported, not fatal. */
+async function measureScaleFigures(redisUrl: string) {
+  const single = oneRedis(redisUrl);
+  const singleRuns = await measureScale(single).finally(() => single.stop());
+  if (!CLUSTER) return { single: singleRuns, cluster: null, clusterFailure: null };
+  const cluster = await redisCluster().catch((e: Error) => e);
+  if (cluster instanceof Error) return { single: singleRuns, cluster: null, clusterFailure: `could not start a Redis Cluster: ${cluster.message}` };
+  const clusterRuns = await measureScale(cluster).finally(() => cluster.stop());
+  return { single: singleRuns, cluster: clusterRuns, clusterFailure: null };
+}
+
 if (results.length > 0) report(results);
 if (botFigures.length > 0) reportBot(botFigures);
-if (STORES.size === 1 && STORES.has('bot')) process.exit(0);
+if (mpRows.length > 0) reportMpAcks(mpRows);
+if (slowFigures.length > 0) reportSlow(slowFigures);
+if (scale) reportScale(scale.single, scale.cluster, scale.clusterFailure);
+// The log, hostile-input and extraction figures belong to the kf store runs; the other keys alone skip them.
+if (!['memory', 'redis', 'redis+mysql'].some((k) => STORES.has(k))) process.exit(0);
 const withLog = results.find((r) => r.store === 'redis+mysql');
 const without = results.find((r) => r.store === 'redis');
 if (withLog && without) {

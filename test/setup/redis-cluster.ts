@@ -20,9 +20,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * the way docs/development.md describes: `cluster-enabled yes`, then `redis-cli --cluster create … --cluster-yes`,
  * then waits for `cluster_state:ok` on every node.
  * @param o.appendonly AOF on each node (the fault suite and the benchmark: as a deployment runs it); default off
+ * @param o.appendfsync with AOF: `everysec` (default) or `always` (the benchmark, like its single Redis)
  * @throws when redis-server / redis-cli are missing, or the cluster is not ok within 20 s
  */
-export async function startRedisCluster(o: { masters?: number; appendonly?: boolean } = {}): Promise<RedisClusterServers> {
+export async function startRedisCluster(o: { masters?: number; appendonly?: boolean; appendfsync?: 'everysec' | 'always' } = {}): Promise<RedisClusterServers> {
   const masters = o.masters ?? 3;
   const dir = mkdtempSync(join(tmpdir(), 'bridge-redis-cluster-'));
   const ports: number[] = [];
@@ -48,7 +49,7 @@ export async function startRedisCluster(o: { masters?: number; appendonly?: bool
       // prettier-ignore
       const args = ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
         '--cluster-config-file', join(d, 'nodes.conf'), '--dir', d, '--save', '', '--appendonly', o.appendonly ? 'yes' : 'no',
-        '--appendfsync', 'everysec', '--logfile', join(d, 'log'), '--cluster-node-timeout', '5000'];
+        '--appendfsync', o.appendfsync ?? 'everysec', '--logfile', join(d, 'log'), '--cluster-node-timeout', '5000'];
       children.push(spawn('redis-server', args, { stdio: 'ignore' }));
       ports.push(port);
     }
