@@ -14,6 +14,7 @@ import { createWebhookAdapter } from './webhook.js';
  * The adapter of one agent, with its own keep-alive connection pool (answers to one customer after another
  * reuse sockets to the same provider). The pool holds as many sockets as the agent may make calls at once
  * (`maxConcurrency`): a smaller pool would quietly queue calls the agent's limit allows, their deadline running.
+ * Redirects are not followed (a 3xx is an error naming its status).
  */
 export function createAdapter(agent: AgentConfig): LlmAdapter {
   const client = (baseURL: string) =>
@@ -21,6 +22,10 @@ export function createAdapter(agent: AgentConfig): LlmAdapter {
       baseURL,
       httpAgent: new http.Agent({ keepAlive: true, maxSockets: agent.maxConcurrency }),
       httpsAgent: new https.Agent({ keepAlive: true, maxSockets: agent.maxConcurrency }),
+      // No redirects: an LLM API that answers 3xx is misconfigured (say so, with the status), and following one
+      // would carry the request (and its key, same-host) somewhere not configured. Without them axios also skips
+      // follow-redirects' wrapper around every request: ~1/5 of the heap a waiting conversation costs.
+      maxRedirects: 0,
     });
   switch (agent.provider) {
     case 'openai':

@@ -46,6 +46,8 @@ export function createApiHttp(baseUrl: string, timeoutMs = 10_000, o: ApiHttpOpt
     ...(o.proxy ? { proxy: false as const } : {}),
     // Non-2xx answers are read and translated by `requestJson`, not thrown as axios errors.
     validateStatus: () => true,
+    // The platform APIs never redirect; without redirects axios also skips follow-redirects' per-request wrapper.
+    maxRedirects: 0,
     maxContentLength: 16 * 1024 * 1024,
     headers: { 'content-type': 'application/json' },
   });
