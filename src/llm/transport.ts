@@ -21,7 +21,7 @@ export interface StreamResponse {
  * `llmErrorFromHttp`, honouring `retry-after`); a transport failure becomes a retryable `upstream` LlmError,
  * an abort an `aborted` one. The caller reads `body` (SSE or NDJSON) with its own idle timer.
  * @param path appended to the instance's baseURL, e.g. `/chat-messages`; '' posts to the baseURL itself
- * @param maxRedirects given: how many redirects axios follows (0: a 3xx comes back as the answer); else axios' default
+ * @param maxRedirects given: how many redirects axios follows (0: a 3xx comes back as the answer); else the instance's (the agents': none, so a 3xx is an error naming where it pointed)
  * @throws LlmError
  */
 export async function postStream(
@@ -51,6 +51,10 @@ export async function postStream(
     });
   } catch (e) {
     throw llmErrorFromTransport(provider, e, req.signal);
+  }
+  if (res.status >= 300 && res.status < 400 && req.maxRedirects === undefined) {
+    res.data.destroy();
+    throw redirectError(provider, res.status, res.headers.location);
   }
   if (res.status >= 400) {
     const retryAfter = res.headers['retry-after'] as string | undefined;
@@ -106,6 +110,7 @@ export async function postForm(
     req.signal.removeEventListener('abort', onAbort);
   }
   if (req.signal.aborted) throw new LlmError('aborted', `${provider}: request aborted`);
+  if (res.status >= 300 && res.status < 400) throw redirectError(provider, res.status, res.headers.location);
   if (res.status >= 400) {
     const retryAfter = res.headers['retry-after'] as string | undefined;
     throw req.translate ? req.translate(res.status, text, retryAfter) : llmErrorFromHttp(provider, res.status, text, retryAfter);
@@ -151,4 +156,18 @@ export function headerOf(headers: Record<string, unknown>, name: string): string
   const v = headers[name];
   const first = Array.isArray(v) ? v[0] : v;
   return typeof first === 'string' && first ? first.slice(0, 128) : undefined;
+}
+
+/**
+ * The agents' clients follow no redirect (create-adapter.ts): a 3xx means the configured base URL is not the API's
+ * own address. Not retryable; the message names where it pointed (origin only: a path or query may carry keys).
+ */
+function redirectError(provider: string, status: number, location: unknown): LlmError {
+  let to: string;
+  try {
+    to = typeof location === 'string' ? ` to ${new URL(location).origin}` : '';
+  } catch {
+    to = '';
+  }
+  return new LlmError('bad_request', `${provider}: HTTP ${status}, redirected${to}: set the base URL to the API's own address (redirects are not followed)`, { status });
 }
