@@ -50,8 +50,8 @@ function newClient(t: RedisTarget, o: NodeOptions): RedisClient {
     enableOfflineQueue,
     lazyConnect: lazyConnect ?? false,
     enableAutoPipelining: enableAutoPipelining ?? false,
-    // Seeds may be given by name (compose service names): keep what the cluster reports, which is what it
-    // announced (cluster-announce-ip), instead of resolving each name again.
+    // The seeds only lead to the slot map: from then on the client connects to the addresses the nodes announce in
+    // CLUSTER SLOTS (their cluster-announce-ip), which must be reachable from here (docs/redis-cluster.md).
     redisOptions: { ...node, ...(t.cluster.password ? { password: t.cluster.password } : {}) },
   });
 }
