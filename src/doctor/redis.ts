@@ -22,7 +22,7 @@ export async function checkRedis(url: string, o: { now: () => number; onClock?: 
       await redis.ping();
     } catch (e) {
       const why = reason ?? messageOf(e);
-      const auth = /NOAUTH|WRONGPASS|invalid password|invalid username/i.test(why);
+      const auth = AUTH_REFUSED.test(why);
       return [
         fail(
           'Redis',
@@ -31,10 +31,7 @@ export async function checkRedis(url: string, o: { now: () => number; onClock?: 
         ),
       ];
     }
-    const sentAt = o.now();
-    const [seconds, micros] = await redis.time();
-    const receivedAt = o.now();
-    o.onClock?.({ source: 'Redis TIME', remoteMs: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), localMs: (sentAt + receivedAt) / 2, resolutionMs: receivedAt - sentAt });
+    await readClock(redis, o);
     const info = parseInfo(await redis.info());
     return [pass('Redis', `${shown} answers (Redis ${info.redis_version ?? '?'})`), ...(await nodeSettings(redis, info, ''))];
   } catch (e) {
@@ -72,7 +69,7 @@ export async function checkRedisCluster(
       await client.ping();
     } catch (e) {
       const why = reason ?? messageOf(e);
-      const auth = /NOAUTH|WRONGPASS|invalid password|invalid username/i.test(why);
+      const auth = AUTH_REFUSED.test(why);
       return [fail('Redis Cluster', `${shown} unreachable: ${why}`, auth ? 'put the nodes\' password in REDIS_PASSWORD' : 'start the cluster or correct REDIS_CLUSTER_NODES (host:port of any nodes)')];
     }
     const masters = client.nodes('master');
@@ -83,10 +80,7 @@ export async function checkRedisCluster(
     } else {
       results.push(fail('Redis Cluster', `${shown}: cluster_state ${state.cluster_state ?? 'unknown'}`, 'assign every slot to a reachable master (redis-cli --cluster check / fix)'));
     }
-    const sentAt = o.now();
-    const [seconds, micros] = await masters[0]!.time();
-    const receivedAt = o.now();
-    o.onClock?.({ source: 'Redis TIME', remoteMs: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), localMs: (sentAt + receivedAt) / 2, resolutionMs: receivedAt - sentAt });
+    await readClock(masters[0]!, o);
     for (const node of masters) {
       const label = ` (${node.options.host ?? '?'}:${node.options.port ?? '?'})`;
       results.push(...(await nodeSettings(node, parseInfo(await node.info()), label)));
@@ -97,6 +91,17 @@ export async function checkRedisCluster(
   } finally {
     client.disconnect();
   }
+}
+
+/** How Redis says a password is missing or wrong. */
+const AUTH_REFUSED = /NOAUTH|WRONGPASS|invalid password|invalid username/i;
+
+/** Redis's `TIME`, timed from here, for the clock check (ms). */
+async function readClock(redis: Redis, o: { now: () => number; onClock?: (s: ClockSample) => void }): Promise<void> {
+  const sentAt = o.now();
+  const [seconds, micros] = await redis.time();
+  const receivedAt = o.now();
+  o.onClock?.({ source: 'Redis TIME', remoteMs: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), localMs: (sentAt + receivedAt) / 2, resolutionMs: receivedAt - sentAt });
 }
 
 /** maxmemory-policy and AOF of one server; `label` names the node on a cluster. */

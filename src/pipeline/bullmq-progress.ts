@@ -20,13 +20,16 @@ return 1`;
 
 type SaveFn = (jobKey: string, lockKey: string, stalledKey: string, token: string, lockMs: number, jobId: string, data: string) => Promise<number>;
 
+/** Saves one job's data under its lock: 1 saved, 0 lock lost, -1 job gone; throws the client's error. */
+export type SaveJobData = (jobId: string, token: string, lockMs: number, data: string) => Promise<number>;
+
 /**
- * Defines the script on `client` and returns the save.
- * @param queueKey BullMQ's key of the queue, `<prefix>:<queue name>` (one shard's: the keys share its hash tag)
- * @returns (jobId, token, lockMs, data JSON) → 1 saved, 0 lock lost, -1 job gone; throws the client's error
+ * Defines the script on `client` (once) and returns, per queue, the save.
+ * @returns queueKey (BullMQ's key of one queue, `<prefix>:<queue name>`; one shard's keys share its hash tag) →
+ *   (jobId, token, lockMs in ms, data JSON) → 1 saved · 0 the lock is not ours · -1 the job is gone
  */
-export function progressSaver(client: RedisClient, queueKey: string): (jobId: string, token: string, lockMs: number, data: string) => Promise<number> {
+export function progressSaver(client: RedisClient): (queueKey: string) => SaveJobData {
   client.defineCommand('bridgeSaveJobProgress', { lua: SAVE_PROGRESS, numberOfKeys: 3 });
   const run = (client as unknown as { bridgeSaveJobProgress: SaveFn }).bridgeSaveJobProgress.bind(client);
-  return (jobId, token, lockMs, data) => run(`${queueKey}:${jobId}`, `${queueKey}:${jobId}:lock`, `${queueKey}:stalled`, token, lockMs, jobId, data);
+  return (queueKey) => (jobId, token, lockMs, data) => run(`${queueKey}:${jobId}`, `${queueKey}:${jobId}:lock`, `${queueKey}:stalled`, token, lockMs, jobId, data);
 }

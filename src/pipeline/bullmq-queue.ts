@@ -6,7 +6,7 @@ import { keys } from '../store/keys.js';
 import { LeaseLostError, ShutdownError, retryDelayMs, type JobContext, type JobQueue, type QueueBaseOptions } from './job-queue.js';
 import { createCustomerOrder, type CustomerOrder } from './customer-order.js';
 import { MAX_JOB_ATTEMPTS, RETRY_WINDOW_MS, orderKeyOf, type JobPayload, type JobProgress } from './jobs.js';
-import { progressSaver } from './bullmq-progress.js';
+import { progressSaver, type SaveJobData } from './bullmq-progress.js';
 import { shardOf } from './queue-shards.js';
 import { runAttempt } from './run-attempt.js';
 
@@ -98,10 +98,9 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
   // Each shard's Worker may take up to twice its even share of the process's concurrency: customers hash unevenly
   // over few shards, and a busy shard must not wait while another idles (the agents' own limits still hold).
   const perShard = queues.length === 1 ? o.concurrency : Math.min(o.concurrency, Math.ceil((2 * o.concurrency) / queues.length));
+  const saverFor = progressSaver(o.producer);
   const workers = o.workerConnection
-    ? shardPrefixes.map((prefix) =>
-        startWorker({ ...o, concurrency: perShard }, prefix, active, () => stopping, order, finished, progressSaver(o.producer, `${prefix}:${QUEUE_NAME}`)),
-      )
+    ? shardPrefixes.map((prefix) => startWorker({ ...o, concurrency: perShard }, prefix, active, () => stopping, order, finished, saverFor(`${prefix}:${QUEUE_NAME}`)))
     : [];
   const sumCounts = async (...states: ('wait' | 'prioritized' | 'active' | 'delayed')[]) => {
     const all = await Promise.all(queues.map((q) => q.getJobCounts(...states)));
@@ -125,7 +124,9 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
       const byShard = new Map<number, typeof jobs>();
       for (const j of jobs) {
         const i = shardIndex(j.id);
-        byShard.set(i, [...(byShard.get(i) ?? []), j]);
+        const part = byShard.get(i);
+        if (part) part.push(j);
+        else byShard.set(i, [j]);
       }
       await Promise.all(
         [...byShard].map(([i, part]) =>
@@ -171,7 +172,7 @@ function startWorker(
   stopping: () => boolean,
   order: CustomerOrder,
   finished: (readableId: string) => Promise<boolean>,
-  save: (jobId: string, token: string, lockMs: number, data: string) => Promise<number>,
+  save: SaveJobData,
 ): Worker<JobData> {
   const owner = `${process.pid}-${randomBytes(6).toString('hex')}`;
   // No in-process queue per customer here: the tickets order a customer's jobs in this process too, and a second

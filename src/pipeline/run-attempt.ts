@@ -35,7 +35,7 @@ export interface AttemptDeps {
 export async function runAttempt(d: AttemptDeps, ctx: JobContext, owner: string, onEnded?: () => Promise<void>): Promise<'done' | 'gave_up'> {
   const lockKey = keys.customerLock(orderKeyOf(ctx.id));
   let locked = false;
-  let ended = false;
+  let outcome: 'done' | 'gave_up' | null = null;
   const renew = setInterval(() => {
     if (locked) d.store.renewLock(lockKey, owner, d.leaseMs).catch(() => undefined);
   }, Math.max(100, Math.floor(d.leaseMs / 3)));
@@ -44,22 +44,19 @@ export async function runAttempt(d: AttemptDeps, ctx: JobContext, owner: string,
     const overdue = () => Date.now() - ctx.firstAtMs >= d.retryWindowMs;
     if (ctx.attempts > d.maxAttempts || (ctx.attempts > 1 && overdue())) {
       await giveUp(d, ctx, new Error(`started ${ctx.attempts} times over ${Math.round((Date.now() - ctx.firstAtMs) / 1000)} s`));
-      ended = true;
-      return 'gave_up';
+      return (outcome = 'gave_up');
     }
     try {
       await d.handler.run(ctx);
-      ended = true;
-      return 'done';
+      return (outcome = 'done');
     } catch (e) {
       if (ctx.signal.aborted || (ctx.attempts < d.maxAttempts && !overdue())) throw e;
       await giveUp(d, ctx, e);
-      ended = true;
-      return 'gave_up';
+      return (outcome = 'gave_up');
     }
   } finally {
     clearInterval(renew);
-    await Promise.all([locked ? d.store.releaseLock(lockKey, owner).catch(() => false) : null, ended && onEnded ? onEnded() : null]);
+    await Promise.all([locked ? d.store.releaseLock(lockKey, owner).catch(() => false) : null, outcome && onEnded ? onEnded() : null]);
   }
 }
 
