@@ -135,7 +135,15 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
       );
       // AFTER the add: a crash between the two leaves a job with no marker, and the platform's retry then reports
       // it as new once more (a count, never a lost message); the reverse order could lose one.
-      return Promise.all(jobs.map((j) => o.store.setIfAbsent(keys.jobHandedOff(j.id), '1', o.dedupTtlMs)));
+      // One marker write per distinct id: a batch may repeat an id (a platform page that lists a message twice), and
+      // two concurrent SET NX on one key are not ordered on a cluster client, so the repeat could win over the first.
+      const firstOf = new Map<string, number>();
+      jobs.forEach((j, i) => firstOf.has(j.id) || firstOf.set(j.id, i));
+      const created = await Promise.all(
+        [...firstOf.keys()].map((id) => o.store.setIfAbsent(keys.jobHandedOff(id), '1', o.dedupTtlMs)),
+      );
+      const createdById = new Map([...firstOf.keys()].map((id, k) => [id, created[k]!] as const));
+      return jobs.map((j, i) => firstOf.get(j.id) === i && createdById.get(j.id) === true);
     },
     sweep: async () => undefined,
     counts: async () => {
