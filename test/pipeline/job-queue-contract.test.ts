@@ -213,14 +213,16 @@ for (const v of variants) {
         await sleep(60);
         throw new Error(`failure ${ctx.attempts}`);
       });
-      // 300 ms of retries at a 20 ms backoff: a handful of attempts, far fewer than maxAttempts.
-      await world.open(r.handler, { maxAttempts: 1000, retryWindowMs: 300, metrics }).handOff([job('u1', 'm1')]);
+      // 1 s of retries at a 20 ms backoff: a dozen attempts at most, far fewer than maxAttempts. The window counts
+      // from the hand-off, so it must leave room for a busy CI machine's first pick-up (a cluster worker's first
+      // fetch once took over 240 ms there, and a 300 ms window then closed after one attempt, as it should).
+      await world.open(r.handler, { maxAttempts: 1000, retryWindowMs: 1000, metrics }).handOff([job('u1', 'm1')]);
       await until(() => r.gaveUp.length >= 1);
       await sleep(300);
       expect(r.gaveUp).toHaveLength(1);
       expect(r.runs.length).toBeGreaterThan(1);
-      expect(r.runs.length).toBeLessThan(10);
-      expect(Date.now() - r.gaveUp[0]!.firstAtMs).toBeGreaterThanOrEqual(300);
+      expect(r.runs.length).toBeLessThan(15);
+      expect(Date.now() - r.gaveUp[0]!.firstAtMs).toBeGreaterThanOrEqual(1000);
       expect(await metrics.registry.getSingleMetricAsString('bridge_jobs_given_up_total')).toMatch(/channel="kf"} 1/);
     });
 
