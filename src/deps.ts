@@ -7,7 +7,7 @@ import { createKfPuller, type KfPuller } from './channels/wecom-kf/puller.js';
 import { createKfPullQueue, type KfPullQueue } from './channels/wecom-kf/pull-queue.js';
 import { createMpChannel } from './channels/wechat-mp/channel.js';
 import { createBotChannel, type BotTuning } from './channels/wecom-bot/channel.js';
-import type { Config, KfConfig } from './config.js';
+import { DEFAULT_CLUSTER_SHARDS, type Config, type KfConfig } from './config.js';
 import { parseEncodingAesKey } from './crypto/wxbizmsgcrypt.js';
 import type { BreakerOptions } from './llm/breaker.js';
 import type { LlmAdapter } from './llm/types.js';
@@ -167,6 +167,12 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
           workerConnection: works ? connectWorkerRedis(target, log) : null,
           prefix: queuePrefix,
           shardPrefixes: queueShardPrefixes(queuePrefix, config.queueShards, cluster),
+          layouts: {
+            key: `${queuePrefix}:queue-layouts`,
+            shards: config.queueShards,
+            defaultShards: cluster ? DEFAULT_CLUSTER_SHARDS : 1,
+            prefixesOf: (n) => queueShardPrefixes(queuePrefix, n, cluster),
+          },
         })
       : createMemoryQueue({ ...queueDeps, records: createMemoryJobRecords() });
   // Read through a function: the puller and its pull queue refer to each other.

@@ -9,6 +9,7 @@ import { createPool } from 'mysql2/promise';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../src/config.js';
+import pino from 'pino';
 import { checkAgent, checkBot, checkConfig, checkMysql, checkRedis, checkRedisCluster, formatResult, runDoctor, type DoctorResult } from '../src/doctor/index.js';
 import { defaultMigrationsDir, loadMigrations, runMigrations } from '../src/log/migrate.js';
 import { poolOptionsFromUrl } from '../src/log/mysql-db.js';
@@ -20,6 +21,10 @@ import { CREDS } from './helpers/harness.js';
 import { createTestDatabase, mysqlUrl, type TestDatabase } from './helpers/mysql.js';
 import { canStartRedis, startPrivateRedis, type PrivateRedis } from './helpers/private-redis.js';
 import { clusterSeeds, redisClusterNodes } from './helpers/redis.js';
+import { createMetrics } from '../src/metrics.js';
+import { createBullmqQueue } from '../src/pipeline/bullmq-queue.js';
+import { queueShardPrefixes } from '../src/pipeline/queue-shards.js';
+import { createRedisStore } from '../src/store/redis.js';
 
 const MP = { appId: 'wx5823bf96d3bd56c7', appSecret: 'mp-app-secret-0123456789', token: 'mptoken1' };
 const OPENAI_KEY = 'sk-doctor-right-key-0123456789';
@@ -159,6 +164,7 @@ describe.skipIf(!canStartRedis)('doctor: Redis', () => {
       ['Redis', true],
       ['Redis maxmemory-policy', false],
       ['Redis AOF', false],
+      ['queue shards', true],
     ]);
     expect(bad[1]).toMatchObject({ detail: expect.stringMatching(/^allkeys-lru: .*evicts/), fix: expect.stringMatching(/noeviction/) });
     expect(bad[2]).toMatchObject({ detail: expect.stringMatching(/messages may be lost on a Redis restart/), fix: expect.stringMatching(/appendonly yes/) });
@@ -172,10 +178,45 @@ describe.skipIf(!canStartRedis)('doctor: Redis', () => {
         ['Redis', true, false],
         ['Redis maxmemory-policy', true, false],
         ['Redis AOF', true, false],
+        ['queue shards', true, false],
       ]);
     } finally {
       // A redis-server still writing its first AOF does not stop on SIGTERM.
       await client.config('SET', 'appendonly', 'no');
+    }
+  });
+
+  it('jobs left under another QUEUE_SHARDS value: a warning that names it, the count and what serves them', async () => {
+    const base = 'bridge';
+    const web = createBullmqQueue({
+      producer: client,
+      workerConnection: null,
+      prefix: base,
+      shardPrefixes: queueShardPrefixes(base, 2, false),
+      layouts: { key: `${base}:queue-layouts`, shards: 2, defaultShards: 1, prefixesOf: (n) => queueShardPrefixes(base, n, false) },
+      store: createRedisStore(client, `${base}:`),
+      log: pino({ level: 'silent' }),
+      metrics: createMetrics(),
+      handler: { run: async () => undefined, giveUp: async () => undefined },
+      leaseMs: 5000,
+      dedupTtlMs: 60_000,
+      concurrency: 1,
+    });
+    const payload = JSON.stringify({ channel: 'kf', type: 'kf.text', open_kfid: 'wkAcc', external_userid: 'u1', msgid: 'm1', send_time: 0, content: 'hi' });
+    try {
+      await web.handOff([{ id: 'kf:wkAcc:u1:m1', payload }, { id: 'kf:wkAcc:u2:m2', payload }]);
+      const same = await checkRedis(redis.urlFor(0), { now: Date.now, queueShards: 2 });
+      expect(byName(same, 'queue shards')).toMatchObject({ ok: true, detail: 'QUEUE_SHARDS=2 (no job left under QUEUE_SHARDS=1)' });
+      const changed = await checkRedis(redis.urlFor(0), { now: Date.now, queueShards: 3 });
+      expect(byName(changed, 'queue shards (QUEUE_SHARDS=2)')).toMatchObject({
+        ok: true,
+        warning: true,
+        detail: expect.stringMatching(/^2 jobs still wait under QUEUE_SHARDS=2 \(last used 0 min ago\); this configuration uses 3$/),
+        fix: expect.stringMatching(/restart the workers/),
+      });
+    } finally {
+      await web.stop(100);
+      await client.flushdb();
     }
   });
 

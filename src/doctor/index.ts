@@ -45,9 +45,9 @@ export async function runDoctor(config: Config, options: DoctorOptions = {}): Pr
     ...config.agents.map((a) => guard(`agent ${a.name}`, () => checkAgent(a, options.agentTimeoutMs))),
     guard('Redis', async () =>
       config.redisCluster
-        ? checkRedisCluster(config.redisCluster, { now, onClock: (s) => samples.push(s) })
+        ? checkRedisCluster(config.redisCluster, { now, onClock: (s) => samples.push(s), queueShards: config.queueShards })
         : config.redisUrl
-          ? checkRedis(config.redisUrl, { now, onClock: (s) => samples.push(s) })
+          ? checkRedis(config.redisUrl, { now, onClock: (s) => samples.push(s), queueShards: config.queueShards })
           : withoutRedis(config),
     ),
     guard('MySQL', async () => (config.data.mysqlUrl ? checkMysql(config.data.mysqlUrl) : null)),

@@ -1,7 +1,18 @@
 import { Cluster, Redis } from 'ioredis';
-import type { RedisClusterConfig } from '../config.js';
+import { DEFAULT_CLUSTER_SHARDS, type RedisClusterConfig } from '../config.js';
 import { maskCredentials } from '../errors.js';
+import { checkQueueLayouts } from './queue-layouts.js';
 import { fail, messageOf, pass, warn, type ClockSample, type DoctorResult } from './types.js';
+
+/** What the Redis checks take: the clock, and the queue layout the configuration uses. */
+interface RedisCheckOptions {
+  now: () => number;
+  onClock?: (s: ClockSample) => void;
+  /** QUEUE_SHARDS as configured (default 1, or 6 on a cluster) */
+  queueShards?: number;
+  /** key prefix without its colon (default `bridge`) */
+  prefix?: string;
+}
 
 /**
  * REDIS_URL: reachable; `maxmemory-policy noeviction` (an evicting Redis drops queued jobs, dedup marks and locks
@@ -9,7 +20,7 @@ import { fail, messageOf, pass, warn, type ClockSample, type DoctorResult } from
  * managed Redis services allow where `CONFIG GET` is often renamed away.
  * @param onClock receives Redis's `TIME`
  */
-export async function checkRedis(url: string, o: { now: () => number; onClock?: (s: ClockSample) => void }): Promise<DoctorResult[]> {
+export async function checkRedis(url: string, o: RedisCheckOptions): Promise<DoctorResult[]> {
   const shown = maskCredentials(url);
   const redis = new Redis(url, { lazyConnect: true, connectTimeout: 3000, commandTimeout: 3000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
   let reason: string | null = null;
@@ -33,7 +44,11 @@ export async function checkRedis(url: string, o: { now: () => number; onClock?: 
     }
     await readClock(redis, o);
     const info = parseInfo(await redis.info());
-    return [pass('Redis', `${shown} answers (Redis ${info.redis_version ?? '?'})`), ...(await nodeSettings(redis, info, ''))];
+    return [
+      pass('Redis', `${shown} answers (Redis ${info.redis_version ?? '?'})`),
+      ...(await nodeSettings(redis, info, '')),
+      ...(await checkQueueLayouts(redis, { shards: o.queueShards ?? 1, defaultShards: 1, cluster: false, now: o.now, ...(o.prefix ? { prefix: o.prefix } : {}) })),
+    ];
   } catch (e) {
     return [fail('Redis', `${shown}: ${messageOf(reason ?? e)}`, 'check that REDIS_URL points at a Redis server that answers INFO and TIME')];
   } finally {
@@ -48,7 +63,7 @@ export async function checkRedis(url: string, o: { now: () => number; onClock?: 
  */
 export async function checkRedisCluster(
   cluster: RedisClusterConfig,
-  o: { now: () => number; onClock?: (s: ClockSample) => void },
+  o: RedisCheckOptions,
 ): Promise<DoctorResult[]> {
   const shown = cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',');
   const client = new Cluster(cluster.nodes, {
@@ -85,6 +100,8 @@ export async function checkRedisCluster(
       const label = ` (${node.options.host ?? '?'}:${node.options.port ?? '?'})`;
       results.push(...(await nodeSettings(node, parseInfo(await node.info()), label)));
     }
+    const shards = o.queueShards ?? DEFAULT_CLUSTER_SHARDS;
+    results.push(...(await checkQueueLayouts(client, { shards, defaultShards: DEFAULT_CLUSTER_SHARDS, cluster: true, now: o.now, ...(o.prefix ? { prefix: o.prefix } : {}) })));
     return results;
   } catch (e) {
     return [fail('Redis Cluster', `${shown}: ${messageOf(reason ?? e)}`, 'check that REDIS_CLUSTER_NODES names nodes of a Redis Cluster that answer CLUSTER INFO, INFO and TIME')];

@@ -8,6 +8,7 @@ import { createCustomerOrder, type CustomerOrder } from './customer-order.js';
 import { MAX_JOB_ATTEMPTS, RETRY_WINDOW_MS, orderKeyOf, type JobPayload, type JobProgress } from './jobs.js';
 import { progressSaver, type SaveJobData } from './bullmq-progress.js';
 import { shardOf } from './queue-shards.js';
+import { LAYOUT_REFRESH_MS, createLayoutRegistry, layoutsToServe } from './queue-layouts.js';
 import { runAttempt } from './run-attempt.js';
 
 /** The one BullMQ queue of the bridge: every job answers one customer message. */
@@ -47,6 +48,18 @@ export interface BullmqQueueOptions extends QueueBaseOptions {
    * same shard; a worker process runs one BullMQ Worker per shard. Default: `[prefix]`, one queue.
    */
   shardPrefixes?: string[];
+  /**
+   * The deployment's queue layouts (queue-layouts.ts). Given, this process records its QUEUE_SHARDS in the registry
+   * at `key` and, if it runs workers, also serves the shards of any other layout that still holds jobs or is still
+   * in use, so that changing QUEUE_SHARDS strands no job. `shards` must match `shardPrefixes`.
+   */
+  layouts?: {
+    key: string;
+    shards: number;
+    /** the default QUEUE_SHARDS of this kind of Redis: probed even if unregistered (a deployment from before the registry) */
+    defaultShards: number;
+    prefixesOf: (shards: number) => string[];
+  };
 }
 
 /**
@@ -68,7 +81,7 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
   const ttlS = Math.ceil(o.dedupTtlMs / 1000);
   const maxAttempts = o.maxAttempts ?? MAX_JOB_ATTEMPTS;
   const shardPrefixes = o.shardPrefixes ?? [o.prefix];
-  const queues = shardPrefixes.map((prefix) => {
+  const makeQueue = (prefix: string) => {
     const queue = new Queue<JobData>(QUEUE_NAME, {
       connection: o.producer,
       prefix,
@@ -82,28 +95,65 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
     });
     queue.on('error', (err: Error) => o.log.warn({ err: { message: err.message } }, 'job queue error'));
     return queue;
-  });
+  };
+  const queues = shardPrefixes.map(makeQueue);
   const shardIndex = (readableId: string) => shardOf(orderKeyOf(readableId), queues.length);
   const queueOf = (readableId: string) => queues[shardIndex(readableId)]!;
 
   const active = new Map<string, AbortController>();
   let stopping = false;
   const order = createCustomerOrder(o.producer, `${o.prefix}:`, { ttlMs: o.dedupTtlMs, maxWaitMs: o.leaseMs });
+  // Shards of other QUEUE_SHARDS values that this process serves too (filled in once the registry was read).
+  const leftovers: Array<{ shards: number; queues: Queue<JobData>[] }> = [];
   const finished = async (readableId: string) => {
-    const job = await queueOf(readableId).getJob(bullJobId(readableId));
+    let job = await queueOf(readableId).getJob(bullJobId(readableId));
+    // A customer's older job may still sit in an old layout's shard; its ticket must keep the order until it ran.
+    for (const l of leftovers) job ??= await l.queues[shardOf(orderKeyOf(readableId), l.shards)]!.getJob(bullJobId(readableId));
     if (!job) return true;
     const state = await job.getState();
     return state === 'completed' || state === 'failed' || state === 'unknown';
   };
   // Each shard's Worker may take up to twice its even share of the process's concurrency: customers hash unevenly
   // over few shards, and a busy shard must not wait while another idles (the agents' own limits still hold).
-  const perShard = queues.length === 1 ? o.concurrency : Math.min(o.concurrency, Math.ceil((2 * o.concurrency) / queues.length));
+  const shareOf = (shards: number) => (shards === 1 ? o.concurrency : Math.min(o.concurrency, Math.ceil((2 * o.concurrency) / shards)));
   const saverFor = progressSaver(o.producer);
   const workers = o.workerConnection
-    ? shardPrefixes.map((prefix) => startWorker({ ...o, concurrency: perShard }, prefix, active, () => stopping, order, finished, saverFor(`${prefix}:${QUEUE_NAME}`)))
+    ? shardPrefixes.map((prefix) => startWorker({ ...o, concurrency: shareOf(queues.length) }, prefix, active, () => stopping, order, finished, saverFor(`${prefix}:${QUEUE_NAME}`)))
     : [];
+
+  const layouts = o.layouts;
+  const registry = layouts ? createLayoutRegistry(o.producer, layouts.key) : null;
+  let registeredAtMs = 0;
+  const register = () => {
+    if (!registry || !layouts) return;
+    registeredAtMs = Date.now();
+    registry.register(layouts.shards, registeredAtMs).catch((e: unknown) => o.log.warn({ err: errorSummary(e) }, 'could not record the queue layout'));
+  };
+  register();
+  const serveLeftovers = async () => {
+    if (!registry || !layouts || !o.workerConnection) return;
+    const found = await layoutsToServe(registry, layouts.shards, layouts.defaultShards, (n) => layouts.prefixesOf(n).map(makeQueue), Date.now());
+    for (const l of found) {
+      if (stopping) {
+        await Promise.all(l.queues.map((q) => q.close()));
+        continue;
+      }
+      leftovers.push({ shards: l.shards, queues: l.queues });
+      for (const prefix of layouts.prefixesOf(l.shards)) {
+        workers.push(startWorker({ ...o, concurrency: shareOf(l.shards) }, prefix, active, () => stopping, order, finished, saverFor(`${prefix}:${QUEUE_NAME}`)));
+      }
+      o.log.warn(
+        { queueShards: layouts.shards, otherQueueShards: l.shards, jobs: l.jobs },
+        'serving the shards of another QUEUE_SHARDS value too: it still holds jobs or was used within 2 h',
+      );
+    }
+  };
+  // Read once at start (no poll): a layout that is still in use stays served for this process's lifetime.
+  const leftoversServed = serveLeftovers().catch((e: unknown) => o.log.warn({ err: errorSummary(e) }, 'could not read the queue layouts'));
+  const allQueues = () => [...queues, ...leftovers.flatMap((l) => l.queues)];
+
   const sumCounts = async (...states: ('wait' | 'prioritized' | 'active' | 'delayed')[]) => {
-    const all = await Promise.all(queues.map((q) => q.getJobCounts(...states)));
+    const all = await Promise.all(allQueues().map((q) => q.getJobCounts(...states)));
     const total: Record<string, number> = {};
     for (const c of all) for (const [k, v] of Object.entries(c)) total[k] = (total[k] ?? 0) + v;
     return total;
@@ -120,6 +170,7 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
     kind: 'bullmq',
     handOff: async (jobs) => {
       if (jobs.length === 0) return [];
+      if (Date.now() - registeredAtMs > LAYOUT_REFRESH_MS) register();
       await order.enqueue(jobs.map((j) => ({ id: j.id, orderKey: orderKeyOf(j.id) })));
       const byShard = new Map<number, typeof jobs>();
       for (const j of jobs) {
@@ -153,6 +204,7 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
     stop: async (graceMs) => {
       stopping = true;
       clearInterval(gauge);
+      await leftoversServed;
       if (workers.length > 0) {
         const closed = Promise.all(workers.map((w) => w.close()));
         let timer: NodeJS.Timeout | undefined;
@@ -165,7 +217,7 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
         await closed;
         await o.workerConnection?.quit().catch(() => o.workerConnection?.disconnect());
       }
-      await Promise.all(queues.map((q) => q.close()));
+      await Promise.all(allQueues().map((q) => q.close()));
     },
     get size() {
       return active.size;
