@@ -44,7 +44,9 @@ export function mpServerEnv(apiUrl: string, mode: 'active' | 'passive'): Record<
  */
 export async function startBenchServer(env: Record<string, string>, label = 'server'): Promise<BenchServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/main.js', '--no-env-file'], {
+  // BENCH_NODE_ARGS: node flags for the server, e.g. `--heapsnapshot-signal=SIGUSR2` (profiling).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, 'dist/main.js', '--no-env-file'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
