@@ -38,18 +38,21 @@ interface NodeOptions {
   /**
    * Commands issued in the same event-loop turn go out as one write (ioredis auto-pipelining): under load, the
    * callbacks' and jobs' many small commands share socket writes and Redis's replies (and, with
-   * `appendfsync always`, its disk flushes) instead of one each.
+   * `appendfsync always`, its disk flushes) instead of one each. One Redis only: see newClient.
    */
   enableAutoPipelining?: boolean;
 }
 
 function newClient(t: RedisTarget, o: NodeOptions): RedisClient {
   if (t.kind === 'single') return new Redis(t.url, o);
-  const { enableOfflineQueue, lazyConnect, enableAutoPipelining, ...node } = o;
+  // Never auto-pipelining on a cluster: ioredis (6.0.0, redis/ioredis#2075) answers a MOVED for a whole auto-pipeline
+  // and keeps routing the moved slot to its old node, so after a reshard or a failover every command on that slot
+  // failed with MOVED, batch after batch (test/store/cluster-topology.test.ts). Plain commands follow the redirect.
+  const { enableOfflineQueue, lazyConnect, enableAutoPipelining: _pipelining, ...node } = o;
   return new Cluster(t.cluster.nodes, {
     enableOfflineQueue,
     lazyConnect: lazyConnect ?? false,
-    enableAutoPipelining: enableAutoPipelining ?? false,
+    enableAutoPipelining: false,
     // The seeds only lead to the slot map: from then on the client connects to the addresses the nodes announce in
     // CLUSTER SLOTS (their cluster-announce-ip), which must be reachable from here (docs/redis-cluster.md).
     redisOptions: { ...node, ...(t.cluster.password ? { password: t.cluster.password } : {}) },
