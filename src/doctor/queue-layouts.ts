@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { QUEUE_NAME } from '../pipeline/bullmq-queue.js';
-import { createLayoutRegistry, liveJobs } from '../pipeline/queue-layouts.js';
+import { createLayoutRegistry, liveJobs, otherLayouts } from '../pipeline/queue-layouts.js';
 import { queueShardPrefixes } from '../pipeline/queue-shards.js';
 import type { RedisClient } from '../store/redis-client.js';
 import { messageOf, pass, warn, type DoctorResult } from './types.js';
@@ -28,9 +28,7 @@ async function layoutResults(
   o: { shards: number; defaultShards: number; cluster: boolean; prefix?: string; now: () => number },
 ): Promise<DoctorResult[]> {
   const prefix = o.prefix ?? 'bridge';
-  const listed = await createLayoutRegistry(client, `${prefix}:queue-layouts`).list();
-  const others = listed.filter((e) => e.shards !== o.shards && Number.isInteger(e.shards) && e.shards >= 1);
-  if (o.defaultShards !== o.shards && !others.some((e) => e.shards === o.defaultShards)) others.push({ shards: o.defaultShards, stamp: '' });
+  const others = otherLayouts(await createLayoutRegistry(client, `${prefix}:queue-layouts`).list(), o.shards, o.defaultShards);
   const results: DoctorResult[] = [];
   const empty: number[] = [];
   for (const e of others) {

@@ -54,10 +54,20 @@ export async function liveJobs(queues: Queue[]): Promise<number> {
 }
 
 /**
+ * The layouts other than `current` to look at: every one listed (a stray field that is not a QUEUE_SHARDS value,
+ * 1–64, is ignored), plus `alwaysProbe` (the default count of this kind of Redis) when not listed, for the jobs of a
+ * deployment that ran before the list existed (its `stamp` is '').
+ */
+export function otherLayouts(listed: LayoutEntry[], current: number, alwaysProbe: number): LayoutEntry[] {
+  const others = listed.filter((e) => e.shards !== current && Number.isInteger(e.shards) && e.shards >= 1 && e.shards <= 64);
+  if (alwaysProbe !== current && !listed.some((e) => e.shards === alwaysProbe)) others.push({ shards: alwaysProbe, stamp: '' });
+  return others;
+}
+
+/**
  * The layouts other than `current` that a worker process must serve: those that still hold a job, or that a process
- * wrote within LAYOUT_STALE_MS (it may still add jobs there). Layouts that are neither are forgotten here.
- * `alwaysProbe` is checked even when not registered: the default layout of a deployment that ran before the registry
- * existed.
+ * wrote within LAYOUT_STALE_MS (it may still add jobs there), among {@link otherLayouts}. Layouts that are neither
+ * are forgotten here.
  * @param queuesOf BullMQ queues of a layout's shards, on the producer client (closed here for layouts not served)
  * @returns the layouts to serve, each with its open queues, in registry order
  */
@@ -68,9 +78,7 @@ export async function layoutsToServe(
   queuesOf: (shards: number) => Queue[],
   nowMs: number,
 ): Promise<Array<{ shards: number; queues: Queue[]; jobs: number }>> {
-  const listed = await registry.list();
-  const candidates = listed.filter((e) => e.shards !== current && Number.isInteger(e.shards) && e.shards >= 1);
-  if (alwaysProbe !== current && !listed.some((e) => e.shards === alwaysProbe)) candidates.push({ shards: alwaysProbe, stamp: '' });
+  const candidates = otherLayouts(await registry.list(), current, alwaysProbe);
   const serve: Array<{ shards: number; queues: Queue[]; jobs: number }> = [];
   for (const e of candidates) {
     const queues = queuesOf(e.shards);
