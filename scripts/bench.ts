@@ -72,7 +72,9 @@ function forkTs(file: string): Promise<{ child: ChildProcess; url: string; syncT
 
 async function startServer(wecomUrl: string, redisUrl: string, mysqlUrl = ''): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/main.js', '--no-env-file'], {
+  // BENCH_NODE_ARGS as for the other servers (bench/server.ts), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, 'dist/main.js', '--no-env-file'], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
