@@ -166,7 +166,6 @@ export async function createDeps(config: Config, log: Logger, o: DepsOverrides =
           producer: redis,
           workerConnection: works ? connectWorkerRedis(target, log) : null,
           prefix: queuePrefix,
-          shardPrefixes: queueShardPrefixes(queuePrefix, config.queueShards, cluster),
           layouts: {
             key: `${queuePrefix}:queue-layouts`,
             shards: config.queueShards,

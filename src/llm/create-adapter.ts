@@ -24,7 +24,8 @@ export function createAdapter(agent: AgentConfig): LlmAdapter {
       httpsAgent: new https.Agent({ keepAlive: true, maxSockets: agent.maxConcurrency }),
       // No redirects: an LLM API that answers 3xx is misconfigured (say so, with the status), and following one
       // would carry the request (and its key, same-host) somewhere not configured. Without them axios also skips
-      // follow-redirects' wrapper around every request: ~1/5 of the heap a waiting conversation costs.
+      // follow-redirects' wrapper around every request, the largest group of dictionary-mode objects in the heap of a
+      // waiting conversation before.
       maxRedirects: 0,
     });
   switch (agent.provider) {

@@ -53,7 +53,8 @@ export interface BullmqQueueOptions extends QueueBaseOptions {
   /**
    * The deployment's queue layouts (queue-layouts.ts). Given, this process records its QUEUE_SHARDS in the registry
    * at `key` and, if it runs workers, also serves the shards of any other layout that still holds jobs or is still
-   * in use, so that changing QUEUE_SHARDS strands no job. `shards` must match `shardPrefixes`.
+   * in use, so that changing QUEUE_SHARDS strands no job. Given, the shards are `prefixesOf(shards)` unless
+   * `shardPrefixes` says otherwise.
    */
   layouts?: {
     key: string;
@@ -82,7 +83,7 @@ export function bullJobId(id: string): string {
 export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
   const ttlS = Math.ceil(o.dedupTtlMs / 1000);
   const maxAttempts = o.maxAttempts ?? MAX_JOB_ATTEMPTS;
-  const shardPrefixes = o.shardPrefixes ?? [o.prefix];
+  const shardPrefixes = o.shardPrefixes ?? o.layouts?.prefixesOf(o.layouts.shards) ?? [o.prefix];
   const makeQueue = (prefix: string) => {
     const queue = new Queue<JobData>(QUEUE_NAME, {
       connection: o.producer,
@@ -127,9 +128,9 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
   const registry = layouts ? createLayoutRegistry(o.producer, layouts.key) : null;
   let registeredAtMs = 0;
   const register = () => {
-    if (!registry || !layouts) return;
+    if (!registry) return;
     registeredAtMs = Date.now();
-    registry.register(layouts.shards, registeredAtMs).catch((e: unknown) => o.log.warn({ err: errorSummary(e) }, 'could not record the queue layout'));
+    registry.register(layouts!.shards, registeredAtMs).catch((e: unknown) => o.log.warn({ err: errorSummary(e) }, 'could not record the queue layout'));
   };
   register();
   const serveLeftovers = async () => {
@@ -190,13 +191,14 @@ export function createBullmqQueue(o: BullmqQueueOptions): JobQueue {
       // it as new once more (a count, never a lost message); the reverse order could lose one.
       // One marker write per distinct id: a batch may repeat an id (a platform page that lists a message twice), and
       // two concurrent SET NX on one key are not ordered on a cluster client, so the repeat could win over the first.
-      const firstOf = new Map<string, number>();
-      jobs.forEach((j, i) => firstOf.has(j.id) || firstOf.set(j.id, i));
-      const created = await Promise.all(
-        [...firstOf.keys()].map((id) => o.store.setIfAbsent(keys.jobHandedOff(id), '1', o.dedupTtlMs)),
-      );
-      const createdById = new Map([...firstOf.keys()].map((id, k) => [id, created[k]!] as const));
-      return jobs.map((j, i) => firstOf.get(j.id) === i && createdById.get(j.id) === true);
+      const ids = [...new Set(jobs.map((j) => j.id))];
+      const created = new Map(await Promise.all(ids.map(async (id) => [id, await o.store.setIfAbsent(keys.jobHandedOff(id), '1', o.dedupTtlMs)] as const)));
+      // The first occurrence of an id takes its answer; a repeat finds it taken (false).
+      return jobs.map((j) => {
+        const isNew = created.get(j.id) === true;
+        created.delete(j.id);
+        return isNew;
+      });
     },
     sweep: async () => undefined,
     counts: async () => {
@@ -332,9 +334,9 @@ function startWorker(
     maxStalledCount: maxAttempts + 5,
     settings: { backoffStrategy: (attemptsMade: number) => backoff(attemptsMade) },
     // After a failed fetch or completion (Redis away, a cluster master failing over) BullMQ waits this long before it
-    // tries again; its default of 15 s left a failed-over shard's jobs waiting 15 s more after the cluster was back
-    // (test/store/cluster-topology.test.ts). BullMQ calls the option internal; 2 s costs one warning per shard every
-    // 2 s while Redis is down.
+    // tries again. With its default of 15 s, one CI run of the failover test (test/store/cluster-topology.test.ts)
+    // left 4 jobs of the failed-over shard unrun 15 s after the cluster was back. BullMQ calls the option internal;
+    // 2 s costs one warning per shard every 2 s while Redis is down.
     runRetryDelay: WORKER_RETRY_MS,
   });
   worker.on('lockRenewalFailed', (ids) => {
