@@ -26,7 +26,7 @@ export interface LayoutEntry {
  */
 export function createLayoutRegistry(client: RedisClient, key: string) {
   return {
-    /** Records that a process uses `shards` now. */
+    /** Records that a process uses `shards` now (`nowMs`: epoch ms). @throws the Redis client's error */
     register: async (shards: number, nowMs: number): Promise<void> => {
       await client.hset(key, String(shards), String(nowMs));
     },
@@ -47,7 +47,10 @@ export type LayoutRegistry = ReturnType<typeof createLayoutRegistry>;
 /** Job states that mean "a job still lives here" (an active one may be a dead process's, for the stalled check). */
 const LIVE_STATES = ['wait', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 
-/** Jobs waiting, running, delayed or prioritised over a layout's shards (its BullMQ queues). */
+/**
+ * Jobs waiting, running, delayed or prioritised over a layout's shards (its BullMQ queues, one `getJobCounts` each).
+ * @throws the Redis client's error
+ */
 export async function liveJobs(queues: Queue[]): Promise<number> {
   const counts = await Promise.all(queues.map((q) => q.getJobCounts(...LIVE_STATES)));
   return counts.reduce((sum, c) => sum + Object.values(c).reduce((a, b) => a + b, 0), 0);
@@ -69,7 +72,9 @@ export function otherLayouts(listed: LayoutEntry[], current: number, alwaysProbe
  * wrote within LAYOUT_STALE_MS (it may still add jobs there), among {@link otherLayouts}. Layouts that are neither
  * are forgotten here.
  * @param queuesOf BullMQ queues of a layout's shards, on the producer client (closed here for layouts not served)
- * @returns the layouts to serve, each with its open queues, in registry order
+ * @param nowMs epoch ms, compared with the stamps
+ * @returns the layouts to serve, each with its open queues and its job count, in registry order
+ * @throws the Redis client's error (the caller logs it and serves its own layout only)
  */
 export async function layoutsToServe(
   registry: LayoutRegistry,
