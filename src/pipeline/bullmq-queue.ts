@@ -29,8 +29,6 @@ interface JobData {
  * customer lock every third), so it bounds how long a dead process's job waits, not how long a job may take.
  */
 export const JOB_LOCK_MS = 10_000;
-/** How long a BullMQ worker waits after a Redis error before it fetches again, ms (BullMQ's own default: 15 s). */
-export const WORKER_RETRY_MS = 2000;
 
 export interface BullmqQueueOptions extends QueueBaseOptions {
   /**
@@ -333,11 +331,6 @@ function startWorker(
     // failing a job for stalling would end it in silence, so its limit only comes after ours.
     maxStalledCount: maxAttempts + 5,
     settings: { backoffStrategy: (attemptsMade: number) => backoff(attemptsMade) },
-    // After a failed fetch or completion (Redis away, a cluster master failing over) BullMQ waits this long before it
-    // tries again. With its default of 15 s, one CI run of the failover test (test/store/cluster-topology.test.ts)
-    // left 4 jobs of the failed-over shard unrun 15 s after the cluster was back. BullMQ calls the option internal;
-    // 2 s costs one warning per shard every 2 s while Redis is down.
-    runRetryDelay: WORKER_RETRY_MS,
   });
   worker.on('lockRenewalFailed', (ids) => {
     for (const jobId of ids) active.get(jobId)?.abort(new LeaseLostError(`lock on ${jobId} lost`));

@@ -1,7 +1,6 @@
 import { Queue, Worker } from 'bullmq';
 import type { RedisClient } from '../../store/redis-client.js';
 import type { Logger } from 'pino';
-import { WORKER_RETRY_MS } from '../../pipeline/bullmq-queue.js';
 
 const QUEUE_NAME = 'kf-pull';
 
@@ -35,8 +34,6 @@ export function createKfPullQueue(o: { producer: RedisClient; workerConnection: 
         prefix: o.prefix,
         // One pull per account runs at a time anyway (the account's lock); several accounts pull side by side.
         concurrency: 16,
-        // Back within 2 s of a Redis error, not BullMQ's 15 s (bullmq-queue.ts says why).
-        runRetryDelay: WORKER_RETRY_MS,
       })
     : null;
   worker?.on('error', (err) => o.log.warn({ err: { message: err.message } }, 'kf pull worker error'));
